@@ -1,0 +1,19 @@
+// Package store keeps tokengate's data in etcd: organizations, accounts,
+// users, tokens, policies and the audit trail, under one key prefix.
+//
+// Every change that touches several keys (a user and its tokens, a deletion
+// and its audit event) is one etcd transaction guarded by the revisions of
+// everything it read, so concurrent admins cannot lose each other's writes.
+// A token's secret never reaches the store: tokens are keyed by the SHA-256
+// of the secret.
+//
+// Keys, below the prefix:
+//
+//	/orgs/<org>                        organization
+//	/accounts/<org>/<act>              account
+//	/policies/<org>/<pol>              policy
+//	/users/<org>/<user>                user
+//	/tokens/<sha256 hex>               token, found by the digest a client presents
+//	/usertokens/<org>/<user>/<tok>     index: a user's tokens, value is the digest
+//	/audit/<org>/<newest-first seq>    audit event
+package store

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"regexp"
+
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// Identifier shapes. Identifiers become parts of etcd keys, so nothing that
+// does not match is ever used to build a key.
+var (
+	orgIDPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	accountIDPattern = regexp.MustCompile(`^act-[0-9a-f]{8}$`)
+	policyIDPattern  = regexp.MustCompile(`^pol-[0-9a-f]{8}$`)
+	userIDPattern    = regexp.MustCompile(`^u-[0-9a-f]{12}$`)
+	tokenIDPattern   = regexp.MustCompile(`^tok-[0-9a-f]{12}$`)
+)
+
+// ValidOrgID reports whether id can name an organization: lowercase letters,
+// digits and dashes, at most 63 characters.
+func ValidOrgID(id string) bool { return orgIDPattern.MatchString(id) }
+
+// ValidAccountID reports whether id has the shape act-<8 lowercase hex>.
+func ValidAccountID(id string) bool { return accountIDPattern.MatchString(id) }
+
+// ValidPolicyID reports whether id has the shape pol-<8 lowercase hex>.
+func ValidPolicyID(id string) bool { return policyIDPattern.MatchString(id) }
+
+// ValidUserID reports whether id has the shape u-<12 lowercase hex>.
+func ValidUserID(id string) bool { return userIDPattern.MatchString(id) }
+
+// ValidTokenID reports whether id has the shape tok-<12 lowercase hex>.
+func ValidTokenID(id string) bool { return tokenIDPattern.MatchString(id) }
+
+func newID(prefix string, hexLen int) string {
+	b := make([]byte, hexLen/2)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// NewOrgID, NewAccountID, ... generate identifiers of each kind.
+func NewOrgID() string     { return newID("org-", 8) }
+func NewAccountID() string { return newID("act-", 8) }
+func NewPolicyID() string  { return newID("pol-", 8) }
+func NewUserID() string    { return newID("u-", 12) }
+func NewTokenID() string   { return newID("tok-", 12) }
+
+func (s *Store) orgKey(org string) string          { return s.prefix + "/orgs/" + org }
+func (s *Store) accountsPrefix(org string) string  { return s.prefix + "/accounts/" + org + "/" }
+func (s *Store) accountKey(org, act string) string { return s.accountsPrefix(org) + act }
+func (s *Store) policiesPrefix(org string) string  { return s.prefix + "/policies/" + org + "/" }
+func (s *Store) policyKey(org, pol string) string  { return s.policiesPrefix(org) + pol }
+func (s *Store) usersPrefix(org string) string     { return s.prefix + "/users/" + org + "/" }
+func (s *Store) userKey(org, user string) string   { return s.usersPrefix(org) + user }
+func (s *Store) tokenKey(h token.Hash) string {
+	return s.prefix + "/tokens/" + hex.EncodeToString(h[:])
+}
+func (s *Store) tokenKeyHex(hexHash string) string { return s.prefix + "/tokens/" + hexHash }
+func (s *Store) userTokensPrefix(org, user string) string {
+	return s.prefix + "/usertokens/" + org + "/" + user + "/"
+}
+func (s *Store) userTokenKey(org, user, tok string) string {
+	return s.userTokensPrefix(org, user) + tok
+}
+func (s *Store) auditPrefix(org string) string { return s.prefix + "/audit/" + org + "/" }
+
+// auditSeq orders events newest first: keys sort ascending, so the sequence
+// counts down from the largest time; the random tail keeps events of the
+// same nanosecond apart.
+func auditSeq(nanos int64) string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%019d-%s", math.MaxInt64-nanos, hex.EncodeToString(b))
+}

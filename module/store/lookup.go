@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// Lookup is everything a verification needs to know about a token, read at
+// one etcd revision.
+type Lookup struct {
+	// Revision is the etcd revision the data was read at.
+	Revision int64
+	// Found is false when no token has this digest, or its user is gone.
+	Found bool
+	Token Token
+	User  User
+	// Policies are the user's policies that exist, in the user's order.
+	Policies []Policy
+	// Accounts are the accounts the user reaches that exist, in the user's
+	// order (the one account of an account-level user).
+	Accounts []string
+	// Keys are the etcd keys the result was derived from: a change to any
+	// of them may change the verdict.
+	Keys []string
+}
+
+// LookupToken reads the token with the given digest, its user, and the
+// user's policies and accounts, all at the revision of the first read. It
+// costs one to three etcd round trips and counts as one lookup in Stats.
+func (s *Store) LookupToken(ctx context.Context, h token.Hash) (*Lookup, error) {
+	s.lookups.Add(1)
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+
+	refKey := s.tokenKey(h)
+	s.rangeRPCs.Add(1)
+	resp, err := s.client.Get(ctx, refKey)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	l := &Lookup{Revision: resp.Header.Revision, Keys: []string{refKey}}
+	if len(resp.Kvs) == 0 {
+		return l, nil
+	}
+	ref, err := decodeRef(resp.Kvs[0].Value)
+	if err != nil {
+		return nil, err
+	}
+
+	recordKey, userKey := s.userTokenKey(ref.Org, ref.User, ref.Token), s.userKey(ref.Org, ref.User)
+	l.Keys = append(l.Keys, recordKey, userKey)
+	kvs, err := s.readAt(ctx, l.Revision, recordKey, userKey)
+	if err != nil {
+		return nil, err
+	}
+	if kvs[0] == nil || kvs[1] == nil {
+		return l, nil
+	}
+	if err := json.Unmarshal(kvs[0].Value, &l.Token); err != nil {
+		return nil, fmt.Errorf("decoding %s: %v", recordKey, err)
+	}
+	if err := json.Unmarshal(kvs[1].Value, &l.User); err != nil {
+		return nil, fmt.Errorf("decoding %s: %v", userKey, err)
+	}
+
+	u := &l.User
+	accounts := u.Accounts
+	if u.Level == LevelAccount {
+		accounts = []string{u.Account}
+	}
+	var keys []string
+	for _, p := range u.Policies {
+		keys = append(keys, s.policyKey(u.Org, p))
+	}
+	for _, a := range accounts {
+		keys = append(keys, s.accountKey(u.Org, a))
+	}
+	l.Keys = append(l.Keys, keys...)
+	if len(keys) > 0 {
+		if kvs, err = s.readAt(ctx, l.Revision, keys...); err != nil {
+			return nil, err
+		}
+		for i := range u.Policies {
+			if kvs[i] == nil {
+				continue
+			}
+			var p Policy
+			if err := json.Unmarshal(kvs[i].Value, &p); err != nil {
+				return nil, fmt.Errorf("decoding %s: %v", kvs[i].Key, err)
+			}
+			l.Policies = append(l.Policies, p)
+		}
+		for i, a := range accounts {
+			if kvs[len(u.Policies)+i] != nil {
+				l.Accounts = append(l.Accounts, a)
+			}
+		}
+	}
+	l.Found = true
+	return l, nil
+}
+
+// readAt reads keys at revision rev in one transaction; absent keys come
+// back as nil.
+func (s *Store) readAt(ctx context.Context, rev int64, keys ...string) ([]*mvccpb.KeyValue, error) {
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k, clientv3.WithRev(rev))
+	}
+	s.rangeRPCs.Add(1)
+	resp, err := s.client.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]*mvccpb.KeyValue, len(keys))
+	for i, r := range resp.Responses {
+		if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			out[i] = rr.Kvs[0]
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// CreateOrg creates an organization; an empty ID gets a generated one.
+func (s *Store) CreateOrg(ctx context.Context, o Org, by Actor) (*Org, error) {
+	if o.ID == "" {
+		o.ID = NewOrgID()
+	} else if !ValidOrgID(o.ID) {
+		return nil, &FieldError{"id", "must be lowercase letters, digits and dashes, at most 63 characters"}
+	}
+	if err := checkName("name", o.Name, true); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.CreatedBy = s.Now().UTC(), by
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		if kv, err := r.get(s.orgKey(o.ID)); err != nil {
+			return nil, err
+		} else if kv != nil {
+			return nil, &ConflictError{fmt.Sprintf("organization %s already exists", o.ID)}
+		}
+		var w writes
+		w.put(s.orgKey(o.ID), o)
+		return s.withEvent(&w, Event{Org: o.ID, Actor: by, Action: ActionOrgCreate, Target: o.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// GetOrg returns an organization.
+func (s *Store) GetOrg(ctx context.Context, id string) (*Org, error) {
+	var o Org
+	if !ValidOrgID(id) {
+		return nil, &NotFoundError{"organization " + id}
+	}
+	if err := s.getJSON(ctx, s.orgKey(id), &o, "organization "+id); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// CreateAccount creates an account in an existing organization.
+func (s *Store) CreateAccount(ctx context.Context, a Account, by Actor) (*Account, error) {
+	if a.ID == "" {
+		a.ID = NewAccountID()
+	} else if !ValidAccountID(a.ID) {
+		return nil, &FieldError{"id", "must look like act-1a2b3c4d"}
+	}
+	if err := checkName("name", a.Name, true); err != nil {
+		return nil, err
+	}
+	a.CreatedAt, a.CreatedBy = s.Now().UTC(), by
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		if err := r.mustExist(s.orgKey(a.Org), "organization "+a.Org); err != nil {
+			return nil, err
+		}
+		if kv, err := r.get(s.accountKey(a.Org, a.ID)); err != nil {
+			return nil, err
+		} else if kv != nil {
+			return nil, &ConflictError{fmt.Sprintf("account %s already exists", a.ID)}
+		}
+		var w writes
+		w.put(s.accountKey(a.Org, a.ID), a)
+		return s.withEvent(&w, Event{Org: a.Org, Actor: by, Action: ActionAccountCreate, Target: a.ID, Account: a.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// GetAccount returns an account.
+func (s *Store) GetAccount(ctx context.Context, org, id string) (*Account, error) {
+	var a Account
+	if !ValidOrgID(org) || !ValidAccountID(id) {
+		return nil, &NotFoundError{"account " + id}
+	}
+	if err := s.getJSON(ctx, s.accountKey(org, id), &a, "account "+id); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ListAccounts returns an organization's accounts, ordered by ID.
+func (s *Store) ListAccounts(ctx context.Context, org string) ([]Account, error) {
+	if _, err := s.GetOrg(ctx, org); err != nil {
+		return nil, err
+	}
+	return listAll[Account](ctx, s, s.accountsPrefix(org))
+}
+
+// DeleteAccount deletes an account. It refuses while account-level users or
+// policies belong to the account; organization-level users that list it
+// lose it in the same transaction, so their access ends at once.
+func (s *Store) DeleteAccount(ctx context.Context, org, id string, by Actor) error {
+	if !ValidOrgID(org) || !ValidAccountID(id) {
+		return &NotFoundError{"account " + id}
+	}
+	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		if err := r.mustExist(s.accountKey(org, id), "account "+id); err != nil {
+			return nil, err
+		}
+		userKVs, err := r.list(s.usersPrefix(org))
+		if err != nil {
+			return nil, err
+		}
+		users, err := decodeAll[User](userKVs)
+		if err != nil {
+			return nil, err
+		}
+		policyKVs, err := r.list(s.policiesPrefix(org))
+		if err != nil {
+			return nil, err
+		}
+		policies, err := decodeAll[Policy](policyKVs)
+		if err != nil {
+			return nil, err
+		}
+		var holders []string
+		for _, u := range users {
+			if u.Level == LevelAccount && u.Account == id {
+				holders = append(holders, "user "+u.ID)
+			}
+		}
+		for _, p := range policies {
+			if p.Account == id {
+				holders = append(holders, "policy "+p.ID)
+			}
+		}
+		if len(holders) > 0 {
+			return nil, &ConflictError{fmt.Sprintf("account %s still has %s", id, summarize(holders))}
+		}
+		var w writes
+		w.del(s.accountKey(org, id))
+		now := s.Now().UTC()
+		for _, u := range users {
+			if i := slices.Index(u.Accounts, id); i >= 0 {
+				u.Accounts = slices.Delete(u.Accounts, i, i+1)
+				u.UpdatedAt = now
+				w.put(s.userKey(org, u.ID), u)
+			}
+		}
+		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionAccountDelete, Target: id, Account: id})
+	})
+}
+
+func summarize(items []string) string {
+	if len(items) > 5 {
+		return strings.Join(items[:5], ", ") + fmt.Sprintf(" and %d more", len(items)-5)
+	}
+	return strings.Join(items, ", ")
+}
+
+// mustExist reads a key and fails with NotFound when it is absent.
+func (r *snapshot) mustExist(key, what string) error {
+	kv, err := r.get(key)
+	if err != nil {
+		return err
+	}
+	if kv == nil {
+		return &NotFoundError{what}
+	}
+	return nil
+}
+
+// writes collects the operations of one transaction; the first encoding
+// error sticks and is reported when the writes are assembled.
+type writes struct {
+	ops []clientv3.Op
+	err error
+}
+
+func (w *writes) put(key string, v any) {
+	if w.err != nil {
+		return
+	}
+	op, err := putJSON(key, v)
+	w.ops, w.err = append(w.ops, op), err
+}
+
+func (w *writes) del(key string, opts ...clientv3.OpOption) {
+	w.ops = append(w.ops, clientv3.OpDelete(key, opts...))
+}
+
+// withEvent assembles the writes and appends the audit event recording
+// them, so that a change and its record commit together or not at all.
+func (s *Store) withEvent(w *writes, e Event) ([]clientv3.Op, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
+	e.Time = s.Now().UTC()
+	op, err := putJSON(s.auditPrefix(e.Org)+auditSeq(e.Time.UnixNano()), e)
+	if err != nil {
+		return nil, err
+	}
+	return append(w.ops, op), nil
+}
+
+// getJSON reads one key into v outside any transaction.
+func (s *Store) getJSON(ctx context.Context, key string, v any, what string) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	s.rangeRPCs.Add(1)
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return unavailable(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return &NotFoundError{what}
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, v); err != nil {
+		return fmt.Errorf("decoding %s: %v", key, err)
+	}
+	return nil
+}
+
+// listAll reads and decodes every value under prefix, in key order.
+func listAll[T any](ctx context.Context, s *Store, prefix string) ([]T, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	s.rangeRPCs.Add(1)
+	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodeAll[T](resp.Kvs)
+}

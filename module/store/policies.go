@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// CreatePolicy creates a policy; an empty ID gets a generated one.
+func (s *Store) CreatePolicy(ctx context.Context, p Policy, by Actor) (*Policy, error) {
+	if p.ID == "" {
+		p.ID = NewPolicyID()
+	} else if !ValidPolicyID(p.ID) {
+		return nil, &FieldError{"id", "must look like pol-1a2b3c4d"}
+	}
+	if err := ValidatePolicy(&p); err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.CreatedBy, p.UpdatedAt = s.Now().UTC(), by, time.Time{}
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		if err := r.mustExist(s.orgKey(p.Org), "organization "+p.Org); err != nil {
+			return nil, err
+		}
+		if err := r.accountsExist("account", p.Org, p.accountList()); err != nil {
+			return nil, err
+		}
+		if kv, err := r.get(s.policyKey(p.Org, p.ID)); err != nil {
+			return nil, err
+		} else if kv != nil {
+			return nil, &ConflictError{fmt.Sprintf("policy %s already exists", p.ID)}
+		}
+		var w writes
+		w.put(s.policyKey(p.Org, p.ID), p)
+		return s.withEvent(&w, Event{Org: p.Org, Actor: by, Action: ActionPolicyCreate, Target: p.ID, Account: p.Account})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *Policy) accountList() []string {
+	if p.Account == "" {
+		return nil
+	}
+	return []string{p.Account}
+}
+
+// GetPolicy returns a policy.
+func (s *Store) GetPolicy(ctx context.Context, org, id string) (*Policy, error) {
+	var p Policy
+	if !ValidOrgID(org) || !ValidPolicyID(id) {
+		return nil, &NotFoundError{"policy " + id}
+	}
+	if err := s.getJSON(ctx, s.policyKey(org, id), &p, "policy "+id); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// ListPolicies returns an organization's policies, ordered by ID.
+func (s *Store) ListPolicies(ctx context.Context, org string) ([]Policy, error) {
+	if _, err := s.GetOrg(ctx, org); err != nil {
+		return nil, err
+	}
+	return listAll[Policy](ctx, s, s.policiesPrefix(org))
+}
+
+// ReplacePolicy replaces a policy's document (name, description,
+// statements, account). Users holding the policy see the change at once.
+// Moving a policy to an account is refused while users of other accounts
+// hold it.
+func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, by Actor) (*Policy, error) {
+	if !ValidOrgID(org) || !ValidPolicyID(id) {
+		return nil, &NotFoundError{"policy " + id}
+	}
+	if err := ValidatePolicy(&doc); err != nil {
+		return nil, err
+	}
+	var out Policy
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var old Policy
+		if found, err := r.getJSON(s.policyKey(org, id), &old); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, &NotFoundError{"policy " + id}
+		}
+		if doc.Account != old.Account && doc.Account != "" {
+			if err := r.accountsExist("account", org, doc.accountList()); err != nil {
+				return nil, err
+			}
+			holders, err := r.usersHolding(org, id)
+			if err != nil {
+				return nil, err
+			}
+			var outside []string
+			for _, u := range holders {
+				if u.Account != doc.Account {
+					outside = append(outside, "user "+u.ID)
+				}
+			}
+			if len(outside) > 0 {
+				return nil, &ConflictError{fmt.Sprintf("policy %s is held by %s outside account %s", id, summarize(outside), doc.Account)}
+			}
+		}
+		out = old
+		out.Name, out.Description, out.Statements, out.Account = doc.Name, doc.Description, doc.Statements, doc.Account
+		out.UpdatedAt = s.Now().UTC()
+		var w writes
+		w.put(s.policyKey(org, id), out)
+		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionPolicyUpdate, Target: id, Account: out.Account})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeletePolicy deletes a policy no user holds any more.
+func (s *Store) DeletePolicy(ctx context.Context, org, id string, by Actor) error {
+	if !ValidOrgID(org) || !ValidPolicyID(id) {
+		return &NotFoundError{"policy " + id}
+	}
+	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var old Policy
+		if found, err := r.getJSON(s.policyKey(org, id), &old); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, &NotFoundError{"policy " + id}
+		}
+		holders, err := r.usersHolding(org, id)
+		if err != nil {
+			return nil, err
+		}
+		if len(holders) > 0 {
+			ids := make([]string, len(holders))
+			for i, u := range holders {
+				ids[i] = "user " + u.ID
+			}
+			return nil, &ConflictError{fmt.Sprintf("policy %s is held by %s", id, summarize(ids))}
+		}
+		var w writes
+		w.del(s.policyKey(org, id))
+		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionPolicyDelete, Target: id, Account: old.Account})
+	})
+}
+
+// usersHolding lists the organization's users holding a policy, guarding
+// against users being created or changed meanwhile.
+func (r *snapshot) usersHolding(org, policy string) ([]User, error) {
+	kvs, err := r.list(r.s.usersPrefix(org))
+	if err != nil {
+		return nil, err
+	}
+	users, err := decodeAll[User](kvs)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(users, func(u User) bool { return !slices.Contains(u.Policies, policy) }), nil
+}
+
+// accountsExist fails with a FieldError naming field when one of the
+// accounts does not exist in the organization.
+func (r *snapshot) accountsExist(field, org string, ids []string) error {
+	for _, id := range ids {
+		kv, err := r.get(r.s.accountKey(org, id))
+		if err != nil {
+			return err
+		}
+		if kv == nil {
+			return &FieldError{field, fmt.Sprintf("account %s does not exist in organization %s", id, org)}
+		}
+	}
+	return nil
+}
+
+// policiesFit fails with a FieldError when a policy does not exist in the
+// organization or is scoped to an account other than the user's.
+func (r *snapshot) policiesFit(org, account string, ids []string) error {
+	for _, id := range ids {
+		var p Policy
+		found, err := r.getJSON(r.s.policyKey(org, id), &p)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return &FieldError{"policies", fmt.Sprintf("policy %s does not exist in organization %s", id, org)}
+		}
+		if p.Account != "" && p.Account != account {
+			return &FieldError{"policies", fmt.Sprintf("policy %s belongs to account %s", id, p.Account)}
+		}
+	}
+	return nil
+}

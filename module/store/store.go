@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Store reads and writes tokengate's data under a key prefix.
+type Store struct {
+	client *clientv3.Client
+	prefix string
+
+	// Now is the clock; tests may replace it before first use.
+	Now func() time.Time
+
+	rangeRPCs atomic.Int64
+	lookups   atomic.Int64
+}
+
+// New returns a store keeping its keys under prefix (e.g. "/tokengate").
+func New(client *clientv3.Client, prefix string) *Store {
+	return &Store{client: client, prefix: prefix, Now: time.Now}
+}
+
+// Client is the etcd client the store uses.
+func (s *Store) Client() *clientv3.Client { return s.client }
+
+// Prefix is the key prefix, without a trailing slash.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Stats counts what the store asked of etcd.
+type Stats struct {
+	// RangeRPCs counts read requests sent to etcd (each Get, or each
+	// transaction made only of reads).
+	RangeRPCs int64
+	// Lookups counts token lookups (LookupToken calls), each one read of
+	// the data behind a token at a single revision.
+	Lookups int64
+}
+
+// Stats returns the counters since the store was made.
+func (s *Store) Stats() Stats {
+	return Stats{RangeRPCs: s.rangeRPCs.Load(), Lookups: s.lookups.Load()}
+}
+
+// Errors. Test with errors.Is; the concrete errors carry a message meant
+// for the caller.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrInvalid     = errors.New("invalid")
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// NotFoundError says which thing does not exist.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string        { return e.What + " not found" }
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// ConflictError says why a change cannot be made in the current state.
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string        { return e.Message }
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// FieldError says which field of a request is wrong.
+type FieldError struct{ Field, Message string }
+
+func (e *FieldError) Error() string        { return e.Field + ": " + e.Message }
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// UnavailableError wraps what etcd said when it could not answer.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string        { return "store unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error        { return e.Err }
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var u *UnavailableError
+	if errors.As(err, &u) {
+		return err
+	}
+	return &UnavailableError{Err: err}
+}
+
+// defaultTimeout bounds a store call whose context has no deadline, so
+// that an unreachable etcd turns into an error instead of a hang.
+const defaultTimeout = 5 * time.Second
+
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, defaultTimeout)
+}
+
+// maxAttempts bounds the retries of an optimistic transaction. Each failed
+// attempt means another writer committed in between, so the bound is only
+// reached under extreme contention on one object.
+const maxAttempts = 200
+
+// snapshot reads keys at one revision and records a guard for each, so that
+// the transaction built from what it read commits only if none of it
+// changed in between.
+type snapshot struct {
+	s    *Store
+	ctx  context.Context
+	rev  int64
+	cmps []clientv3.Cmp
+}
+
+func (r *snapshot) readOpts(opts ...clientv3.OpOption) []clientv3.OpOption {
+	if r.rev != 0 {
+		opts = append(opts, clientv3.WithRev(r.rev))
+	}
+	return opts
+}
+
+// get reads one key; it returns nil when the key does not exist.
+func (r *snapshot) get(key string) (*mvccpb.KeyValue, error) {
+	r.s.rangeRPCs.Add(1)
+	resp, err := r.s.client.Get(r.ctx, key, r.readOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	if r.rev == 0 {
+		r.rev = resp.Header.Revision
+	}
+	if len(resp.Kvs) == 0 {
+		r.cmps = append(r.cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+		return nil, nil
+	}
+	kv := resp.Kvs[0]
+	r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
+	return kv, nil
+}
+
+// getJSON reads one key into v and reports whether it existed.
+func (r *snapshot) getJSON(key string, v any) (bool, error) {
+	kv, err := r.get(key)
+	if err != nil || kv == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(kv.Value, v); err != nil {
+		return false, fmt.Errorf("decoding %s: %v", key, err)
+	}
+	return true, nil
+}
+
+// list reads every key under prefix and guards against any of them being
+// created or changed (deletions of keys in the range are not guarded).
+func (r *snapshot) list(prefix string) ([]*mvccpb.KeyValue, error) {
+	r.s.rangeRPCs.Add(1)
+	resp, err := r.s.client.Get(r.ctx, prefix, r.readOpts(clientv3.WithPrefix())...)
+	if err != nil {
+		return nil, err
+	}
+	if r.rev == 0 {
+		r.rev = resp.Header.Revision
+	}
+	r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(prefix), "<", r.rev+1).WithPrefix())
+	return resp.Kvs, nil
+}
+
+// update runs an optimistic transaction: build reads through a snapshot and
+// returns the writes; they commit only if nothing read has changed, else
+// build runs again on fresh data. An error from build ends the attempt.
+func (s *Store) update(ctx context.Context, build func(r *snapshot) ([]clientv3.Op, error)) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		r := &snapshot{s: s, ctx: ctx}
+		ops, err := build(r)
+		if err != nil {
+			return storeError(err)
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		resp, err := s.client.Txn(ctx).If(r.cmps...).Then(ops...).Commit()
+		if err != nil {
+			return storeError(err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		if attempt+1 >= maxAttempts {
+			return &ConflictError{Message: "too many concurrent changes; try again"}
+		}
+		// Back off with jitter so that writers racing on one object spread
+		// out instead of colliding again in lockstep.
+		wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return unavailable(ctx.Err())
+		}
+	}
+}
+
+// storeError passes the store's own errors through and turns everything
+// that came from etcd into ErrUnavailable, except requests etcd refused as
+// too large, which no retry will fix.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInvalid), errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, rpctypes.ErrTooManyOps):
+		return &ConflictError{Message: "change too large for one etcd transaction (raise etcd's --max-txn-ops)"}
+	case errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return &ConflictError{Message: "change too large for one etcd request"}
+	}
+	return unavailable(err)
+}
+
+// putJSON is an etcd Put of v encoded as JSON.
+func putJSON(key string, v any) (clientv3.Op, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return clientv3.OpPut(key, string(b)), nil
+}
+
+// decodeAll decodes the values of kvs into a slice of T, skipping none: a
+// value that does not decode is an error, never silently dropped.
+func decodeAll[T any](kvs []*mvccpb.KeyValue) ([]T, error) {
+	out := make([]T, 0, len(kvs))
+	for _, kv := range kvs {
+		var v T
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, fmt.Errorf("decoding %s: %v", kv.Key, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// NewToken is a token about to be stored: its record and the digest of the
+// secret the caller shows once and then forgets.
+type NewToken struct {
+	Hash  token.Hash
+	Token Token
+}
+
+// tokenRef is the value under /tokens/<digest>: where the token's record is.
+type tokenRef struct {
+	Org   string `json:"org"`
+	User  string `json:"user"`
+	Token string `json:"token"`
+}
+
+// putToken adds the writes that store a new token, guarding against its
+// digest being present already.
+func (r *snapshot) putToken(w *writes, nt *NewToken) error {
+	t := &nt.Token
+	if !ValidTokenID(t.ID) {
+		return fmt.Errorf("store: token id %q is not a token id", t.ID)
+	}
+	t.Hash = hex.EncodeToString(nt.Hash[:])
+	ref := r.s.tokenKeyHex(t.Hash)
+	if kv, err := r.get(ref); err != nil {
+		return err
+	} else if kv != nil {
+		return &ConflictError{"token already exists"}
+	}
+	w.put(r.s.userTokenKey(t.Org, t.User, t.ID), t)
+	w.put(ref, tokenRef{Org: t.Org, User: t.User, Token: t.ID})
+	return nil
+}
+
+// userTokens reads a user's token records, guarding against additions.
+func (r *snapshot) userTokens(org, user string) ([]Token, error) {
+	kvs, err := r.list(r.s.userTokensPrefix(org, user))
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[Token](kvs)
+}
+
+// Rotation makes a new token replace an old one: the old token keeps
+// working for Overlap, then stops (at once when Overlap is zero).
+type Rotation struct {
+	Replaces string
+	Overlap  time.Duration
+}
+
+// CreateToken stores a new token of an existing user, optionally replacing
+// another of the user's tokens. Expired tokens of the user are removed in
+// the same transaction.
+func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by Actor) (*Token, error) {
+	t := &nt.Token
+	if !ValidOrgID(t.Org) || !ValidUserID(t.User) {
+		return nil, &NotFoundError{"user " + t.User}
+	}
+	if err := checkName("name", t.Name, false); err != nil {
+		return nil, err
+	}
+	if rot != nil && !ValidTokenID(rot.Replaces) {
+		return nil, &FieldError{"replaces", "must look like tok-0123456789ab"}
+	}
+	if rot != nil && rot.Overlap < 0 {
+		return nil, &FieldError{"overlap", "must not be negative"}
+	}
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var u User
+		if found, err := r.getJSON(s.userKey(t.Org, t.User), &u); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, &NotFoundError{"user " + t.User}
+		}
+		existing, err := r.userTokens(t.Org, t.User)
+		if err != nil {
+			return nil, err
+		}
+		now := s.Now().UTC()
+		t.CreatedAt, t.CreatedBy = now, by
+		var w writes
+		live := 0
+		replaced := false
+		for _, old := range existing {
+			switch {
+			case rot != nil && old.ID == rot.Replaces:
+				replaced = true
+				if rot.Overlap == 0 || old.Expired(now) {
+					w.del(s.userTokenKey(old.Org, old.User, old.ID))
+					w.del(s.tokenKeyHex(old.Hash))
+					continue
+				}
+				// The replaced token is on its way out: it does not count
+				// against the limit, so rotating never needs a free slot.
+				until := now.Add(rot.Overlap)
+				if old.ExpiresAt == nil || until.Before(*old.ExpiresAt) {
+					old.ExpiresAt = &until
+					w.put(s.userTokenKey(old.Org, old.User, old.ID), old)
+				}
+			case old.Expired(now):
+				w.del(s.userTokenKey(old.Org, old.User, old.ID))
+				w.del(s.tokenKeyHex(old.Hash))
+			default:
+				live++
+			}
+		}
+		if rot != nil && !replaced {
+			return nil, &FieldError{"replaces", fmt.Sprintf("token %s is not a live token of user %s", rot.Replaces, t.User)}
+		}
+		if live >= MaxTokensPerUser {
+			return nil, &ConflictError{fmt.Sprintf("user %s already has %d tokens; revoke one first", t.User, live)}
+		}
+		if err := r.putToken(&w, &nt); err != nil {
+			return nil, err
+		}
+		return s.withEvent(&w, Event{Org: t.Org, Actor: by, Action: ActionTokenCreate, Target: t.ID, Account: u.Account})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ListTokens returns a user's tokens, ordered by ID.
+func (s *Store) ListTokens(ctx context.Context, org, user string) ([]Token, error) {
+	if _, err := s.GetUser(ctx, org, user); err != nil {
+		return nil, err
+	}
+	return listAll[Token](ctx, s, s.userTokensPrefix(org, user))
+}
+
+// RevokeToken deletes a token: it stops working at once.
+func (s *Store) RevokeToken(ctx context.Context, org, user, id string, by Actor) error {
+	if !ValidOrgID(org) || !ValidUserID(user) || !ValidTokenID(id) {
+		return &NotFoundError{"token " + id}
+	}
+	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var t Token
+		if found, err := r.getJSON(s.userTokenKey(org, user, id), &t); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, &NotFoundError{"token " + id}
+		}
+		var u User
+		if _, err := r.getJSON(s.userKey(org, user), &u); err != nil {
+			return nil, err
+		}
+		var w writes
+		w.del(s.userTokenKey(org, user, id))
+		w.del(s.tokenKeyHex(t.Hash))
+		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionTokenRevoke, Target: id, Account: u.Account})
+	})
+}
+
+func decodeRef(b []byte) (tokenRef, error) {
+	var ref tokenRef
+	if err := json.Unmarshal(b, &ref); err != nil {
+		return ref, err
+	}
+	if !ValidOrgID(ref.Org) || !ValidUserID(ref.User) || !ValidTokenID(ref.Token) {
+		return ref, fmt.Errorf("token reference %+v is damaged", ref)
+	}
+	return ref, nil
+}

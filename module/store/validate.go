@@ -1,0 +1,198 @@
+package store
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on what a user or policy may hold. They keep every record, and
+// every transaction that rewrites records, well inside etcd's limits.
+const (
+	MaxNameLen        = 128
+	MaxDescriptionLen = 1024
+	MaxEmailLen       = 254
+	MaxAccountsOfUser = 100
+	MaxPoliciesOfUser = 20
+	MaxStatements     = 100
+	MaxStatementItems = 50
+	MaxPathLen        = 1024
+	// MaxTokensPerUser bounds the live tokens of one user, so that deleting
+	// the user stays one transaction.
+	MaxTokensPerUser = 50
+)
+
+var methodPattern = regexp.MustCompile(`^[A-Z]{1,20}$`)
+
+func checkName(field, v string, required bool) error {
+	n := utf8.RuneCountInString(v)
+	switch {
+	case !utf8.ValidString(v):
+		return &FieldError{field, "must be valid UTF-8"}
+	case required && strings.TrimSpace(v) == "":
+		return &FieldError{field, "is required"}
+	case n > MaxNameLen:
+		return &FieldError{field, fmt.Sprintf("must be at most %d characters", MaxNameLen)}
+	case strings.ContainsFunc(v, isControl):
+		return &FieldError{field, "must not contain control characters"}
+	}
+	return nil
+}
+
+func checkDescription(v string) error {
+	switch {
+	case !utf8.ValidString(v):
+		return &FieldError{"description", "must be valid UTF-8"}
+	case utf8.RuneCountInString(v) > MaxDescriptionLen:
+		return &FieldError{"description", fmt.Sprintf("must be at most %d characters", MaxDescriptionLen)}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// ValidateUser checks the rules every stored user obeys: the fields that go
+// with its type, level and role. It does not check that the accounts and
+// policies it names exist; the store does that inside the transaction.
+func ValidateUser(u *User) error {
+	switch u.Type {
+	case TypeUI, TypeProgrammatic:
+	case "":
+		return &FieldError{"type", "is required"}
+	default:
+		return &FieldError{"type", `must be "ui" or "programmatic"`}
+	}
+	if err := checkName("name", u.Name, true); err != nil {
+		return err
+	}
+	if err := checkDescription(u.Description); err != nil {
+		return err
+	}
+	if u.Type == TypeUI {
+		if u.Email == "" {
+			return &FieldError{"email", "is required for UI users"}
+		}
+		if len(u.Email) > MaxEmailLen {
+			return &FieldError{"email", "is too long"}
+		}
+		addr, err := mail.ParseAddress(u.Email)
+		if err != nil || addr.Address != u.Email || addr.Name != "" {
+			return &FieldError{"email", "must be a plain address such as ana@example.com"}
+		}
+	} else if u.Email != "" {
+		return &FieldError{"email", "is only for UI users"}
+	}
+	switch u.Level {
+	case LevelAccount:
+		if u.Account == "" {
+			return &FieldError{"account", "is required for account-level users"}
+		}
+		if !ValidAccountID(u.Account) {
+			return &FieldError{"account", "must look like act-1a2b3c4d"}
+		}
+		if len(u.Accounts) > 0 {
+			return &FieldError{"accounts", "is for organization-level users; account-level users have one account"}
+		}
+		switch u.Role {
+		case RoleViewer, RoleEditor, RoleAdmin:
+		case RolePolicy:
+		case "":
+			return &FieldError{"role", "is required"}
+		default:
+			return &FieldError{"role", `must be "viewer", "editor", "admin" or "policy"`}
+		}
+	case LevelOrganization:
+		if u.Account != "" {
+			return &FieldError{"account", "is for account-level users; organization-level users list accounts"}
+		}
+		if err := checkIDList("accounts", u.Accounts, MaxAccountsOfUser, ValidAccountID, "act-1a2b3c4d"); err != nil {
+			return err
+		}
+		switch u.Role {
+		case RoleViewer, RoleEditor, RoleAdmin:
+		case RolePolicy:
+			return &FieldError{"role", "policy roles are for account-level users"}
+		case "":
+			return &FieldError{"role", "is required"}
+		default:
+			return &FieldError{"role", `must be "viewer", "editor" or "admin"`}
+		}
+	case "":
+		return &FieldError{"level", "is required"}
+	default:
+		return &FieldError{"level", `must be "organization" or "account"`}
+	}
+	if u.Role == RolePolicy {
+		if len(u.Policies) == 0 {
+			return &FieldError{"policies", `is required when role is "policy"`}
+		}
+		if err := checkIDList("policies", u.Policies, MaxPoliciesOfUser, ValidPolicyID, "pol-1a2b3c4d"); err != nil {
+			return err
+		}
+	} else if len(u.Policies) > 0 {
+		return &FieldError{"policies", `is only allowed when role is "policy"`}
+	}
+	return nil
+}
+
+func checkIDList(field string, ids []string, max int, valid func(string) bool, example string) error {
+	if len(ids) > max {
+		return &FieldError{field, fmt.Sprintf("must list at most %d", max)}
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if !valid(id) {
+			return &FieldError{field, fmt.Sprintf("%q must look like %s", id, example)}
+		}
+		if seen[id] {
+			return &FieldError{field, fmt.Sprintf("%q is listed twice", id)}
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// ValidatePolicy checks a policy document. Path patterns are checked for
+// shape only; the gateway compiles them.
+func ValidatePolicy(p *Policy) error {
+	if err := checkName("name", p.Name, true); err != nil {
+		return err
+	}
+	if err := checkDescription(p.Description); err != nil {
+		return err
+	}
+	if p.Account != "" && !ValidAccountID(p.Account) {
+		return &FieldError{"account", "must look like act-1a2b3c4d"}
+	}
+	if len(p.Statements) == 0 {
+		return &FieldError{"statements", "must hold at least one statement"}
+	}
+	if len(p.Statements) > MaxStatements {
+		return &FieldError{"statements", fmt.Sprintf("must hold at most %d statements", MaxStatements)}
+	}
+	for i, st := range p.Statements {
+		field := fmt.Sprintf("statements[%d]", i)
+		if st.Effect != "allow" && st.Effect != "deny" {
+			return &FieldError{field + ".effect", `must be "allow" or "deny"`}
+		}
+		if len(st.Methods) == 0 || len(st.Methods) > MaxStatementItems {
+			return &FieldError{field + ".methods", fmt.Sprintf("must list 1 to %d methods", MaxStatementItems)}
+		}
+		for _, m := range st.Methods {
+			if m != "*" && !methodPattern.MatchString(m) {
+				return &FieldError{field + ".methods", fmt.Sprintf("%q is not an HTTP method in upper case, or *", m)}
+			}
+		}
+		if len(st.Paths) == 0 || len(st.Paths) > MaxStatementItems {
+			return &FieldError{field + ".paths", fmt.Sprintf("must list 1 to %d paths", MaxStatementItems)}
+		}
+		for _, path := range st.Paths {
+			if !strings.HasPrefix(path, "/") || len(path) > MaxPathLen || strings.ContainsFunc(path, isControl) || !utf8.ValidString(path) {
+				return &FieldError{field + ".paths", fmt.Sprintf("%q must start with / and hold at most %d printable characters", path, MaxPathLen)}
+			}
+		}
+	}
+	return nil
+}
