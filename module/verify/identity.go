@@ -1,0 +1,90 @@
+package verify
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// Identity is what a verified token says about its holder. It is shared
+// between requests and must not be modified.
+type Identity struct {
+	TokenID  string
+	UserID   string
+	UserName string
+	// Type is store.TypeProgrammatic or store.TypeUI.
+	Type  string
+	Org   string
+	Level string
+	Role  string
+	// Account is an account-level user's own account; empty for
+	// organization-level users.
+	Account string
+	// Accounts are the accounts the user reaches that exist, sorted.
+	Accounts []string
+	// Policies are the user's policies (role "policy"), in the user's order.
+	Policies []store.Policy
+	// ExpiresAt is when the token stops working; zero for never.
+	ExpiresAt time.Time
+
+	disabled bool
+}
+
+// Reaches reports whether the identity may act on the given account.
+func (id *Identity) Reaches(account string) bool {
+	_, found := slices.BinarySearch(id.Accounts, account)
+	return found
+}
+
+// Errors of Verify. Test with errors.Is.
+var (
+	// ErrMalformed: the token fails the offline checks (length, prefix,
+	// characters, checksum). Nothing was looked up.
+	ErrMalformed = errors.New("malformed token")
+	// ErrUnknown: well formed, but no such token (never issued, revoked,
+	// or its user deleted).
+	ErrUnknown = errors.New("unknown token")
+	// ErrExpired: the token existed but its expiry has passed.
+	ErrExpired = errors.New("expired token")
+	// ErrDisabled: the token's user is disabled.
+	ErrDisabled = errors.New("user disabled")
+	// ErrUnavailable: the store cannot be reached and nothing cached may
+	// answer for it.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// identityFrom builds the identity a lookup describes, or nil when the
+// token is unknown.
+func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
+	if !l.Found {
+		return nil
+	}
+	u, t := &l.User, &l.Token
+	// A token's prefix says which type of user it was issued to; a mismatch
+	// means the data is not what was issued, so the token is not honoured.
+	if (kind == token.Programmatic) != (u.Type == store.TypeProgrammatic) {
+		return nil
+	}
+	id := &Identity{
+		TokenID:  t.ID,
+		UserID:   u.ID,
+		UserName: u.Name,
+		Type:     u.Type,
+		Org:      u.Org,
+		Level:    u.Level,
+		Role:     u.Role,
+		Accounts: slices.Sorted(slices.Values(l.Accounts)),
+		Policies: l.Policies,
+		disabled: u.Disabled,
+	}
+	if u.Level == store.LevelAccount {
+		id.Account = u.Account
+	}
+	if t.ExpiresAt != nil {
+		id.ExpiresAt = *t.ExpiresAt
+	}
+	return id
+}

@@ -1,0 +1,351 @@
+package verify
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// Defaults of Config.
+const (
+	DefaultCacheEntries  = 100_000
+	DefaultCacheTTL      = 5 * time.Minute
+	DefaultNegativeTTL   = 10 * time.Second
+	DefaultMaxStale      = time.Minute
+	DefaultLookupTimeout = 2 * time.Second
+)
+
+// Config tunes a Verifier. Zero fields take the defaults.
+type Config struct {
+	// CacheEntries bounds the verified identities held in memory (and,
+	// separately, the unknown tokens remembered).
+	CacheEntries int
+	// CacheTTL bounds how long a cached identity is trusted before it is
+	// read again, whatever the watch says.
+	CacheTTL time.Duration
+	// NegativeTTL is how long an unknown well-formed token is remembered.
+	NegativeTTL time.Duration
+	// MaxStale is how long after the last sign of life from etcd cached
+	// identities are still honoured. It must not exceed CacheTTL.
+	MaxStale time.Duration
+	// LookupTimeout bounds one read of a token from etcd.
+	LookupTimeout time.Duration
+	// Logger receives the watch's state changes. Default: none.
+	Logger *zap.Logger
+
+	// now is the clock; tests replace it.
+	now func() time.Time
+}
+
+func (c *Config) fill() error {
+	if c.CacheEntries == 0 {
+		c.CacheEntries = DefaultCacheEntries
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.NegativeTTL == 0 {
+		c.NegativeTTL = DefaultNegativeTTL
+	}
+	if c.MaxStale == 0 {
+		c.MaxStale = DefaultMaxStale
+	}
+	if c.LookupTimeout == 0 {
+		c.LookupTimeout = DefaultLookupTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	switch {
+	case c.CacheEntries < 1:
+		return errors.New("cache_entries must be at least 1")
+	case c.CacheTTL < time.Second:
+		return errors.New("cache_ttl must be at least 1s")
+	case c.NegativeTTL < 0:
+		return errors.New("negative_ttl must not be negative")
+	case c.MaxStale < time.Second:
+		return errors.New("max_stale must be at least 1s")
+	case c.MaxStale > c.CacheTTL:
+		// Otherwise a change made during an outage could outlive cache_ttl,
+		// the bound the gateway promises.
+		return fmt.Errorf("max_stale (%s) must not exceed cache_ttl (%s)", c.MaxStale, c.CacheTTL)
+	case c.LookupTimeout <= 0:
+		return errors.New("lookup timeout must be positive")
+	}
+	return nil
+}
+
+// Verifier verifies tokens against the store, through the cache.
+type Verifier struct {
+	store *store.Store
+	cfg   Config
+	log   *zap.Logger
+
+	identities *ristretto.Cache[uint64, *entry] // known tokens
+	unknowns   *ristretto.Cache[uint64, *entry] // well-formed tokens that do not exist
+	flights    singleflight.Group
+
+	changes changeLog
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	stats counters
+
+	// Fault injection for tests, nil otherwise. afterLookup runs between
+	// reading etcd and caching the result (the stale-fill race);
+	// beforeWatch runs before each watch starts (to hold the watch down).
+	afterLookup func()
+	beforeWatch func()
+
+	watchMu     sync.Mutex
+	watchCancel context.CancelFunc
+}
+
+// entry is one cached verdict: an identity, or "unknown" when identity is
+// nil. Entries are immutable once cached.
+type entry struct {
+	hash     token.Hash
+	rev      int64     // etcd revision the verdict was read at
+	filledAt time.Time // when it was read
+	deps     []uint32  // change-log buckets of the keys it was derived from
+	identity *Identity
+}
+
+type counters struct {
+	hits, misses, unknownHits, lookups, staleServed atomic.Int64
+}
+
+// Stats counts what the verifier did.
+type Stats struct {
+	// Hits are verifications answered from the cache (identities and
+	// remembered unknown tokens alike); Misses went to the store.
+	Hits, Misses int64
+	// UnknownHits are the hits on remembered unknown tokens.
+	UnknownHits int64
+	// Lookups are reads of the store (each a store.Lookup).
+	Lookups int64
+	// StaleServed counts identities honoured past cache_ttl because etcd
+	// could not be reached (within max_stale).
+	StaleServed int64
+	// WatchRevision is the etcd revision up to which changes are applied.
+	WatchRevision int64
+	// Flushes counts how often the cache was dropped whole (compaction).
+	Flushes int64
+	// WatchRestarts counts watches started after the first.
+	WatchRestarts int64
+}
+
+// New starts a verifier on the store: it begins watching at once. Close
+// stops it.
+func New(s *store.Store, cfg Config) (*Verifier, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	newCache := func() (*ristretto.Cache[uint64, *entry], error) {
+		return ristretto.NewCache(&ristretto.Config[uint64, *entry]{
+			NumCounters:        int64(cfg.CacheEntries) * 10,
+			MaxCost:            int64(cfg.CacheEntries),
+			BufferItems:        64,
+			IgnoreInternalCost: true,
+		})
+	}
+	identities, err := newCache()
+	if err != nil {
+		return nil, err
+	}
+	unknowns, err := newCache()
+	if err != nil {
+		identities.Close()
+		return nil, err
+	}
+	v := &Verifier{
+		store:      s,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		identities: identities,
+		unknowns:   unknowns,
+	}
+	v.changes.init()
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	v.wg.Add(1)
+	go v.watch()
+	return v, nil
+}
+
+// Close stops the watch and releases the cache.
+func (v *Verifier) Close() {
+	v.cancel()
+	v.wg.Wait()
+	v.identities.Close()
+	v.unknowns.Close()
+}
+
+// Stats returns the verifier's counters.
+func (v *Verifier) Stats() Stats {
+	return Stats{
+		Hits:          v.stats.hits.Load(),
+		Misses:        v.stats.misses.Load(),
+		UnknownHits:   v.stats.unknownHits.Load(),
+		Lookups:       v.stats.lookups.Load(),
+		StaleServed:   v.stats.staleServed.Load(),
+		WatchRevision: v.changes.applied.Load(),
+		Flushes:       v.changes.flushes.Load(),
+		WatchRestarts: v.changes.restarts.Load(),
+	}
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (v *Verifier) Config() Config { return v.cfg }
+
+// Verify returns the identity behind a bearer token.
+//
+// Errors: ErrMalformed (refused offline), ErrUnknown, ErrExpired,
+// ErrDisabled, ErrUnavailable (the store cannot answer and the cache may
+// not). The returned identity is shared and must not be modified.
+func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
+	kind, err := token.Parse(tok)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	h := token.Sum(tok)
+	key := cacheKey(h)
+	now := v.cfg.now()
+
+	var fallback *entry
+	if e, ok := v.identities.Get(key); ok && e.hash == h && v.changes.current(e) {
+		if now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale) {
+			v.stats.hits.Add(1)
+			return e.verdict(now)
+		}
+		// Past cache_ttl, or etcd has been silent too long: read again, but
+		// keep the entry to fall back on should etcd not answer.
+		fallback = e
+	}
+	if e, ok := v.unknowns.Get(key); ok && e.hash == h && v.changes.current(e) && now.Sub(e.filledAt) < v.cfg.NegativeTTL {
+		v.stats.hits.Add(1)
+		v.stats.unknownHits.Add(1)
+		return nil, ErrUnknown
+	}
+	v.stats.misses.Add(1)
+
+	e, err := v.fill(ctx, h, kind)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) && fallback != nil && v.changes.inSync(fallback, now, v.cfg.MaxStale) {
+			v.stats.staleServed.Add(1)
+			return fallback.verdict(now)
+		}
+		return nil, err
+	}
+	return e.verdict(now)
+}
+
+// verdict is what an entry says at time now.
+func (e *entry) verdict(now time.Time) (*Identity, error) {
+	id := e.identity
+	switch {
+	case id == nil:
+		return nil, ErrUnknown
+	case id.disabled:
+		return nil, ErrDisabled
+	case !id.ExpiresAt.IsZero() && !now.Before(id.ExpiresAt):
+		return nil, ErrExpired
+	}
+	return id, nil
+}
+
+// cacheKey is the first 8 bytes of the digest; entries also hold the whole
+// digest, compared on every hit.
+func cacheKey(h token.Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+
+// fill reads a token from the store, once for all concurrent callers, and
+// caches the verdict. The read is not tied to the caller's context (others
+// may be waiting for it), but the caller stops waiting when its context ends.
+func (v *Verifier) fill(ctx context.Context, h token.Hash, kind token.Kind) (*entry, error) {
+	ch := v.flights.DoChan(string(h[:]), func() (any, error) { return v.load(h, kind) })
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*entry), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// load is the body of a fill.
+func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
+	key := cacheKey(h)
+	// A flight that just finished may have cached the answer between our
+	// caller's miss and this flight's start: look again before reading.
+	now := v.cfg.now()
+	if e, ok := v.identities.Get(key); ok && e.hash == h && v.changes.current(e) &&
+		now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale) {
+		return e, nil
+	}
+	if e, ok := v.unknowns.Get(key); ok && e.hash == h && v.changes.current(e) && now.Sub(e.filledAt) < v.cfg.NegativeTTL {
+		return e, nil
+	}
+
+	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.LookupTimeout)
+	defer cancel()
+	var e *entry
+	// If the data changed while we read it (the watch already applied a
+	// newer revision of one of its keys), read again; give up caching after
+	// a few rounds of heavy churn and answer with the latest read.
+	for range 3 {
+		v.stats.lookups.Add(1)
+		l, err := v.store.LookupToken(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if v.afterLookup != nil {
+			v.afterLookup()
+		}
+		e = &entry{
+			hash:     h,
+			rev:      l.Revision,
+			filledAt: v.cfg.now(),
+			deps:     v.changes.buckets(l.Keys),
+			identity: identityFrom(l, kind),
+		}
+		if v.changes.current(e) {
+			v.insert(key, e)
+			return e, nil
+		}
+	}
+	return e, nil
+}
+
+func (v *Verifier) insert(key uint64, e *entry) {
+	cache, ttl := v.identities, v.cfg.CacheTTL+v.cfg.MaxStale
+	if e.identity == nil {
+		cache, ttl = v.unknowns, v.cfg.NegativeTTL
+		v.identities.Del(key)
+	} else {
+		v.unknowns.Del(key)
+	}
+	if ttl <= 0 {
+		return
+	}
+	cache.SetWithTTL(key, e, 1, ttl)
+	// Make the entry visible before the flight ends, so that callers
+	// arriving afterwards hit it rather than read etcd again.
+	cache.Wait()
+}

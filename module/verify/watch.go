@@ -1,0 +1,287 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// bucketCount is the resolution of the change log. Two keys sharing a
+// bucket only cost an extra read, never a stale answer.
+const bucketCount = 1 << 16
+
+// changeLog records, for buckets of etcd keys, the revision of the latest
+// change the watch applied. It is how entries learn they are out of date
+// without the cache keeping an index from keys to entries.
+type changeLog struct {
+	seed   maphash.Seed
+	bucket [bucketCount]atomic.Int64
+
+	flushedAt atomic.Int64 // entries read before this revision are not current
+	applied   atomic.Int64 // changes up to this revision are applied
+	newsAt    atomic.Int64 // unix nanoseconds when the watch was last known in sync
+
+	flushes, restarts atomic.Int64
+
+	mu      sync.Mutex
+	advance chan struct{} // closed and replaced whenever applied grows
+}
+
+func (c *changeLog) init() {
+	c.seed = maphash.MakeSeed()
+	c.advance = make(chan struct{})
+}
+
+func (c *changeLog) bucketOf(key string) uint32 {
+	return uint32(maphash.String(c.seed, key) & (bucketCount - 1))
+}
+
+// buckets maps the keys an entry depends on to their buckets.
+func (c *changeLog) buckets(keys []string) []uint32 {
+	out := make([]uint32, len(keys))
+	for i, k := range keys {
+		out[i] = c.bucketOf(k)
+	}
+	return out
+}
+
+// current reports whether nothing the entry depends on changed after it was
+// read.
+func (c *changeLog) current(e *entry) bool {
+	if e.rev < c.flushedAt.Load() {
+		return false
+	}
+	for _, b := range e.deps {
+		if c.bucket[b].Load() > e.rev {
+			return false
+		}
+	}
+	return true
+}
+
+// inSync reports whether the entry was confirmed by etcd (read, or covered
+// by a watch in sync) less than maxStale ago.
+func (c *changeLog) inSync(e *entry, now time.Time, maxStale time.Duration) bool {
+	known := e.filledAt.UnixNano()
+	if n := c.newsAt.Load(); n > known {
+		known = n
+	}
+	return now.UnixNano()-known < int64(maxStale)
+}
+
+// record applies one change; only the watch goroutine calls it.
+func (c *changeLog) record(key string, rev int64) {
+	b := &c.bucket[c.bucketOf(key)]
+	if b.Load() < rev {
+		b.Store(rev)
+	}
+}
+
+// flush makes every entry read before rev out of date.
+func (c *changeLog) flush(rev int64) {
+	if c.flushedAt.Load() < rev {
+		c.flushedAt.Store(rev)
+	}
+	c.flushes.Add(1)
+}
+
+// synced notes that changes up to rev are applied, as of now.
+func (c *changeLog) synced(rev int64, now time.Time) {
+	c.newsAt.Store(now.UnixNano())
+	if c.applied.Load() >= rev {
+		return
+	}
+	c.applied.Store(rev)
+	c.mu.Lock()
+	close(c.advance)
+	c.advance = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// WaitForRevision blocks until the watch has applied every change up to
+// rev, or ctx ends. After a write at rev, it makes this instance's cache
+// consistent with that write.
+func (v *Verifier) WaitForRevision(ctx context.Context, rev int64) error {
+	for {
+		v.changes.mu.Lock()
+		ch := v.changes.advance
+		v.changes.mu.Unlock()
+		if v.changes.applied.Load() >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// watch keeps the change log fed until the verifier closes.
+func (v *Verifier) watch() {
+	defer v.wg.Done()
+	client, prefix := v.store.Client(), v.store.Prefix()
+	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	var next int64 // revision to resume from; 0: start over
+	for started := false; v.ctx.Err() == nil; started = true {
+		if started {
+			v.changes.restarts.Add(1)
+		}
+		if next == 0 {
+			rev, err := v.currentRevision()
+			if err != nil {
+				v.log.Warn("watch cannot start: etcd unreachable", zap.Error(err))
+				backoff.wait(v.ctx)
+				continue
+			}
+			// Whatever was read before this revision may have missed
+			// changes no watch will report: it must be read again.
+			v.changes.flush(rev)
+			v.changes.synced(rev, v.cfg.now())
+			next = rev + 1
+			v.log.Debug("watch started", zap.Int64("revision", rev))
+		}
+		delivered, err := v.watchFrom(client, prefix, &next)
+		if v.ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			v.log.Warn("watch history compacted; dropping the cache", zap.Int64("resume_revision", next))
+			next = 0
+		} else {
+			v.log.Warn("watch interrupted; resuming", zap.Int64("resume_revision", next), zap.Error(err))
+		}
+		if delivered {
+			backoff.reset()
+		}
+		backoff.wait(v.ctx)
+	}
+}
+
+func (v *Verifier) currentRevision() (int64, error) {
+	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.LookupTimeout)
+	defer cancel()
+	resp, err := v.store.Client().Get(ctx, v.store.Prefix()+"/", clientv3.WithCountOnly())
+	if err != nil {
+		return 0, err
+	}
+	return resp.Header.Revision, nil
+}
+
+// watchFrom runs one watch from *next until it breaks, advancing *next past
+// every change applied. It reports whether anything arrived.
+func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64) (bool, error) {
+	// Require a leader: a member cut off from the cluster cancels the
+	// watch instead of silently serving nothing.
+	if v.beforeWatch != nil {
+		v.beforeWatch()
+	}
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(v.ctx))
+	defer cancel()
+	v.watchMu.Lock()
+	v.watchCancel = cancel
+	v.watchMu.Unlock()
+	wch := client.Watch(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(*next))
+
+	var hb sync.WaitGroup
+	hb.Go(func() { v.heartbeat(ctx, client) })
+	defer hb.Wait()
+	defer cancel()
+
+	audit := prefix + "/audit/"
+	delivered := false
+	for wr := range wch {
+		if err := wr.Err(); err != nil {
+			return delivered, err
+		}
+		delivered = true
+		now := v.cfg.now()
+		var last int64
+		for _, ev := range wr.Events {
+			key := string(ev.Kv.Key)
+			if !strings.HasPrefix(key, audit) {
+				v.changes.record(key, ev.Kv.ModRevision)
+			}
+			last = ev.Kv.ModRevision
+		}
+		if last > 0 {
+			*next = last + 1
+		}
+		switch {
+		case wr.IsProgressNotify():
+			// Every change up to the header's revision has been sent.
+			v.changes.synced(wr.Header.Revision, now)
+			if wr.Header.Revision >= *next {
+				*next = wr.Header.Revision + 1
+			}
+		case last > 0 && wr.Header.Revision == last:
+			// A watch in sync sends each revision's events as it commits.
+			v.changes.synced(last, now)
+		}
+	}
+	return delivered, errors.New("watch channel closed")
+}
+
+// heartbeat asks etcd for a progress notification whenever the watch has
+// been quiet, so that silence means trouble rather than no changes.
+func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
+	interval := min(max(v.cfg.MaxStale/5, 50*time.Millisecond), time.Second)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if v.cfg.now().Sub(time.Unix(0, v.changes.newsAt.Load())) < interval {
+			continue
+		}
+		// The request must carry the watch's context metadata to reach
+		// the same watch stream.
+		rctx, cancel := context.WithTimeout(ctx, interval)
+		if err := client.RequestProgress(rctx); err != nil && ctx.Err() == nil {
+			v.log.Debug("progress request failed", zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// backoff is exponential with full jitter.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func newBackoff(lo, hi time.Duration) *backoff { return &backoff{min: lo, max: hi, cur: lo} }
+
+func (b *backoff) reset() { b.cur = b.min }
+
+func (b *backoff) wait(ctx context.Context) {
+	d := time.Duration(rand.Int64N(int64(b.cur)) + 1)
+	b.cur = min(b.cur*2, b.max)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// breakWatch cancels the running watch, as a broken connection would; for
+// tests (fault injection).
+func (v *Verifier) breakWatch() {
+	v.watchMu.Lock()
+	defer v.watchMu.Unlock()
+	if v.watchCancel != nil {
+		v.watchCancel()
+	}
+}
