@@ -87,7 +87,7 @@ func StartEmbedded(c EmbeddedConfig, logger *zap.Logger) (*Embedded, error) {
 	cfg.AutoCompactionRetention = "1h"
 	cfg.UnsafeNoFsync = c.NoFsync
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger.WithOptions(
-		zap.IncreaseLevel(zapcore.WarnLevel),
+		zap.IncreaseLevel(zapcore.ErrorLevel),
 		zap.WrapCore(func(core zapcore.Core) zapcore.Core { return quietOnClose{core, closing} }),
 	))
 

@@ -349,3 +349,6 @@ func (v *Verifier) insert(key uint64, e *entry) {
 	// arriving afterwards hit it rather than read etcd again.
 	cache.Wait()
 }
+
+// Store is the store the verifier reads.
+func (v *Verifier) Store() *store.Store { return v.store }

@@ -1,0 +1,111 @@
+package caddyfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden JSON files from the current output")
+
+func adapt(t *testing.T, body []byte) ([]byte, error) {
+	t.Helper()
+	adapter := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}
+	out, warnings, err := adapter.Adapt(body, map[string]any{"filename": "Caddyfile"})
+	for _, w := range warnings {
+		t.Logf("warning: %s", w.String())
+	}
+	return out, err
+}
+
+// TestAdaptGolden: every testdata/adapt/*.caddyfile adapts to the JSON beside
+// it (go test -update rewrites them).
+func TestAdaptGolden(t *testing.T) {
+	files, err := filepath.Glob("../testdata/adapt/*.caddyfile")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := adapt(t, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
+			if *update {
+				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./caddyfile -update to create it)", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Fatalf("adapted JSON differs from %s:\n%s", golden, pretty.String())
+			}
+		})
+	}
+}
+
+// TestGlobalOptionErrors: mistakes are reported with the line they are on.
+func TestGlobalOptionErrors(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"unknown sub-option", "{\n\ttokengate {\n\t\tcache_size 10\n\t}\n}\n", "Caddyfile:3"},
+		{"repeated sub-option", "{\n\ttokengate {\n\t\tcache_ttl 1m\n\t\tcache_ttl 2m\n\t}\n}\n", "Caddyfile:4"},
+		{"argument on the option", "{\n\ttokengate foo\n}\n", "Caddyfile:2"},
+		{"bad duration", "{\n\ttokengate {\n\t\tmax_stale soon\n\t}\n}\n", "Caddyfile:3"},
+		{"zero duration", "{\n\ttokengate {\n\t\tcache_ttl 0s\n\t}\n}\n", "Caddyfile:3"},
+		{"bad number", "{\n\ttokengate {\n\t\tcache_entries lots\n\t}\n}\n", "Caddyfile:3"},
+		{"two arguments", "{\n\ttokengate {\n\t\tembedded_dir /a /b\n\t}\n}\n", "Caddyfile:3"},
+		{"unknown etcd sub-option", "{\n\ttokengate {\n\t\tetcd {\n\t\t\tendpoint http://a:1\n\t\t}\n\t}\n}\n", "Caddyfile:4"},
+		{"repeated etcd sub-option", "{\n\ttokengate {\n\t\tetcd {\n\t\t\tendpoints http://a:1\n\t\t\tprefix /a\n\t\t\tprefix /b\n\t\t}\n\t}\n}\n", "Caddyfile:6"},
+		{"etcd without endpoints", "{\n\ttokengate {\n\t\tetcd {\n\t\t\tprefix /a\n\t\t}\n\t}\n}\n", "endpoints is required"},
+		{"empty endpoints", "{\n\ttokengate {\n\t\tetcd {\n\t\t\tendpoints\n\t\t}\n\t}\n}\n", "Caddyfile:4"},
+		{"option twice", "{\n\ttokengate\n\ttokengate\n}\n", "more than once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, []byte(tt.body))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzGlobalOption(f *testing.F) {
+	for _, seed := range []string{
+		"{\n\ttokengate {\n\t\tcache_ttl 1m\n\t}\n}\n",
+		"{\n\ttokengate {\n\t\tetcd {\n\t\t\tendpoints http://a:1\n\t\t}\n\t}\n}\n",
+		"{\n\ttokengate\n}\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		// Anything goes in; nothing may panic.
+		adapter := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}
+		_, _, _ = adapter.Adapt([]byte(body), map[string]any{"filename": "Caddyfile"})
+	})
+}

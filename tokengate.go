@@ -1,0 +1,11 @@
+// Package tokengate is the plugin's root: importing it registers every
+// tokengate module and Caddyfile directive with Caddy, which is what
+// `xcaddy build --with github.com/tokengate/tokengate` does.
+package tokengate
+
+import (
+	// The app and the handlers.
+	_ "github.com/tokengate/tokengate/module/tokengate"
+	// The Caddyfile global option and directives.
+	_ "github.com/tokengate/tokengate/caddyfile"
+)
