@@ -2,6 +2,8 @@ package store
 
 import (
 	"time"
+
+	"github.com/tokengate/tokengate/module/policy"
 )
 
 // User types.
@@ -55,12 +57,8 @@ type Account struct {
 	CreatedBy Actor     `json:"created_by"`
 }
 
-// Statement allows or denies methods on paths.
-type Statement struct {
-	Effect  string   `json:"effect"`
-	Methods []string `json:"methods"`
-	Paths   []string `json:"paths"`
-}
+// Statement allows or denies methods on paths; see package policy.
+type Statement = policy.Statement
 
 // Policy is a named set of statements, optionally scoped to one account.
 type Policy struct {

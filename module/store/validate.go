@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tokengate/tokengate/module/policy"
 )
 
 // Limits on what a user or policy may hold. They keep every record, and
@@ -189,8 +191,11 @@ func ValidatePolicy(p *Policy) error {
 			return &FieldError{field + ".paths", fmt.Sprintf("must list 1 to %d paths", MaxStatementItems)}
 		}
 		for _, path := range st.Paths {
-			if !strings.HasPrefix(path, "/") || len(path) > MaxPathLen || strings.ContainsFunc(path, isControl) || !utf8.ValidString(path) {
-				return &FieldError{field + ".paths", fmt.Sprintf("%q must start with / and hold at most %d printable characters", path, MaxPathLen)}
+			if len(path) > MaxPathLen || strings.ContainsFunc(path, isControl) || !utf8.ValidString(path) {
+				return &FieldError{field + ".paths", fmt.Sprintf("%q must hold at most %d printable characters", path, MaxPathLen)}
+			}
+			if err := policy.ValidatePattern(path); err != nil {
+				return &FieldError{field + ".paths", fmt.Sprintf("%q: %v", path, err)}
 			}
 		}
 	}
