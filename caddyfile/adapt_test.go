@@ -95,6 +95,48 @@ func TestGlobalOptionErrors(t *testing.T) {
 	}
 }
 
+// TestHandlerDirectiveErrors: mistakes are reported with the line.
+func TestHandlerDirectiveErrors(t *testing.T) {
+	site := func(body string) string { return ":8080 {\n" + body + "}\n" }
+	tests := []struct {
+		name, body, want string
+	}{
+		{"no mode", site("\ttokengate\n"), "Caddyfile:2"},
+		{"unknown mode", site("\ttokengate gateway\n"), "Caddyfile:2"},
+		{"extra argument", site("\ttokengate api now\n"), "Caddyfile:2"},
+		{"unknown sub-directive", site("\ttokengate api {\n\t\tscopes account\n\t}\n"), "Caddyfile:3"},
+		{"repeated sub-directive", site("\ttokengate api {\n\t\tscope account\n\t\tscope organization\n\t}\n"), "Caddyfile:4"},
+		{"bad scope", site("\ttokengate api {\n\t\tscope tenant\n\t}\n"), "Caddyfile:3"},
+		{"bad type", site("\ttokengate api {\n\t\ttypes robots\n\t}\n"), "Caddyfile:3"},
+		{"empty types", site("\ttokengate api {\n\t\ttypes\n\t}\n"), "Caddyfile:3"},
+		{"forward_credentials with argument", site("\ttokengate api {\n\t\tforward_credentials yes\n\t}\n"), "Caddyfile:3"},
+		{"api option on a ui route", site("\ttokengate ui {\n\t\tscope account\n\t}\n"), "Caddyfile:3"},
+		{"account with organization scope", site("\ttokengate api {\n\t\tscope organization\n\t\taccount {query.a}\n\t}\n"), "account is for account-scoped routes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, []byte(tt.body))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzHandlerDirective(f *testing.F) {
+	for _, seed := range []string{
+		":8080 {\n\ttokengate api {\n\t\tscope organization\n\t}\n}\n",
+		":8080 {\n\ttokengate ui\n}\n",
+		":8080 {\n\ttokengate api {\n\t\ttypes programmatic\n\t\tforward_credentials\n\t}\n}\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		adapter := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}
+		_, _, _ = adapter.Adapt([]byte(body), map[string]any{"filename": "Caddyfile"})
+	})
+}
+
 func FuzzGlobalOption(f *testing.F) {
 	for _, seed := range []string{
 		"{\n\ttokengate {\n\t\tcache_ttl 1m\n\t}\n}\n",

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
 )
@@ -25,8 +26,10 @@ type Identity struct {
 	Account string
 	// Accounts are the accounts the user reaches that exist, sorted.
 	Accounts []string
-	// Policies are the user's policies (role "policy"), in the user's order.
-	Policies []store.Policy
+	// Policies are the IDs of the user's existing policies (role "policy").
+	Policies []string
+	// Rules is the compiled union of those policies' statements.
+	Rules *policy.Set
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time
 
@@ -77,8 +80,15 @@ func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
 		Level:    u.Level,
 		Role:     u.Role,
 		Accounts: slices.Sorted(slices.Values(l.Accounts)),
-		Policies: l.Policies,
 		disabled: u.Disabled,
+	}
+	var stmts []policy.Statement
+	for _, p := range l.Policies {
+		id.Policies = append(id.Policies, p.ID)
+		stmts = append(stmts, p.Statements...)
+	}
+	if u.Role == store.RolePolicy {
+		id.Rules = policy.Compile(stmts)
 	}
 	if u.Level == store.LevelAccount {
 		id.Account = u.Account

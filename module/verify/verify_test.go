@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tokengate/tokengate/internal/etcdtest"
+	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
 )
@@ -332,8 +333,9 @@ func TestInvalidation(t *testing.T) {
 				}
 			},
 			check: func(e *env, secret string) {
-				if id := e.mustVerify(secret); id.Policies[0].Name != "write" {
-					e.t.Fatalf("policies = %+v", id.Policies)
+				id := e.mustVerify(secret)
+				if readings, _ := policy.Readings("/x/y", ""); !id.Rules.Allows("DELETE", readings) {
+					e.t.Fatalf("edited policy not in effect: %+v", id.Rules)
 				}
 			},
 		},
@@ -348,8 +350,9 @@ func TestInvalidation(t *testing.T) {
 				}
 			},
 			check: func(e *env, secret string) {
-				if id := e.mustVerify(secret); len(id.Policies) != 0 {
-					e.t.Fatalf("policies = %+v", id.Policies)
+				id := e.mustVerify(secret)
+				if readings, _ := policy.Readings("/api/x", ""); len(id.Policies) != 0 || id.Rules.Allows("GET", readings) {
+					e.t.Fatalf("deleted policy still in effect: %v", id.Policies)
 				}
 			},
 		},

@@ -1,0 +1,490 @@
+package tokengate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tokengate/tokengate/module/policy"
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/verify"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Modes of the handler.
+const (
+	ModeAPI = "api"
+	ModeUI  = "ui"
+)
+
+// Scopes of an api route.
+const (
+	ScopeAccount      = "account"
+	ScopeOrganization = "organization"
+)
+
+// Handler admits requests by bearer token. In api mode a valid token is
+// required and must allow the request; in ui mode requests without a token
+// pass untagged, tokens of UI users pass tagged, and programmatic tokens are
+// refused. In both modes every incoming header carrying the identity prefix
+// is removed first, so a client can never impersonate anyone.
+type Handler struct {
+	// "api" (a token is required) or "ui". Required.
+	Mode string `json:"mode,omitempty"`
+
+	// api mode: "account" (default), the request acts on one account's
+	// resources; or "organization", an org-wide route only
+	// organization-level users may reach.
+	Scope string `json:"scope,omitempty"`
+
+	// api mode, account scope: a placeholder giving the target account.
+	// Default: the accountId query parameter, else the X-Account-Id header.
+	// With the default, a request naming the account twice (or differently
+	// in both places) is refused.
+	Account string `json:"account,omitempty"`
+
+	// api mode: user types admitted, "programmatic" and/or "ui". Default:
+	// both.
+	Types []string `json:"types,omitempty"`
+
+	// Keep the Authorization header on the request sent upstream. Default:
+	// it is removed.
+	ForwardCredentials bool `json:"forward_credentials,omitempty"`
+
+	verifier   *verify.Verifier
+	prefix     string
+	headers    identityHeaders
+	admitsType [2]bool // [programmatic, ui]
+	logger     *zap.Logger
+}
+
+// identityHeaders are the canonical names of the headers sent upstream.
+type identityHeaders struct {
+	userID, userType, userName, org, account, role, tokenID string
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.tokengate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision checks the configuration and takes the verifier of the
+// tokengate app (started with defaults if the config has none).
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := h.validate(); err != nil {
+		return err
+	}
+	appIface, err := ctx.App("tokengate")
+	if err != nil {
+		return fmt.Errorf("getting the tokengate app: %v", err)
+	}
+	app, ok := appIface.(*App)
+	if !ok {
+		return fmt.Errorf("tokengate app has unexpected type %T", appIface)
+	}
+	h.verifier = app.Verifier()
+	h.prefix = textproto.CanonicalMIMEHeaderKey(app.HeaderPrefix)
+	name := func(s string) string { return textproto.CanonicalMIMEHeaderKey(app.HeaderPrefix + s) }
+	h.headers = identityHeaders{
+		userID:   name("User-Id"),
+		userType: name("User-Type"),
+		userName: name("User-Name"),
+		org:      name("Org-Id"),
+		account:  name("Account-Id"),
+		role:     name("Role"),
+		tokenID:  name("Token-Id"),
+	}
+	return nil
+}
+
+func (h *Handler) validate() error {
+	switch h.Mode {
+	case ModeAPI:
+	case ModeUI:
+		if h.Scope != "" || h.Account != "" || len(h.Types) > 0 {
+			return errors.New("scope, account and types are for api mode")
+		}
+	case "":
+		return errors.New(`mode is required: "api" or "ui"`)
+	default:
+		return fmt.Errorf(`mode %q: want "api" or "ui"`, h.Mode)
+	}
+	switch h.Scope {
+	case "":
+		if h.Mode == ModeAPI {
+			h.Scope = ScopeAccount
+		}
+	case ScopeAccount:
+	case ScopeOrganization:
+		if h.Account != "" {
+			return errors.New("account is for account-scoped routes")
+		}
+	default:
+		return fmt.Errorf(`scope %q: want "account" or "organization"`, h.Scope)
+	}
+	if len(h.Types) == 0 {
+		h.admitsType = [2]bool{true, true}
+	}
+	for _, t := range h.Types {
+		switch t {
+		case store.TypeProgrammatic:
+			h.admitsType[0] = true
+		case store.TypeUI:
+			h.admitsType[1] = true
+		default:
+			return fmt.Errorf(`types: %q is not "programmatic" or "ui"`, t)
+		}
+	}
+	return nil
+}
+
+// maxAuthorization bounds the Authorization header the handler reads.
+const maxAuthorization = 1024
+
+// ServeHTTP follows the steps of the contract, in order.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// 1. Nothing a client sends may look like an identity header.
+	stripPrefixed(r.Header, h.prefix)
+
+	// 2. The bearer token, from the Authorization header only.
+	tok, found := bearerToken(r.Header)
+	if !h.ForwardCredentials {
+		delete(r.Header, "Authorization")
+	}
+
+	// 3. No token.
+	if found == noToken {
+		if h.Mode == ModeUI {
+			return next.ServeHTTP(w, r)
+		}
+		return h.refuse(w, r, nil, http.StatusUnauthorized, "missing_token", "a bearer token is required (Authorization: Bearer <token>)")
+	}
+	if found == badHeader {
+		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a single bearer token")
+	}
+
+	// 4. The identity behind the token.
+	id, err := h.verifier.Verify(r.Context(), tok)
+	if err != nil {
+		return h.refuseVerification(w, r, err)
+	}
+
+	// 5. Programmatic users never reach the UI.
+	if h.Mode == ModeUI {
+		if id.Type == store.TypeProgrammatic {
+			return h.refuse(w, r, id, http.StatusForbidden, "programmatic_ui_forbidden", "programmatic users have no access to the UI")
+		}
+		h.tag(r, id, "")
+		return next.ServeHTTP(w, r)
+	}
+
+	// 6. What the user may reach on this route.
+	if !h.admits(id.Type) {
+		return h.refuse(w, r, id, http.StatusForbidden, "user_type_forbidden", id.Type+" users are not admitted on this route")
+	}
+	var account string
+	if h.Scope == ScopeOrganization {
+		if id.Level != store.LevelOrganization {
+			return h.refuse(w, r, id, http.StatusForbidden, "level_forbidden", "this route is organization-wide; account-level users cannot reach it")
+		}
+	} else {
+		var msg string
+		account, msg = h.targetAccount(r)
+		switch {
+		case msg != "":
+			return h.refuse(w, r, id, http.StatusForbidden, "account_forbidden", msg)
+		case account == "" && id.Level == store.LevelAccount:
+			account = id.Account
+		case account == "":
+			return h.refuse(w, r, id, http.StatusBadRequest, "account_required", "organization-level users must name the account (accountId query parameter or X-Account-Id header)")
+		}
+		if !id.Reaches(account) {
+			return h.refuse(w, r, id, http.StatusForbidden, "account_forbidden", "the token does not reach account "+account)
+		}
+	}
+	if !roleAllows(id, r) {
+		return h.refuse(w, r, id, http.StatusForbidden, "role_forbidden", "role "+id.Role+" does not allow "+r.Method+" on this path")
+	}
+
+	// 7. Tag the request; 8. (Authorization was removed above.)
+	h.tag(r, id, account)
+	return next.ServeHTTP(w, r)
+}
+
+func (h *Handler) admits(userType string) bool {
+	if userType == store.TypeProgrammatic {
+		return h.admitsType[0]
+	}
+	return h.admitsType[1]
+}
+
+// What bearerToken found.
+const (
+	noToken = iota
+	oneToken
+	badHeader
+)
+
+// bearerToken reads "Authorization: Bearer <token>" (scheme in any case).
+// No header, an empty one or another scheme is no token; several
+// Authorization headers, an oversized one, or "Bearer" without a token is a
+// bad header: a credential was sent, but not one the gateway can read
+// unambiguously.
+func bearerToken(hdr http.Header) (string, int) {
+	vals := hdr["Authorization"]
+	switch {
+	case len(vals) == 0:
+		return "", noToken
+	case len(vals) > 1:
+		return "", badHeader
+	}
+	v := vals[0]
+	if len(v) > maxAuthorization {
+		return "", badHeader
+	}
+	if strings.TrimSpace(v) == "" {
+		return "", noToken
+	}
+	scheme, rest, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", noToken
+	}
+	tok := strings.TrimLeft(rest, " ")
+	if tok == "" {
+		return "", badHeader
+	}
+	return tok, oneToken
+}
+
+// stripPrefixed removes every header whose name starts with prefix,
+// ignoring case and reading "_" as "-" (as CGI-style upstreams do).
+func stripPrefixed(hdr http.Header, prefix string) {
+	for name := range hdr {
+		if hasIdentityPrefix(name, prefix) {
+			delete(hdr, name)
+		}
+	}
+}
+
+func hasIdentityPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c, p := name[i], prefix[i]
+		if c == '_' {
+			c = '-'
+		}
+		if c != p && lower(c) != lower(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// targetAccount reads the account the request acts on. msg is set when the
+// request names it ambiguously.
+func (h *Handler) targetAccount(r *http.Request) (account, msg string) {
+	if h.Account != "" {
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if repl == nil {
+			return "", "no replacer for the account placeholder"
+		}
+		return repl.ReplaceAll(h.Account, ""), ""
+	}
+	var fromQuery []string
+	if strings.Contains(r.URL.RawQuery, "ccountId") {
+		fromQuery = r.URL.Query()["accountId"]
+	}
+	fromHeader := r.Header["X-Account-Id"]
+	if len(fromQuery) > 1 || len(fromHeader) > 1 {
+		return "", "the account is named more than once"
+	}
+	switch {
+	case len(fromQuery) == 1 && len(fromHeader) == 1 && fromQuery[0] != fromHeader[0]:
+		return "", "the accountId parameter and the X-Account-Id header name different accounts"
+	case len(fromQuery) == 1:
+		return fromQuery[0], ""
+	case len(fromHeader) == 1:
+		return fromHeader[0], ""
+	}
+	return "", ""
+}
+
+// methodOverrideHeaders are honoured by common web frameworks; a request
+// must be allowed under every method it could be read as.
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+func roleAllows(id *verify.Identity, r *http.Request) bool {
+	var readings []string
+	if id.Role == store.RolePolicy {
+		var ok bool
+		if readings, ok = policy.Readings(r.URL.Path, r.URL.EscapedPath()); !ok {
+			return false
+		}
+	}
+	allowed := func(method string) bool {
+		switch id.Role {
+		case store.RoleViewer:
+			return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+		case store.RoleEditor, store.RoleAdmin:
+			return true
+		case store.RolePolicy:
+			return id.Rules.Allows(method, readings)
+		}
+		return false
+	}
+	if !allowed(r.Method) {
+		return false
+	}
+	for _, name := range methodOverrideHeaders {
+		for _, m := range r.Header[name] {
+			if !allowed(strings.TrimSpace(m)) {
+				return false
+			}
+		}
+	}
+	if strings.Contains(r.URL.RawQuery, "_method") {
+		for _, m := range r.URL.Query()["_method"] {
+			if !allowed(strings.ToUpper(m)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tag sets the identity headers, placeholders and access log fields.
+func (h *Handler) tag(r *http.Request, id *verify.Identity, account string) {
+	// One allocation holds every value; each header gets a slice of it
+	// whose capacity ends at its own value, so nothing downstream can
+	// write into another header's value.
+	vals := [7]string{id.UserID, id.Type, id.UserName, id.Org, id.Role, id.TokenID, account}
+	hv := &vals
+	r.Header[h.headers.userID] = hv[0:1:1]
+	r.Header[h.headers.userType] = hv[1:2:2]
+	r.Header[h.headers.userName] = hv[2:3:3]
+	r.Header[h.headers.org] = hv[3:4:4]
+	r.Header[h.headers.role] = hv[4:5:5]
+	r.Header[h.headers.tokenID] = hv[5:6:6]
+	if account != "" {
+		r.Header[h.headers.account] = hv[6:7:7]
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(func(key string) (any, bool) {
+			switch key {
+			case "http.auth.user.id":
+				return id.UserID, true
+			case "http.auth.user.type":
+				return id.Type, true
+			case "http.auth.user.name":
+				return id.UserName, true
+			case "http.auth.user.org":
+				return id.Org, true
+			case "http.auth.user.account":
+				return account, true
+			case "http.auth.user.role":
+				return id.Role, true
+			case "http.auth.token.id":
+				return id.TokenID, true
+			}
+			return nil, false
+		})
+	}
+	// user_id comes from {http.auth.user.id}; user_type is ours to add.
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.String("user_type", id.Type))
+	}
+}
+
+func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err error) error {
+	switch {
+	case errors.Is(err, verify.ErrMalformed):
+		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the bearer token is malformed")
+	case errors.Is(err, verify.ErrExpired):
+		return h.refuse(w, r, nil, http.StatusUnauthorized, "expired_token", "the bearer token has expired")
+	case errors.Is(err, verify.ErrUnknown), errors.Is(err, verify.ErrDisabled):
+		// Disabled users get the same answer as unknown tokens: a
+		// stolen token of a disabled user tells nothing.
+		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the bearer token is not valid")
+	default:
+		if c := h.logger.Check(zapcore.WarnLevel, "token store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
+		return h.refuse(w, r, nil, http.StatusServiceUnavailable, "store_unavailable", "the token store cannot be reached; try again shortly")
+	}
+}
+
+// refuse writes the contract's JSON error.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Identity, status int, code, msg string) error {
+	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		fields := []zap.Field{zap.String("code", code), zap.String("method", r.Method), zap.String("uri", r.RequestURI)}
+		if id != nil {
+			fields = append(fields, zap.String("user_id", id.UserID), zap.String("user_type", id.Type))
+		}
+		c.Write(fields...)
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		if code == "missing_token" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
+		}
+	case http.StatusForbidden:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+	}
+	WriteError(w, status, code, msg)
+	return nil
+}
+
+// WriteError writes {"error":{"code":…,"message":…}} with the status.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // the body is JSON, never HTML
+	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
