@@ -15,7 +15,8 @@ var auditSeqPattern = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{8}$`)
 // first, starting after cursor (the Seq of the last event of the previous
 // page), and the cursor of the next page, or "" at the end. New events sort
 // before every existing one, so paging is not disturbed by ongoing changes.
-func (s *Store) ListEvents(ctx context.Context, org string, limit int, cursor string) ([]Event, string, error) {
+// A non-empty account keeps only the events of that account.
+func (s *Store) ListEvents(ctx context.Context, org, account string, limit int, cursor string) ([]Event, string, error) {
 	if _, err := s.GetOrg(ctx, org); err != nil {
 		return nil, "", err
 	}
@@ -29,25 +30,31 @@ func (s *Store) ListEvents(ctx context.Context, org string, limit int, cursor st
 	if cursor != "" {
 		from = prefix + cursor + "\x00"
 	}
-	s.rangeRPCs.Add(1)
-	resp, err := s.client.Get(ctx, from,
-		clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)),
-		clientv3.WithLimit(int64(limit)))
-	if err != nil {
-		return nil, "", unavailable(err)
-	}
-	events := make([]Event, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var e Event
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			return nil, "", fmt.Errorf("decoding %s: %v", kv.Key, err)
+	events := make([]Event, 0, min(limit, 1000))
+	// Filtering happens here, so read on until the page is full or the
+	// events run out.
+	for len(events) < limit {
+		s.rangeRPCs.Add(1)
+		resp, err := s.client.Get(ctx, from,
+			clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)),
+			clientv3.WithLimit(int64(limit-len(events))))
+		if err != nil {
+			return nil, "", unavailable(err)
 		}
-		e.Seq = string(kv.Key[len(prefix):])
-		events = append(events, e)
+		for _, kv := range resp.Kvs {
+			var e Event
+			if err := json.Unmarshal(kv.Value, &e); err != nil {
+				return nil, "", fmt.Errorf("decoding %s: %v", kv.Key, err)
+			}
+			e.Seq = string(kv.Key[len(prefix):])
+			if account == "" || e.Account == account {
+				events = append(events, e)
+			}
+		}
+		if !resp.More {
+			return events, "", nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-	next := ""
-	if resp.More && len(events) > 0 {
-		next = events[len(events)-1].Seq
-	}
-	return events, next, nil
+	return events, events[len(events)-1].Seq, nil
 }

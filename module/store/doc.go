@@ -15,5 +15,6 @@
 //	/users/<org>/<user>                user
 //	/tokens/<sha256 hex>               token, found by the digest a client presents
 //	/usertokens/<org>/<user>/<tok>     index: a user's tokens, value is the digest
+//	/lastused/<org>/<user>/<tok>       when the token was last used
 //	/audit/<org>/<newest-first seq>    audit event
 package store

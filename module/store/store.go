@@ -22,8 +22,10 @@ type Store struct {
 	// Now is the clock; tests may replace it before first use.
 	Now func() time.Time
 
-	rangeRPCs atomic.Int64
-	lookups   atomic.Int64
+	rangeRPCs  atomic.Int64
+	lookups    atomic.Int64
+	usageTxns  atomic.Int64
+	lastCommit atomic.Int64
 }
 
 // New returns a store keeping its keys under prefix (e.g. "/tokengate").
@@ -45,11 +47,27 @@ type Stats struct {
 	// Lookups counts token lookups (LookupToken calls), each one read of
 	// the data behind a token at a single revision.
 	Lookups int64
+	// UsageWrites counts the etcd requests that recorded token use.
+	UsageWrites int64
 }
 
 // Stats returns the counters since the store was made.
 func (s *Store) Stats() Stats {
-	return Stats{RangeRPCs: s.rangeRPCs.Load(), Lookups: s.lookups.Load()}
+	return Stats{RangeRPCs: s.rangeRPCs.Load(), Lookups: s.lookups.Load(), UsageWrites: s.usageTxns.Load()}
+}
+
+// LastCommit is the highest etcd revision a change made through this store
+// committed at. Waiting for a cache to reach it makes the cache reflect
+// every change made here so far.
+func (s *Store) LastCommit() int64 { return s.lastCommit.Load() }
+
+func (s *Store) noteCommit(rev int64) {
+	for {
+		cur := s.lastCommit.Load()
+		if rev <= cur || s.lastCommit.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
 }
 
 // Errors. Test with errors.Is; the concrete errors carry a message meant
@@ -196,6 +214,7 @@ func (s *Store) update(ctx context.Context, build func(r *snapshot) ([]clientv3.
 			return storeError(err)
 		}
 		if resp.Succeeded {
+			s.noteCommit(resp.Header.Revision)
 			return nil
 		}
 		if attempt+1 >= maxAttempts {

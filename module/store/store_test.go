@@ -353,7 +353,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	if !slices.Equal(got.Accounts, accounts) {
 		t.Fatalf("accounts = %v, want all %d: %v", got.Accounts, writers, accounts)
 	}
-	events, _, err := s.ListEvents(ctx, "acme", 1000, "")
+	events, _, err := s.ListEvents(ctx, "acme", "", 1000, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +601,7 @@ func TestAuditEveryChange(t *testing.T) {
 	var got []string
 	cursor := ""
 	for {
-		page, next, err := s.ListEvents(ctx, f.org, 3, cursor)
+		page, next, err := s.ListEvents(ctx, f.org, "", 3, cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -619,7 +619,7 @@ func TestAuditEveryChange(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("events newest first:\n got %v\nwant %v", got, want)
 	}
-	if _, _, err := s.ListEvents(ctx, f.org, 3, "garbage"); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.ListEvents(ctx, f.org, "", 3, "garbage"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }

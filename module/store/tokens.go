@@ -99,8 +99,7 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by 
 			case rot != nil && old.ID == rot.Replaces:
 				replaced = true
 				if rot.Overlap == 0 || old.Expired(now) {
-					w.del(s.userTokenKey(old.Org, old.User, old.ID))
-					w.del(s.tokenKeyHex(old.Hash))
+					s.delToken(&w, &old)
 					continue
 				}
 				// The replaced token is on its way out: it does not count
@@ -111,8 +110,7 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by 
 					w.put(s.userTokenKey(old.Org, old.User, old.ID), old)
 				}
 			case old.Expired(now):
-				w.del(s.userTokenKey(old.Org, old.User, old.ID))
-				w.del(s.tokenKeyHex(old.Hash))
+				s.delToken(&w, &old)
 			default:
 				live++
 			}
@@ -134,12 +132,28 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by 
 	return t, nil
 }
 
-// ListTokens returns a user's tokens, ordered by ID.
+// ListTokens returns a user's tokens, ordered by ID, with when each was
+// last used.
 func (s *Store) ListTokens(ctx context.Context, org, user string) ([]Token, error) {
 	if _, err := s.GetUser(ctx, org, user); err != nil {
 		return nil, err
 	}
-	return listAll[Token](ctx, s, s.userTokensPrefix(org, user))
+	tokens, err := listAll[Token](ctx, s, s.userTokensPrefix(org, user))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	used, err := s.lastUsed(ctx, org, user)
+	if err != nil {
+		return nil, err
+	}
+	for i := range tokens {
+		if t, ok := used[tokens[i].ID]; ok {
+			tokens[i].LastUsedAt = &t
+		}
+	}
+	return tokens, nil
 }
 
 // RevokeToken deletes a token: it stops working at once.
@@ -159,10 +173,17 @@ func (s *Store) RevokeToken(ctx context.Context, org, user, id string, by Actor)
 			return nil, err
 		}
 		var w writes
-		w.del(s.userTokenKey(org, user, id))
-		w.del(s.tokenKeyHex(t.Hash))
+		s.delToken(&w, &t)
 		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionTokenRevoke, Target: id, Account: u.Account})
 	})
+}
+
+// delToken adds the writes that remove a token: its record, its digest and
+// its last-use time.
+func (s *Store) delToken(w *writes, t *Token) {
+	w.del(s.userTokenKey(t.Org, t.User, t.ID))
+	w.del(s.tokenKeyHex(t.Hash))
+	w.del(s.lastUsedKey(t.Org, t.User, t.ID))
 }
 
 func decodeRef(b []byte) (tokenRef, error) {

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokengate/tokengate/module/policy"
@@ -34,6 +35,7 @@ type Identity struct {
 	ExpiresAt time.Time
 
 	disabled bool
+	lastUse  atomic.Int64 // unix seconds this token's use was last noted
 }
 
 // Reaches reports whether the identity may act on the given account.

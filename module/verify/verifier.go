@@ -100,6 +100,7 @@ type Verifier struct {
 	flights    singleflight.Group
 
 	changes changeLog
+	usage   usage
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -183,8 +184,9 @@ func New(s *store.Store, cfg Config) (*Verifier, error) {
 	}
 	v.changes.init()
 	v.ctx, v.cancel = context.WithCancel(context.Background())
-	v.wg.Add(1)
+	v.wg.Add(2)
 	go v.watch()
+	go v.recordUse()
 	return v, nil
 }
 
@@ -231,7 +233,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	if e, ok := v.identities.Get(key); ok && e.hash == h && v.changes.current(e) {
 		if now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale) {
 			v.stats.hits.Add(1)
-			return e.verdict(now)
+			return v.verdict(e, now)
 		}
 		// Past cache_ttl, or etcd has been silent too long: read again, but
 		// keep the entry to fall back on should etcd not answer.
@@ -248,14 +250,23 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) && fallback != nil && v.changes.inSync(fallback, now, v.cfg.MaxStale) {
 			v.stats.staleServed.Add(1)
-			return fallback.verdict(now)
+			return v.verdict(fallback, now)
 		}
 		return nil, err
 	}
-	return e.verdict(now)
+	return v.verdict(e, now)
 }
 
-// verdict is what an entry says at time now.
+// verdict is what an entry says at time now; a token found good is noted
+// as used.
+func (v *Verifier) verdict(e *entry, now time.Time) (*Identity, error) {
+	id, err := e.verdict(now)
+	if err == nil {
+		v.noteUse(id, now)
+	}
+	return id, err
+}
+
 func (e *entry) verdict(now time.Time) (*Identity, error) {
 	id := e.identity
 	switch {

@@ -197,7 +197,8 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 	defer hb.Wait()
 	defer cancel()
 
-	audit := prefix + "/audit/"
+	// Audit events and last-use times never change a verdict.
+	audit, lastUsed := prefix+"/audit/", prefix+"/lastused/"
 	delivered := false
 	for wr := range wch {
 		if err := wr.Err(); err != nil {
@@ -208,7 +209,7 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 		var last int64
 		for _, ev := range wr.Events {
 			key := string(ev.Kv.Key)
-			if !strings.HasPrefix(key, audit) {
+			if !strings.HasPrefix(key, audit) && !strings.HasPrefix(key, lastUsed) {
 				v.changes.record(key, ev.Kv.ModRevision)
 			}
 			last = ev.Kv.ModRevision

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Use says that a token was used at a time.
+type Use struct {
+	Org, User, Token string
+	At               time.Time
+}
+
+// usageBatch bounds the tokens recorded per etcd request.
+const usageBatch = 50
+
+func (s *Store) lastUsedPrefix(org, user string) string {
+	return s.prefix + "/lastused/" + org + "/" + user + "/"
+}
+
+func (s *Store) lastUsedKey(org, user, tok string) string { return s.lastUsedPrefix(org, user) + tok }
+
+// RecordUses stores when tokens were last used, many per etcd request.
+// Times live under their own keys, apart from the token records, so that
+// recording use never disturbs cached identities. A token revoked meanwhile
+// is skipped: each record is a nested transaction guarded by the token's
+// existence.
+func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	for len(uses) > 0 {
+		n := min(len(uses), usageBatch)
+		ops := make([]clientv3.Op, 0, n)
+		for _, u := range uses[:n] {
+			if !ValidOrgID(u.Org) || !ValidUserID(u.User) || !ValidTokenID(u.Token) {
+				continue
+			}
+			ops = append(ops, clientv3.OpTxn(
+				[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.userTokenKey(u.Org, u.User, u.Token)), ">", 0)},
+				[]clientv3.Op{clientv3.OpPut(s.lastUsedKey(u.Org, u.User, u.Token), u.At.UTC().Format(time.RFC3339Nano))},
+				nil))
+		}
+		uses = uses[n:]
+		if len(ops) == 0 {
+			continue
+		}
+		s.usageTxns.Add(1)
+		if _, err := s.client.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
+
+// lastUsed reads the last-use times of a user's tokens.
+func (s *Store) lastUsed(ctx context.Context, org, user string) (map[string]time.Time, error) {
+	prefix := s.lastUsedPrefix(org, user)
+	s.rangeRPCs.Add(1)
+	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make(map[string]time.Time, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		t, err := time.Parse(time.RFC3339Nano, string(kv.Value))
+		if err != nil {
+			continue // a damaged time is only a missing time
+		}
+		out[strings.TrimPrefix(string(kv.Key), prefix)] = t
+	}
+	return out, nil
+}
