@@ -6,6 +6,8 @@ package tokengate
 import (
 	// The app and the handlers.
 	_ "github.com/tokengate/tokengate/module/tokengate"
+	// The admin API: on Caddy's admin endpoint and as a handler.
+	_ "github.com/tokengate/tokengate/admin"
 	// The Caddyfile global option and directives.
 	_ "github.com/tokengate/tokengate/caddyfile"
 )

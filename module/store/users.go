@@ -73,6 +73,7 @@ func (s *Store) GetUser(ctx context.Context, org, id string) (*User, error) {
 // UserFilter narrows a user listing; empty fields match everything.
 type UserFilter struct {
 	Type    string
+	Level   string
 	Account string // users reaching this account
 }
 
@@ -110,7 +111,7 @@ func (s *Store) ListUsers(ctx context.Context, org string, f UserFilter, limit i
 			return nil, "", err
 		}
 		for _, u := range users {
-			if (f.Type == "" || u.Type == f.Type) && (f.Account == "" || u.Reaches(f.Account)) {
+			if (f.Type == "" || u.Type == f.Type) && (f.Level == "" || u.Level == f.Level) && (f.Account == "" || u.Reaches(f.Account)) {
 				out = append(out, u)
 			}
 		}

@@ -162,19 +162,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	stripPrefixed(r.Header, h.prefix)
 
 	// 2. The bearer token, from the Authorization header only.
-	tok, found := bearerToken(r.Header)
+	tok, found := BearerToken(r.Header)
 	if !h.ForwardCredentials {
 		delete(r.Header, "Authorization")
 	}
 
 	// 3. No token.
-	if found == noToken {
+	if found == NoToken {
 		if h.Mode == ModeUI {
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, nil, http.StatusUnauthorized, "missing_token", "a bearer token is required (Authorization: Bearer <token>)")
 	}
-	if found == badHeader {
+	if found == BadHeader {
 		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a single bearer token")
 	}
 
@@ -233,42 +233,42 @@ func (h *Handler) admits(userType string) bool {
 	return h.admitsType[1]
 }
 
-// What bearerToken found.
+// What BearerToken found.
 const (
-	noToken = iota
-	oneToken
-	badHeader
+	NoToken = iota
+	OneToken
+	BadHeader
 )
 
-// bearerToken reads "Authorization: Bearer <token>" (scheme in any case).
+// BearerToken reads "Authorization: Bearer <token>" (scheme in any case).
 // No header, an empty one or another scheme is no token; several
 // Authorization headers, an oversized one, or "Bearer" without a token is a
 // bad header: a credential was sent, but not one the gateway can read
 // unambiguously.
-func bearerToken(hdr http.Header) (string, int) {
+func BearerToken(hdr http.Header) (string, int) {
 	vals := hdr["Authorization"]
 	switch {
 	case len(vals) == 0:
-		return "", noToken
+		return "", NoToken
 	case len(vals) > 1:
-		return "", badHeader
+		return "", BadHeader
 	}
 	v := vals[0]
 	if len(v) > maxAuthorization {
-		return "", badHeader
+		return "", BadHeader
 	}
 	if strings.TrimSpace(v) == "" {
-		return "", noToken
+		return "", NoToken
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return "", noToken
+		return "", NoToken
 	}
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
-		return "", badHeader
+		return "", BadHeader
 	}
-	return tok, oneToken
+	return tok, OneToken
 }
 
 // stripPrefixed removes every header whose name starts with prefix,

@@ -22,24 +22,24 @@ func TestBearerToken(t *testing.T) {
 		tok    string
 		found  int
 	}{
-		{nil, "", noToken},
-		{[]string{""}, "", noToken},
-		{[]string{"   "}, "", noToken},
-		{[]string{"Basic abc"}, "", noToken},
-		{[]string{"Bearerx abc"}, "", noToken},
-		{[]string{"Bearer"}, "", badHeader},
-		{[]string{"Bearer "}, "", badHeader},
-		{[]string{"Bearer a", "Bearer a"}, "", badHeader},
-		{[]string{"Bearer " + string(make([]byte, maxAuthorization))}, "", badHeader},
-		{[]string{"Bearer abc"}, "abc", oneToken},
-		{[]string{"bEARER   abc"}, "abc", oneToken},
+		{nil, "", NoToken},
+		{[]string{""}, "", NoToken},
+		{[]string{"   "}, "", NoToken},
+		{[]string{"Basic abc"}, "", NoToken},
+		{[]string{"Bearerx abc"}, "", NoToken},
+		{[]string{"Bearer"}, "", BadHeader},
+		{[]string{"Bearer "}, "", BadHeader},
+		{[]string{"Bearer a", "Bearer a"}, "", BadHeader},
+		{[]string{"Bearer " + string(make([]byte, maxAuthorization))}, "", BadHeader},
+		{[]string{"Bearer abc"}, "abc", OneToken},
+		{[]string{"bEARER   abc"}, "abc", OneToken},
 	}
 	for _, tt := range tests {
 		hdr := http.Header{}
 		if tt.values != nil {
 			hdr["Authorization"] = tt.values
 		}
-		tok, found := bearerToken(hdr)
+		tok, found := BearerToken(hdr)
 		if tok != tt.tok || found != tt.found {
 			t.Errorf("%q: got %q, %d; want %q, %d", tt.values, tok, found, tt.tok, tt.found)
 		}

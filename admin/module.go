@@ -1,0 +1,150 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/tokengate/tokengate/module/tokengate"
+	"github.com/tokengate/tokengate/module/verify"
+)
+
+func init() {
+	caddy.RegisterModule(AdminEndpoint{})
+	caddy.RegisterModule(Handler{})
+}
+
+// AdminEndpoint serves the admin API under /tokengate/ on Caddy's admin
+// endpoint: the machine's operator, with full access.
+type AdminEndpoint struct {
+	api *API
+}
+
+// CaddyModule returns the Caddy module information.
+func (AdminEndpoint) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.tokengate",
+		New: func() caddy.Module { return new(AdminEndpoint) },
+	}
+}
+
+// Provision takes the tokengate app if the config has one; it does not
+// start one.
+func (a *AdminEndpoint) Provision(ctx caddy.Context) error {
+	app, err := ctx.AppIfConfigured("tokengate")
+	if err != nil {
+		return nil // not configured: the routes say so
+	}
+	tg, ok := app.(*tokengate.App)
+	if !ok {
+		return fmt.Errorf("tokengate app has unexpected type %T", app)
+	}
+	a.api = New(tg.Store(), tg.Verifier(), ctx.Logger(a))
+	return nil
+}
+
+// Routes registers the API.
+func (a *AdminEndpoint) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/tokengate/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
+	if a.api == nil {
+		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "store_unavailable",
+			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
+		return nil
+	}
+	a.api.Serve(w, r, strings.TrimPrefix(r.URL.Path, "/tokengate"), Caller{Operator: true})
+	return nil
+}
+
+// Handler serves the admin API on a site, for callers holding a bearer
+// token of an admin. Mount it where the route's prefix is stripped:
+//
+//	handle_path /admin/* {
+//		tokengate_admin
+//	}
+type Handler struct {
+	api      *API
+	verifier *verify.Verifier
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.tokengate_admin",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision takes the tokengate app, started with defaults if the config
+// has none.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("tokengate")
+	if err != nil {
+		return fmt.Errorf("getting the tokengate app: %v", err)
+	}
+	tg, ok := app.(*tokengate.App)
+	if !ok {
+		return fmt.Errorf("tokengate app has unexpected type %T", app)
+	}
+	h.verifier = tg.Verifier()
+	h.api = New(tg.Store(), tg.Verifier(), ctx.Logger())
+	return nil
+}
+
+// ServeHTTP authenticates the caller and serves the API. It answers every
+// request itself.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	caller, err := h.authenticate(r)
+	if err != nil {
+		ae, _ := asAPIError(err)
+		switch ae.status {
+		case http.StatusUnauthorized:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
+		case http.StatusForbidden:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
+		}
+		writeError(w, ae)
+		return nil
+	}
+	h.api.Serve(w, r, r.URL.Path, caller)
+	return nil
+}
+
+// authenticate verifies the bearer token of the request, through the same
+// verification as the gateway, and requires an admin.
+func (h *Handler) authenticate(r *http.Request) (Caller, error) {
+	tok, found := tokengate.BearerToken(r.Header)
+	switch found {
+	case tokengate.NoToken:
+		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "an admin's bearer token is required"}
+	case tokengate.BadHeader:
+		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the Authorization header is not a single bearer token"}
+	}
+	id, err := h.verifier.Verify(r.Context(), tok)
+	switch {
+	case errors.Is(err, verify.ErrUnavailable):
+		return Caller{}, &apiError{status: http.StatusServiceUnavailable, code: "store_unavailable", msg: "the token store cannot be reached; try again shortly"}
+	case errors.Is(err, verify.ErrExpired):
+		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the bearer token has expired"}
+	case err != nil:
+		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the bearer token is not valid"}
+	}
+	if id.Role != "admin" {
+		return Caller{}, forbidden("only admins may use the admin API")
+	}
+	return Caller{Identity: id}, nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*AdminEndpoint)(nil)
+	_ caddy.AdminRouter           = (*AdminEndpoint)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,141 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/tokengate/tokengate/module/store"
+)
+
+// POST /orgs {"name", "id"?}: the operator only.
+func createOrg(c *call) error {
+	if !c.caller.Operator {
+		return forbidden("organizations are created on Caddy's admin endpoint only")
+	}
+	var in store.Org
+	if err := c.decode(fields{"name": &in.Name, "id": &in.ID}, "name"); err != nil {
+		return err
+	}
+	o, err := c.api.store.CreateOrg(c.r.Context(), in, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	return c.changed(http.StatusCreated, store.ActionOrgCreate, o.ID, viewOrg(o))
+}
+
+// GET /orgs/{org}
+func getOrg(c *call) error {
+	org := c.params["org"]
+	if _, err := c.admin(org); err != nil {
+		return err
+	}
+	o, err := c.api.store.GetOrg(c.r.Context(), org)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, viewOrg(o))
+	return nil
+}
+
+// POST /orgs/{org}/accounts {"name", "id"?}
+func createAccount(c *call) error {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	if err := sc.orgOnly("create accounts"); err != nil {
+		return err
+	}
+	in := store.Account{Org: org}
+	if err := c.decode(fields{"name": &in.Name, "id": &in.ID}, "name"); err != nil {
+		return err
+	}
+	a, err := c.api.store.CreateAccount(c.r.Context(), in, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	return c.changed(http.StatusCreated, store.ActionAccountCreate, a.ID, viewAccount(a))
+}
+
+// GET /orgs/{org}/accounts: account admins see their own account only.
+func listAccounts(c *call) error {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	if _, err := query(c.r.URL); err != nil {
+		return err
+	}
+	accounts, err := c.api.store.ListAccounts(c.r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out := []accountView{}
+	for i := range accounts {
+		if sc.orgWide() || accounts[i].ID == sc.account {
+			out = append(out, viewAccount(&accounts[i]))
+		}
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"accounts": out})
+	return nil
+}
+
+// GET /orgs/{org}/accounts/{act}
+func getAccount(c *call) error {
+	org, act := c.params["org"], c.params["act"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	if !sc.orgWide() && act != sc.account {
+		return forbidden("account-level admins see only their own account")
+	}
+	a, err := c.api.store.GetAccount(c.r.Context(), org, act)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, viewAccount(a))
+	return nil
+}
+
+// DELETE /orgs/{org}/accounts/{act}: 409 while account-level users or
+// policies belong to it.
+func deleteAccount(c *call) error {
+	org, act := c.params["org"], c.params["act"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	if err := sc.orgOnly("delete accounts"); err != nil {
+		return err
+	}
+	if err := c.api.store.DeleteAccount(c.r.Context(), org, act, c.caller.Actor()); err != nil {
+		return err
+	}
+	return c.changed(http.StatusNoContent, store.ActionAccountDelete, act, nil)
+}
+
+// decode reads the body into the given fields and checks that the
+// required ones are present.
+func (c *call) decode(dst fields, required ...string) error {
+	_, err := c.decodePresent(dst, required...)
+	return err
+}
+
+func (c *call) decodePresent(dst fields, required ...string) (map[string]bool, error) {
+	body, err := readBody(c.w, c.r)
+	if err != nil {
+		return nil, err
+	}
+	present, err := decodeObject(body, dst)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range required {
+		if !present[f] {
+			return nil, invalid(f, "is required")
+		}
+	}
+	return present, nil
+}

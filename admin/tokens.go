@@ -1,0 +1,136 @@
+package admin
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// Bounds on token lifetimes.
+const (
+	MaxExpiresIn = 10 * 365 * 24 * time.Hour
+	MaxOverlap   = 90 * 24 * time.Hour
+)
+
+// POST /orgs/{org}/users/{user}/tokens {"name"?, "expires_in"?, "replaces"?,
+// "overlap"?}: a new token, its secret shown this once. With replaces, the
+// old token keeps working for overlap (default 0: stops at once).
+func createToken(c *call) error {
+	u, _, err := c.user()
+	if err != nil {
+		return err
+	}
+	var name, expiresIn, replaces, overlap string
+	present, err := c.decodePresent(fields{"name": &name, "expires_in": &expiresIn, "replaces": &replaces, "overlap": &overlap})
+	if err != nil {
+		return err
+	}
+	kind := token.Personal
+	if u.Type == store.TypeProgrammatic {
+		kind = token.Programmatic
+	}
+	secret, nt, err := newToken(kind, name)
+	if err != nil {
+		return err
+	}
+	nt.Token.Org, nt.Token.User = u.Org, u.ID
+	if present["expires_in"] {
+		d, err := caddy.ParseDuration(expiresIn)
+		if err != nil || d <= 0 || d > MaxExpiresIn {
+			return invalid("expires_in", `must be a positive duration such as "720h" or "90d", at most 10 years`)
+		}
+		at := time.Now().UTC().Add(d)
+		nt.Token.ExpiresAt = &at
+	}
+	var rot *store.Rotation
+	if present["replaces"] {
+		rot = &store.Rotation{Replaces: replaces}
+		if present["overlap"] {
+			d, err := caddy.ParseDuration(overlap)
+			if err != nil || d < 0 || d > MaxOverlap {
+				return invalid("overlap", `must be a duration such as "1h", at most 90 days`)
+			}
+			rot.Overlap = d
+		}
+	} else if present["overlap"] {
+		return invalid("overlap", "goes with replaces")
+	}
+	t, err := c.api.store.CreateToken(c.r.Context(), *nt, rot, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	return c.changed(http.StatusCreated, store.ActionTokenCreate, t.ID, viewNewToken(t, secret))
+}
+
+// GET /orgs/{org}/users/{user}/tokens: never a secret.
+func listTokens(c *call) error {
+	u, _, err := c.user()
+	if err != nil {
+		return err
+	}
+	if _, err := query(c.r.URL); err != nil {
+		return err
+	}
+	tokens, err := c.api.store.ListTokens(c.r.Context(), u.Org, u.ID)
+	if err != nil {
+		return err
+	}
+	out := []tokenView{}
+	for i := range tokens {
+		out = append(out, viewToken(&tokens[i]))
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"tokens": out})
+	return nil
+}
+
+// DELETE /orgs/{org}/users/{user}/tokens/{tok}: refused at once.
+func revokeToken(c *call) error {
+	u, _, err := c.user()
+	if err != nil {
+		return err
+	}
+	tok := c.params["tok"]
+	if err := c.api.store.RevokeToken(c.r.Context(), u.Org, u.ID, tok, c.caller.Actor()); err != nil {
+		return err
+	}
+	return c.changed(http.StatusNoContent, store.ActionTokenRevoke, tok, nil)
+}
+
+// GET /orgs/{org}/audit?limit=&cursor=: newest first; account admins see
+// their account's events.
+func listEvents(c *call) error {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	q, err := query(c.r.URL, "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(q["limit"])
+	if err != nil {
+		return err
+	}
+	cursor, err := decodeCursor(q["cursor"])
+	if err != nil {
+		return err
+	}
+	events, next, err := c.api.store.ListEvents(c.r.Context(), org, sc.account, limit, cursor)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Events     []eventView `json:"events"`
+		NextCursor string      `json:"next_cursor,omitempty"`
+	}{Events: []eventView{}, NextCursor: encodeCursor(next)}
+	for i := range events {
+		out.Events = append(out.Events, viewEvent(&events[i]))
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,216 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// POST /orgs/{org}/users: a programmatic user comes with its first token,
+// whose secret is in this answer and never again.
+func createUser(c *call) error {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	in := store.User{Org: org}
+	err = c.decode(fields{
+		"type": &in.Type, "level": &in.Level, "account": &in.Account, "accounts": &in.Accounts,
+		"role": &in.Role, "policies": &in.Policies, "name": &in.Name, "description": &in.Description,
+		"email": &in.Email,
+	}, "type", "level", "role", "name")
+	if err != nil {
+		return err
+	}
+	if !sc.orgWide() {
+		if in.Level != store.LevelAccount {
+			return forbidden("account-level admins create only account-level users")
+		}
+		if in.Account == "" {
+			in.Account = sc.account
+		}
+		if in.Account != sc.account {
+			return forbidden("account-level admins create users of their own account only")
+		}
+		if err := c.mayGrant(sc, org, in.Policies); err != nil {
+			return err
+		}
+	}
+	var first *store.NewToken
+	var secret string
+	if in.Type == store.TypeProgrammatic {
+		if secret, first, err = newToken(token.Programmatic, "initial"); err != nil {
+			return err
+		}
+	}
+	u, err := c.api.store.CreateUser(c.r.Context(), in, first, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		User  userView      `json:"user"`
+		Token *newTokenView `json:"token,omitempty"`
+	}{User: viewUser(u)}
+	if first != nil {
+		t := viewNewToken(&first.Token, secret)
+		out.Token = &t
+	}
+	return c.changed(http.StatusCreated, store.ActionUserCreate, u.ID, out)
+}
+
+// newToken generates a secret and the record the store keeps of it.
+func newToken(kind token.Kind, name string) (string, *store.NewToken, error) {
+	secret, err := token.Generate(kind)
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, &store.NewToken{
+		Hash:  token.Sum(secret),
+		Token: store.Token{ID: store.NewTokenID(), Name: name, Hint: token.Hint(secret)},
+	}, nil
+}
+
+// GET /orgs/{org}/users?type=&account=&limit=&cursor=
+func listUsers(c *call) error {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	q, err := query(c.r.URL, "type", "account", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	f := store.UserFilter{Type: q["type"], Account: q["account"]}
+	if f.Type != "" && f.Type != store.TypeUI && f.Type != store.TypeProgrammatic {
+		return invalid("type", `must be "ui" or "programmatic"`)
+	}
+	if f.Account != "" && !store.ValidAccountID(f.Account) {
+		return invalid("account", "must look like act-1a2b3c4d")
+	}
+	if !sc.orgWide() {
+		if f.Account != "" && f.Account != sc.account {
+			return forbidden("account-level admins list only their own account's users")
+		}
+		f.Account, f.Level = sc.account, store.LevelAccount
+	}
+	limit, err := parseLimit(q["limit"])
+	if err != nil {
+		return err
+	}
+	cursor, err := decodeCursor(q["cursor"])
+	if err != nil {
+		return err
+	}
+	users, next, err := c.api.store.ListUsers(c.r.Context(), org, f, limit, cursor)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Users      []userView `json:"users"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+	}{Users: []userView{}, NextCursor: encodeCursor(next)}
+	for i := range users {
+		out.Users = append(out.Users, viewUser(&users[i]))
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
+
+// user reads the user of the request's path and checks the caller manages
+// it.
+func (c *call) user() (*store.User, scope, error) {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return nil, sc, err
+	}
+	u, err := c.api.store.GetUser(c.r.Context(), org, c.params["user"])
+	if err != nil {
+		return nil, sc, err
+	}
+	if !sc.managesUser(u) {
+		return nil, sc, forbidden("account-level admins manage only account-level users of their own account")
+	}
+	return u, sc, nil
+}
+
+// GET /orgs/{org}/users/{user}
+func getUser(c *call) error {
+	u, _, err := c.user()
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, viewUser(u))
+	return nil
+}
+
+// PATCH /orgs/{org}/users/{user}: name, description, role, accounts,
+// policies, disabled. Moving a user off the policy role drops its policies.
+func patchUser(c *call) error {
+	_, sc, err := c.user()
+	if err != nil {
+		return err
+	}
+	var in store.User
+	present, err := c.decodePresent(fields{
+		"name": &in.Name, "description": &in.Description, "role": &in.Role,
+		"accounts": &in.Accounts, "policies": &in.Policies, "disabled": &in.Disabled,
+	})
+	if err != nil {
+		return err
+	}
+	if len(present) == 0 {
+		return invalid("body", "names nothing to change")
+	}
+	if present["policies"] {
+		if err := c.mayGrant(sc, c.params["org"], in.Policies); err != nil {
+			return err
+		}
+	}
+	u, err := c.api.store.UpdateUser(c.r.Context(), c.params["org"], c.params["user"], func(u *store.User) error {
+		if !sc.managesUser(u) {
+			return forbidden("account-level admins manage only account-level users of their own account")
+		}
+		if present["name"] {
+			u.Name = in.Name
+		}
+		if present["description"] {
+			u.Description = in.Description
+		}
+		if present["role"] {
+			u.Role = in.Role
+			if in.Role != store.RolePolicy && !present["policies"] {
+				u.Policies = nil
+			}
+		}
+		if present["accounts"] {
+			u.Accounts = in.Accounts
+		}
+		if present["policies"] {
+			u.Policies = in.Policies
+		}
+		if present["disabled"] {
+			u.Disabled = in.Disabled
+		}
+		return nil
+	}, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	return c.changed(http.StatusOK, store.ActionUserUpdate, u.ID, viewUser(u))
+}
+
+// DELETE /orgs/{org}/users/{user}: the user and all its tokens, at once.
+func deleteUser(c *call) error {
+	u, _, err := c.user()
+	if err != nil {
+		return err
+	}
+	if err := c.api.store.DeleteUser(c.r.Context(), u.Org, u.ID, c.caller.Actor()); err != nil {
+		return err
+	}
+	return c.changed(http.StatusNoContent, store.ActionUserDelete, u.ID, nil)
+}

@@ -1,0 +1,129 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/tokengate/tokengate/module/policy"
+	"github.com/tokengate/tokengate/module/store"
+)
+
+// The shapes the API answers with. They are separate from the stored
+// records so that nothing stored (a token's digest, say) leaks by accident.
+
+type orgView struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	CreatedAt time.Time   `json:"created_at"`
+	CreatedBy store.Actor `json:"created_by"`
+}
+
+func viewOrg(o *store.Org) orgView {
+	return orgView{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, CreatedBy: o.CreatedBy}
+}
+
+type accountView struct {
+	ID        string      `json:"id"`
+	Org       string      `json:"org"`
+	Name      string      `json:"name"`
+	CreatedAt time.Time   `json:"created_at"`
+	CreatedBy store.Actor `json:"created_by"`
+}
+
+func viewAccount(a *store.Account) accountView {
+	return accountView{ID: a.ID, Org: a.Org, Name: a.Name, CreatedAt: a.CreatedAt, CreatedBy: a.CreatedBy}
+}
+
+type policyView struct {
+	ID          string             `json:"id"`
+	Org         string             `json:"org"`
+	Account     string             `json:"account,omitempty"`
+	Name        string             `json:"name"`
+	Description string             `json:"description"`
+	Statements  []policy.Statement `json:"statements"`
+	CreatedAt   time.Time          `json:"created_at"`
+	CreatedBy   store.Actor        `json:"created_by"`
+	UpdatedAt   *time.Time         `json:"updated_at,omitempty"`
+}
+
+func viewPolicy(p *store.Policy) policyView {
+	v := policyView{ID: p.ID, Org: p.Org, Account: p.Account, Name: p.Name, Description: p.Description,
+		Statements: p.Statements, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy}
+	if !p.UpdatedAt.IsZero() {
+		v.UpdatedAt = &p.UpdatedAt
+	}
+	return v
+}
+
+type userView struct {
+	ID          string      `json:"id"`
+	Org         string      `json:"org"`
+	Type        string      `json:"type"`
+	Level       string      `json:"level"`
+	Account     string      `json:"account,omitempty"`
+	Accounts    []string    `json:"accounts,omitempty"`
+	Role        string      `json:"role"`
+	Policies    []string    `json:"policies,omitempty"`
+	Name        string      `json:"name"`
+	Description string      `json:"description"`
+	Email       string      `json:"email,omitempty"`
+	Disabled    bool        `json:"disabled"`
+	CreatedAt   time.Time   `json:"created_at"`
+	CreatedBy   store.Actor `json:"created_by"`
+	UpdatedAt   *time.Time  `json:"updated_at,omitempty"`
+}
+
+func viewUser(u *store.User) userView {
+	v := userView{ID: u.ID, Org: u.Org, Type: u.Type, Level: u.Level, Account: u.Account, Accounts: u.Accounts,
+		Role: u.Role, Policies: u.Policies, Name: u.Name, Description: u.Description, Email: u.Email,
+		Disabled: u.Disabled, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
+	// Organization-level users always show their account list, even empty.
+	if u.Level == store.LevelOrganization && v.Accounts == nil {
+		v.Accounts = []string{}
+	}
+	if !u.UpdatedAt.IsZero() {
+		v.UpdatedAt = &u.UpdatedAt
+	}
+	return v
+}
+
+// newTokenView is a token as created: the one answer that holds its secret.
+type newTokenView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Secret    string     `json:"secret"`
+	Hint      string     `json:"hint"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+func viewNewToken(t *store.Token, secret string) newTokenView {
+	return newTokenView{ID: t.ID, Name: t.Name, Secret: secret, Hint: t.Hint, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
+}
+
+// tokenView is a token as listed: never its secret.
+type tokenView struct {
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Hint       string      `json:"hint"`
+	CreatedAt  time.Time   `json:"created_at"`
+	CreatedBy  store.Actor `json:"created_by"`
+	ExpiresAt  *time.Time  `json:"expires_at"`
+	LastUsedAt *time.Time  `json:"last_used_at"`
+}
+
+func viewToken(t *store.Token) tokenView {
+	return tokenView{ID: t.ID, Name: t.Name, Hint: t.Hint, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
+		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt}
+}
+
+type eventView struct {
+	Time    time.Time   `json:"time"`
+	Actor   store.Actor `json:"actor"`
+	Action  string      `json:"action"`
+	Target  string      `json:"target"`
+	Account string      `json:"account,omitempty"`
+}
+
+func viewEvent(e *store.Event) eventView {
+	return eventView{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Account: e.Account}
+}
