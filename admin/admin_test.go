@@ -194,7 +194,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 
 	t.Run("account admin's listings hold only its account", func(t *testing.T) {
-		var users struct{ Users []struct{ Level, Account string } }
+		var users struct {
+			Users []struct{ Level, Account string }
+		}
 		e.must(e.call(w.acctAdminA1, "GET", o+"/users", nil), 200).json(t, &users)
 		if len(users.Users) == 0 {
 			t.Fatal("no users listed")
@@ -209,7 +211,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if len(accounts.Accounts) != 1 || accounts.Accounts[0].ID != w.a1 {
 			t.Fatalf("account admin sees accounts %+v", accounts.Accounts)
 		}
-		var policies struct{ Policies []struct{ ID, Account string } }
+		var policies struct {
+			Policies []struct{ ID, Account string }
+		}
 		e.must(e.call(w.acctAdminA1, "GET", o+"/policies", nil), 200).json(t, &policies)
 		for _, p := range policies.Policies {
 			if p.Account != "" && p.Account != w.a1 {
