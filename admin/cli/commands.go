@@ -1,0 +1,147 @@
+package cli
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+)
+
+func init() {
+	for _, r := range resources {
+		caddycmd.RegisterCommand(r.caddyCommand())
+	}
+}
+
+// Fields several commands share.
+var (
+	nameField        = field{json: "name", required: true, usage: "name"}
+	descriptionField = field{json: "description", usage: "description"}
+	limitField       = field{json: "limit", kind: number, usage: "most entries in one page (API default 100, at most 1000)"}
+	cursorField      = field{json: "cursor", usage: "where to continue: the next_cursor of the previous page"}
+)
+
+// policyBody is the policy document of §2, for create and update alike.
+var policyBody = []field{
+	nameField,
+	descriptionField,
+	{json: "account", usage: "account id (act-…) the policy belongs to; default: organization-wide"},
+	{json: "statements", kind: jsonList, required: true, usage: `statements as JSON: '[{"effect":"allow","methods":["GET"],"paths":["/api/*"]}]'`},
+}
+
+// resources is the command line, one entry per route of the admin API (see
+// admin/api.go).
+var resources = []resource{
+	{
+		name:  "org",
+		short: "Creates and shows tokengate organizations",
+		long:  "Organizations hold accounts, users and policies. They are created on Caddy's admin endpoint only.",
+		actions: []action{
+			{name: "create", short: "Create an organization", method: "POST", path: "/orgs",
+				example: "  tokengate org create --name Acme --id acme",
+				body:    []field{nameField, {json: "id", usage: "organization id (default: generated org-…)"}}},
+			{name: "get", short: "Show an organization", method: "GET", path: "/orgs/{org}"},
+		},
+	},
+	{
+		name:  "account",
+		short: "Manages the accounts of a tokengate organization",
+		long:  "Accounts (act-…) divide an organization; account-level users and policies belong to one.",
+		actions: []action{
+			{name: "create", short: "Create an account", method: "POST", path: "/orgs/{org}/accounts",
+				example: "  tokengate account create --org acme --name production",
+				body:    []field{nameField, {json: "id", usage: "account id, act- and 8 lowercase hex digits (default: generated)"}}},
+			{name: "list", short: "List accounts", method: "GET", path: "/orgs/{org}/accounts"},
+			{name: "get", short: "Show an account", method: "GET", path: "/orgs/{org}/accounts/{account}"},
+			{name: "delete", short: "Delete an account (refused while users or policies belong to it)", method: "DELETE",
+				path: "/orgs/{org}/accounts/{account}", done: "account {account} deleted"},
+		},
+	},
+	{
+		name:  "user",
+		short: "Manages tokengate users",
+		long: "Users are ui (people) or programmatic (API only). A programmatic user is created with its first\n" +
+			"token, whose secret is printed this once.",
+		actions: []action{
+			{name: "create", short: "Create a user (a programmatic one with its first token)", method: "POST", path: "/orgs/{org}/users",
+				example: "  tokengate user create --org acme --type programmatic --level account --account act-1a2b3c4d --role viewer --name ci-bot",
+				secret:  true,
+				body: []field{
+					{json: "type", required: true, usage: "programmatic or ui"},
+					{json: "level", required: true, usage: "account or organization"},
+					{json: "role", required: true, usage: "viewer, editor, admin, or policy (account level only)"},
+					nameField,
+					{json: "account", usage: "the account (act-…) of an account-level user"},
+					{json: "accounts", kind: list, usage: "accounts (act-…) an organization-level user reaches"},
+					{json: "policies", kind: list, usage: "policies (pol-…) of a user with role policy"},
+					descriptionField,
+					{json: "email", usage: "email address of a ui user"},
+				}},
+			{name: "list", short: "List users, a page at a time", method: "GET", path: "/orgs/{org}/users",
+				query: []field{
+					{json: "type", usage: "only users of this type: programmatic or ui"},
+					{json: "account", usage: "only users of this account (act-…)"},
+					limitField, cursorField,
+				}},
+			{name: "get", short: "Show a user", method: "GET", path: "/orgs/{org}/users/{user}"},
+			{name: "update", short: "Change a user; only the fields given change", method: "PATCH", path: "/orgs/{org}/users/{user}",
+				example: "  tokengate user update --org acme --user u-… --role editor\n  tokengate user update --org acme --user u-… --disabled=true",
+				changes: true,
+				body: []field{
+					{json: "name", usage: "name"},
+					descriptionField,
+					{json: "role", usage: "viewer, editor, admin, or policy"},
+					{json: "accounts", kind: list, usage: "accounts (act-…), replacing the current list"},
+					{json: "policies", kind: list, usage: "policies (pol-…), replacing the current list"},
+					{json: "disabled", kind: boolean, usage: "disable (true) or enable (false) the user and its tokens"},
+				}},
+			{name: "delete", short: "Delete a user and all its tokens", method: "DELETE", path: "/orgs/{org}/users/{user}",
+				done: "user {user} deleted"},
+		},
+	},
+	{
+		name:  "token",
+		short: "Manages a tokengate user's tokens",
+		long:  "A token's secret is printed once, when it is created; only a hint of it is kept.",
+		actions: []action{
+			{name: "create", short: "Create a token, or rotate one with --replaces", method: "POST", path: "/orgs/{org}/users/{user}/tokens",
+				example: "  tokengate token create --org acme --user u-… --name deploy --expires-in 720h\n" +
+					"  tokengate token create --org acme --user u-… --replaces tok-… --overlap 1h",
+				secret: true,
+				body: []field{
+					{json: "name", usage: "name"},
+					{json: "expires_in", usage: `lifetime, such as 720h or 90d (default: no expiry)`},
+					{json: "replaces", usage: "token (tok-…) this one replaces"},
+					{json: "overlap", usage: "how long the replaced token keeps working, such as 1h (default: stops at once)"},
+				}},
+			{name: "list", short: "List a user's tokens (never their secrets)", method: "GET", path: "/orgs/{org}/users/{user}/tokens"},
+			{name: "revoke", short: "Revoke a token at once", method: "DELETE", path: "/orgs/{org}/users/{user}/tokens/{token}",
+				done: "token {token} revoked"},
+		},
+	},
+	{
+		name:  "policy",
+		short: "Manages tokengate policies",
+		long: "A policy allows or denies methods on paths; users with role policy get the union of theirs.\n" +
+			"The statements are given as JSON with --statements, or in a file with --file (a list of\n" +
+			"statements, or a whole policy document whose fields the flags override).",
+		actions: []action{
+			{name: "create", short: "Create a policy", method: "POST", path: "/orgs/{org}/policies",
+				example: `  tokengate policy create --org acme --name read --statements '[{"effect":"allow","methods":["GET"],"paths":["/api/**"]}]'` +
+					"\n  tokengate policy create --org acme --file policy.json",
+				body: policyBody, fileField: "statements"},
+			{name: "list", short: "List policies", method: "GET", path: "/orgs/{org}/policies"},
+			{name: "get", short: "Show a policy", method: "GET", path: "/orgs/{org}/policies/{policy}"},
+			{name: "update", short: "Replace a policy's document", method: "PUT", path: "/orgs/{org}/policies/{policy}",
+				body: policyBody, fileField: "statements"},
+			{name: "delete", short: "Delete a policy (refused while users hold it)", method: "DELETE", path: "/orgs/{org}/policies/{policy}",
+				done: "policy {policy} deleted"},
+		},
+	},
+	{
+		name:  "audit",
+		short: "Shows a tokengate organization's audit trail",
+		long:  "Every change is recorded: when, by whom (id and type), what, on which account. Newest first.",
+		actions: []action{
+			{name: "list", short: "List audit events, a page at a time", method: "GET", path: "/orgs/{org}/audit",
+				query: []field{limitField, cursorField}},
+		},
+	},
+}

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// kind is how a flag's text becomes a JSON value.
+type kind int
+
+const (
+	text     kind = iota // a JSON string
+	list                 // comma-separated and repeatable: a JSON list of strings
+	boolean              // --disabled=true|false: a JSON boolean
+	number               // an integer (query parameters such as --limit)
+	jsonList             // a JSON list given verbatim, such as policy statements
+)
+
+// field is one flag of a command that becomes a JSON field of the request
+// body or a query parameter. Flags are named after the JSON fields, with
+// dashes where JSON has underscores (both spellings are accepted).
+type field struct {
+	json     string
+	kind     kind
+	required bool
+	usage    string
+}
+
+func (f field) flagName() string { return strings.ReplaceAll(f.json, "_", "-") }
+
+// define adds the field's flag to fs. Defaults are zero values: whether a
+// flag counts is decided by whether it was given, never by its value.
+func (f field) define(fs *pflag.FlagSet) {
+	name, usage := f.flagName(), f.usage
+	if f.required {
+		usage += " (required)"
+	}
+	switch f.kind {
+	case list:
+		fs.StringSlice(name, nil, usage+"; comma-separated, may be repeated")
+	case boolean:
+		fs.Bool(name, false, usage)
+	case number:
+		fs.Int(name, 0, usage)
+	default:
+		fs.String(name, "", usage)
+	}
+}
+
+// given reports whether the user gave the flag.
+func (f field) given(fs *pflag.FlagSet) bool { return fs.Changed(f.flagName()) }
+
+// value reads the flag as the JSON value it stands for.
+func (f field) value(fs *pflag.FlagSet) (any, error) {
+	name := f.flagName()
+	switch f.kind {
+	case list:
+		items, err := fs.GetStringSlice(name)
+		return cleanList(items), err
+	case boolean:
+		return fs.GetBool(name)
+	case number:
+		return fs.GetInt(name)
+	case jsonList:
+		raw, err := fs.GetString(name)
+		if err != nil {
+			return nil, err
+		}
+		return parseJSONList(name, []byte(raw))
+	}
+	return fs.GetString(name)
+}
+
+// cleanList trims the items of a comma-separated list and drops empty
+// ones, so "a, b" and "a,,b" mean what they look like. An empty flag value
+// gives an empty (not absent) list, which is how a list is cleared.
+func cleanList(items []string) []string {
+	out := []string{}
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// parseJSONList checks that raw is a JSON list before it is sent, so a
+// quoting mistake in the shell is reported as a usage error, not as a
+// request the API refuses.
+func parseJSONList(what string, raw []byte) (json.RawMessage, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+		return nil, usageErrorf("--%s must be a JSON list such as "+
+			`'[{"effect":"allow","methods":["GET"],"paths":["/api/*"]}]'`, what)
+	}
+	return json.RawMessage(raw), nil
+}
+
+// queryText is a field's value as a query parameter.
+func (f field) queryText(fs *pflag.FlagSet) (string, error) {
+	v, err := f.value(fs)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(v), nil
+}
+
+// dashes lets every flag be spelled with underscores, like the JSON field
+// it is named after: --expires_in is --expires-in.
+func dashes(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+}

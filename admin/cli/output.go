@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses, as scripts see them.
+const (
+	exitFailed = 1 // the API refused, or could not be reached
+	exitUsage  = 2 // the command was given wrongly; nothing was sent
+)
+
+// usageError is a mistake in how a command was given. It is found before
+// anything is sent.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// apiError is an error answer of the API.
+type apiError struct {
+	status        int
+	code, message string
+}
+
+func (e *apiError) Error() string {
+	if e.code == "" {
+		return fmt.Sprintf("%s (HTTP %d)", e.message, e.status)
+	}
+	return fmt.Sprintf("%s: %s (HTTP %d)", e.code, e.message, e.status)
+}
+
+// errorFromAnswer reads an error answer. The API's own errors are
+// {"error":{"code","message"}}; Caddy's admin endpoint answers with
+// {"error":"message"} for requests that never reach the API (a refused
+// Origin, say); anything else is shown as the text it is.
+func errorFromAnswer(ans *answer) error {
+	var structured struct {
+		Error struct{ Code, Message string }
+	}
+	var plain struct{ Error string }
+	switch {
+	case ans.status >= 300 && ans.status < 400:
+		return &apiError{status: ans.status, message: "redirected to " + ans.location +
+			"; not followed, so the token goes nowhere else: give the mount's own URL as --url"}
+	case json.Unmarshal(ans.body, &structured) == nil && structured.Error.Code != "":
+		return &apiError{status: ans.status, code: structured.Error.Code, message: structured.Error.Message}
+	case json.Unmarshal(ans.body, &plain) == nil && plain.Error != "":
+		return &apiError{status: ans.status, message: plain.Error}
+	}
+	msg := strings.TrimSpace(string(ans.body))
+	if msg == "" {
+		msg = http.StatusText(ans.status)
+	}
+	const most = 500
+	if len(msg) > most {
+		msg = msg[:most] + "…"
+	}
+	return &apiError{status: ans.status, message: msg}
+}
+
+// printJSON writes a JSON answer indented, in the order the API gave its
+// fields.
+func printJSON(w io.Writer, body []byte) error {
+	var out bytes.Buffer
+	if err := json.Indent(&out, body, "", "  "); err != nil {
+		out.Reset()
+		out.Write(body) // not JSON after all: show it as it came
+	}
+	if out.Len() > 0 && out.Bytes()[out.Len()-1] != '\n' {
+		out.WriteByte('\n')
+	}
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+// holdsSecret reports whether an answer carries a newly created token's
+// secret: a token's own "secret", or the "token" of a new user.
+func holdsSecret(body []byte) bool {
+	var v struct {
+		Secret string `json:"secret"`
+		Token  *struct {
+			Secret string `json:"secret"`
+		} `json:"token"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	return v.Secret != "" || (v.Token != nil && v.Token.Secret != "")
+}
+
+// secretNotice is printed on stderr beside an answer holding a secret. It
+// does not repeat the secret.
+const secretNotice = `The token's "secret" (on stdout) is shown this once: store it now, it will not be shown again.`
+
+// finish ends a command. A usage error exits with status 2 and a pointer
+// to the help; any other error with status 1. The message is printed here,
+// plainly, instead of by cobra or Caddy's logger, so that scripts and
+// people see the API's code and message on one line of their own.
+func finish(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	cmd.SilenceErrors = true
+	stderr := cmd.ErrOrStderr()
+	fmt.Fprintln(stderr, "Error:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "See '%s --help'.\n", cmd.CommandPath())
+		return exitWith(cmd, exitUsage)
+	}
+	return err
+}
+
+// exitWith returns the error that makes caddycmd.Main exit with status.
+// Caddy keeps its exit error type to itself; its command wrapper is the
+// one way to make one. Status 1 needs no such help: any error gives it.
+func exitWith(cmd *cobra.Command, status int) error {
+	return caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
+		return status, nil
+	})(cmd, nil)
+}
