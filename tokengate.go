@@ -8,6 +8,8 @@ import (
 	_ "github.com/tokengate/tokengate/module/tokengate"
 	// The admin API: on Caddy's admin endpoint and as a handler.
 	_ "github.com/tokengate/tokengate/admin"
+	// The command line client of the admin API: tokengate org|user|… .
+	_ "github.com/tokengate/tokengate/admin/cli"
 	// The Caddyfile global option and directives.
 	_ "github.com/tokengate/tokengate/caddyfile"
 )
