@@ -1,0 +1,187 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestWalkthrough drives the whole life of an organization through the
+// binary, as the operator on Caddy's admin endpoint.
+func TestWalkthrough(t *testing.T) {
+	e := startEnv(t)
+	var secrets []string
+
+	org := e.op(t, "org", "create", "--name", "Acme", "--id", "acme").ok(t)
+	if got := org.field(t, "id"); got != "acme" {
+		t.Fatalf("org id %q", got)
+	}
+	if !strings.Contains(org.stdout, "\n  \"id\": \"acme\"") {
+		t.Errorf("the answer is not pretty-printed:\n%s", org.stdout)
+	}
+	e.op(t, "org", "get", "--org", "acme").ok(t)
+	prod := e.op(t, "account", "create", "--org", "acme", "--name", "prod").ok(t).field(t, "id")
+	staging := e.op(t, "account", "create", "--org", "acme", "--name", "staging", "--id", "act-0000beef").ok(t).field(t, "id")
+	if staging != "act-0000beef" {
+		t.Fatalf("account id %q", staging)
+	}
+	if n := len(e.op(t, "account", "list", "--org", "acme").ok(t).list(t, "accounts")); n != 2 {
+		t.Fatalf("%d accounts, want 2", n)
+	}
+
+	// A programmatic user comes with its secret, printed once.
+	bot := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account",
+		"--account", prod, "--role", "viewer", "--name", "ci-bot", "--description", "deploys").ok(t)
+	botID, secret := bot.field(t, "user", "id"), bot.field(t, "token", "secret")
+	secrets = append(secrets, secret)
+	checkSecretShownOnce(t, bot, secret)
+
+	// Comma-separated and repeated list flags make one list.
+	admin := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "organization",
+		"--accounts", prod+", "+staging, "--role", "admin", "--name", "ops").ok(t)
+	secrets = append(secrets, admin.field(t, "token", "secret"))
+	checkAccounts(t, admin.json(t)["user"], prod, staging)
+	ui := e.op(t, "user", "create", "--org", "acme", "--type", "ui", "--level", "organization",
+		"--accounts", prod, "--accounts", staging, "--role", "viewer", "--name", "Ana", "--email", "ana@example.com").ok(t)
+	checkAccounts(t, ui.json(t)["user"], prod, staging)
+	if strings.Contains(ui.stderr, "not be shown again") {
+		t.Errorf("a ui user has no token, yet the secret notice was printed: %s", ui.stderr)
+	}
+
+	// Tokens: both spellings of --expires-in; rotation; listing shows no
+	// secret; revocation.
+	var tokenIDs []string
+	for _, flag := range []string{"--expires-in", "--expires_in"} {
+		t.Run(flag, func(t *testing.T) {
+			tok := e.op(t, "token", "create", "--org", "acme", "--user", botID, "--name", "laptop", flag, "720h").ok(t)
+			s := tok.field(t, "secret")
+			secrets = append(secrets, s)
+			checkSecretShownOnce(t, tok, s)
+			if tok.field(t, "expires_at") == "" {
+				t.Fatalf("%s 720h gave no expiry: %s", flag, tok.stdout)
+			}
+			tokenIDs = append(tokenIDs, tok.field(t, "id"))
+		})
+	}
+	rotated := e.op(t, "token", "create", "--org", "acme", "--user", botID, "--replaces", tokenIDs[0], "--overlap", "1h").ok(t)
+	secrets = append(secrets, rotated.field(t, "secret"))
+	listed := e.op(t, "token", "list", "--org", "acme", "--user", botID).ok(t)
+	if n := len(listed.list(t, "tokens")); n != 4 {
+		t.Fatalf("%d tokens listed, want 4:\n%s", n, listed.stdout)
+	}
+	for _, s := range secrets {
+		if strings.Contains(listed.stdout, s) {
+			t.Fatal("token list shows a secret")
+		}
+	}
+	revoked := e.op(t, "token", "revoke", "--org", "acme", "--user", botID, "--token", tokenIDs[1]).ok(t)
+	if revoked.stdout != "" || !strings.Contains(revoked.stderr, tokenIDs[1]+" revoked") {
+		t.Fatalf("revoke printed stdout %q, stderr %q", revoked.stdout, revoked.stderr)
+	}
+
+	// Policies: statements as a flag and from a file.
+	stmts := `[{"effect":"allow","methods":["GET"],"paths":["/api/**"]}]`
+	pol := e.op(t, "policy", "create", "--org", "acme", "--name", "read", "--account", prod, "--statements", stmts).ok(t).field(t, "id")
+	doc := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(doc, []byte(`{"name":"from file","description":"d","statements":`+stmts+`}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pol2 := e.op(t, "policy", "create", "--org", "acme", "--file", doc).ok(t)
+	if pol2.field(t, "name") != "from file" {
+		t.Fatalf("policy from a file: %s", pol2.stdout)
+	}
+	updated := e.op(t, "policy", "update", "--org", "acme", "--policy", pol2.field(t, "id"), "--file", doc, "--name", "renamed").ok(t)
+	if updated.field(t, "name") != "renamed" {
+		t.Fatalf("--name did not override the file: %s", updated.stdout)
+	}
+	e.op(t, "policy", "get", "--org", "acme", "--policy", pol).ok(t)
+	if n := len(e.op(t, "policy", "list", "--org", "acme").ok(t).list(t, "policies")); n != 2 {
+		t.Fatalf("%d policies, want 2", n)
+	}
+	polUser := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", prod,
+		"--role", "policy", "--policies", pol, "--name", "reader").ok(t)
+	secrets = append(secrets, polUser.field(t, "token", "secret"))
+
+	// Users: paging, update (only the flags given), delete.
+	page := e.op(t, "user", "list", "--org", "acme", "--type", "programmatic", "--limit", "2").ok(t)
+	if len(page.list(t, "users")) != 2 || page.field(t, "next_cursor") == "" {
+		t.Fatalf("first page: %s", page.stdout)
+	}
+	rest := e.op(t, "user", "list", "--org", "acme", "--type", "programmatic", "--cursor", page.field(t, "next_cursor")).ok(t)
+	if n := len(rest.list(t, "users")); n != 1 {
+		t.Fatalf("second page has %d users, want 1: %s", n, rest.stdout)
+	}
+	e.op(t, "user", "update", "--org", "acme", "--user", botID, "--disabled=true").ok(t)
+	got := e.op(t, "user", "get", "--org", "acme", "--user", botID).ok(t).json(t)
+	if got["disabled"] != true || got["description"] != "deploys" || got["name"] != "ci-bot" {
+		t.Fatalf("after --disabled=true: %v", got)
+	}
+	e.op(t, "user", "update", "--org", "acme", "--user", botID, "--disabled=false", "--name", "ci").ok(t)
+	deleted := e.op(t, "user", "delete", "--org", "acme", "--user", polUser.field(t, "user", "id")).ok(t)
+	if deleted.stdout != "" {
+		t.Fatalf("delete printed %q", deleted.stdout)
+	}
+	e.op(t, "policy", "delete", "--org", "acme", "--policy", pol).ok(t)
+
+	// An account no account-level user or policy belongs to can go; it
+	// leaves organization-level users' lists.
+	e.op(t, "account", "delete", "--org", "acme", "--account", staging).ok(t)
+	checkAccounts(t, e.op(t, "user", "get", "--org", "acme", "--user", admin.field(t, "user", "id")).ok(t).json(t), prod)
+
+	events := e.op(t, "audit", "list", "--org", "acme", "--limit", "3").ok(t)
+	if n := len(events.list(t, "events")); n != 3 {
+		t.Fatalf("%d audit events, want 3: %s", n, events.stdout)
+	}
+	checkLogHoldsNone(t, e, secrets)
+}
+
+// checkSecretShownOnce: the secret is in stdout exactly once, never on
+// stderr, and stderr says to store it.
+func checkSecretShownOnce(t *testing.T, r result, secret string) {
+	t.Helper()
+	if !strings.HasPrefix(secret, "tg") {
+		t.Fatalf("%q is not a token", secret)
+	}
+	if n := strings.Count(r.stdout, secret); n != 1 {
+		t.Errorf("the secret is in stdout %d times, want once", n)
+	}
+	if strings.Contains(r.stderr, secret) {
+		t.Errorf("the secret is on stderr: %s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "not be shown again") {
+		t.Errorf("stderr does not tell the user to store the secret: %q", r.stderr)
+	}
+}
+
+// checkAccounts: the user object lists exactly the accounts want.
+func checkAccounts(t *testing.T, user any, want ...string) {
+	t.Helper()
+	u, _ := user.(map[string]any)
+	got, _ := u["accounts"].([]any)
+	if len(got) != len(want) {
+		t.Fatalf("accounts %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("accounts %v, want %v", got, want)
+		}
+	}
+}
+
+// checkLogHoldsNone: no secret reached anything Caddy logged.
+func checkLogHoldsNone(t *testing.T, e *env, secrets []string) {
+	t.Helper()
+	data, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Fatalf("reading the log: %v", err)
+	}
+	if len(data) == 0 {
+		t.Fatal("nothing was logged: the check would prove nothing")
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(data), s) {
+			t.Errorf("a secret (%s…) appears in the log", s[:8])
+		}
+	}
+}
