@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
 )
@@ -112,6 +113,7 @@ func (c *call) changed(status int, action, target string, body any) error {
 	if err := c.api.verifier.WaitForRevision(ctx, c.api.store.LastCommit()); err != nil {
 		c.api.logger.Warn("change not yet seen by this instance's cache", zap.String("action", action), zap.Error(err))
 	}
+	metrics.AdminAction(action)
 	actor := c.caller.Actor()
 	c.api.logger.Info("admin change", zap.String("action", action), zap.String("target", target),
 		zap.String("actor_id", actor.ID), zap.String("actor_type", actor.Type))

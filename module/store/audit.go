@@ -34,8 +34,7 @@ func (s *Store) ListEvents(ctx context.Context, org, account string, limit int, 
 	// Filtering happens here, so read on until the page is full or the
 	// events run out.
 	for len(events) < limit {
-		s.rangeRPCs.Add(1)
-		resp, err := s.client.Get(ctx, from,
+		resp, err := s.get(ctx, opRead, from,
 			clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)),
 			clientv3.WithLimit(int64(limit-len(events))))
 		if err != nil {

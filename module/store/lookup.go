@@ -39,8 +39,7 @@ func (s *Store) LookupToken(ctx context.Context, h token.Hash) (*Lookup, error) 
 	defer cancel()
 
 	refKey := s.tokenKey(h)
-	s.rangeRPCs.Add(1)
-	resp, err := s.client.Get(ctx, refKey)
+	resp, err := s.get(ctx, opLookup, refKey)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -114,7 +113,7 @@ func (s *Store) readAt(ctx context.Context, rev int64, keys ...string) ([]*mvccp
 		ops[i] = clientv3.OpGet(k, clientv3.WithRev(rev))
 	}
 	s.rangeRPCs.Add(1)
-	resp, err := s.client.Txn(ctx).Then(ops...).Commit()
+	resp, err := s.commit(opLookup, s.client.Txn(ctx).Then(ops...))
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -210,8 +210,7 @@ func (s *Store) withEvent(w *writes, e Event) ([]clientv3.Op, error) {
 func (s *Store) getJSON(ctx context.Context, key string, v any, what string) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	s.rangeRPCs.Add(1)
-	resp, err := s.client.Get(ctx, key)
+	resp, err := s.get(ctx, opRead, key)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -228,8 +227,7 @@ func (s *Store) getJSON(ctx context.Context, key string, v any, what string) err
 func listAll[T any](ctx context.Context, s *Store, prefix string) ([]T, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	s.rangeRPCs.Add(1)
-	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
+	resp, err := s.get(ctx, opRead, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, unavailable(err)
 	}

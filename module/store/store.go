@@ -9,9 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/metrics"
 )
 
 // Store reads and writes tokengate's data under a key prefix.
@@ -150,8 +153,7 @@ func (r *snapshot) readOpts(opts ...clientv3.OpOption) []clientv3.OpOption {
 
 // get reads one key; it returns nil when the key does not exist.
 func (r *snapshot) get(key string) (*mvccpb.KeyValue, error) {
-	r.s.rangeRPCs.Add(1)
-	resp, err := r.s.client.Get(r.ctx, key, r.readOpts()...)
+	resp, err := r.s.get(r.ctx, opTxn, key, r.readOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +184,7 @@ func (r *snapshot) getJSON(key string, v any) (bool, error) {
 // list reads every key under prefix and guards against any of them being
 // created or changed (deletions of keys in the range are not guarded).
 func (r *snapshot) list(prefix string) ([]*mvccpb.KeyValue, error) {
-	r.s.rangeRPCs.Add(1)
-	resp, err := r.s.client.Get(r.ctx, prefix, r.readOpts(clientv3.WithPrefix())...)
+	resp, err := r.s.get(r.ctx, opTxn, prefix, r.readOpts(clientv3.WithPrefix())...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func (s *Store) update(ctx context.Context, build func(r *snapshot) ([]clientv3.
 		if len(ops) == 0 {
 			return nil
 		}
-		resp, err := s.client.Txn(ctx).If(r.cmps...).Then(ops...).Commit()
+		resp, err := s.commit(opTxn, s.client.Txn(ctx).If(r.cmps...).Then(ops...))
 		if err != nil {
 			return storeError(err)
 		}
@@ -244,6 +245,48 @@ func storeError(err error) error {
 		return &ConflictError{Message: "change too large for one etcd request"}
 	}
 	return unavailable(err)
+}
+
+// etcdOp is one kind of etcd request, with its metrics resolved once.
+type etcdOp struct {
+	duration prometheus.Observer
+	errors   prometheus.Counter
+}
+
+func newEtcdOp(name string) etcdOp {
+	d, e := metrics.ETCD(name)
+	return etcdOp{d, e}
+}
+
+var (
+	opLookup = newEtcdOp(metrics.OpLookup)
+	opRead   = newEtcdOp(metrics.OpRead)
+	opTxn    = newEtcdOp(metrics.OpTxn)
+	opUsage  = newEtcdOp(metrics.OpUsage)
+)
+
+func (o etcdOp) done(start time.Time, err error) {
+	o.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		o.errors.Inc()
+	}
+}
+
+// get is every read the store sends to etcd: counted and timed.
+func (s *Store) get(ctx context.Context, op etcdOp, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	s.rangeRPCs.Add(1)
+	start := time.Now()
+	resp, err := s.client.Get(ctx, key, opts...)
+	op.done(start, err)
+	return resp, err
+}
+
+// commit is every transaction the store sends to etcd: timed.
+func (s *Store) commit(op etcdOp, txn clientv3.Txn) (*clientv3.TxnResponse, error) {
+	start := time.Now()
+	resp, err := txn.Commit()
+	op.done(start, err)
+	return resp, err
 }
 
 // putJSON is an etcd Put of v encoded as JSON.

@@ -48,7 +48,7 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 			continue
 		}
 		s.usageTxns.Add(1)
-		if _, err := s.client.Txn(ctx).Then(ops...).Commit(); err != nil {
+		if _, err := s.commit(opUsage, s.client.Txn(ctx).Then(ops...)); err != nil {
 			return unavailable(err)
 		}
 	}
@@ -58,8 +58,7 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 // lastUsed reads the last-use times of a user's tokens.
 func (s *Store) lastUsed(ctx context.Context, org, user string) (map[string]time.Time, error) {
 	prefix := s.lastUsedPrefix(org, user)
-	s.rangeRPCs.Add(1)
-	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
+	resp, err := s.get(ctx, opRead, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -99,8 +99,7 @@ func (s *Store) ListUsers(ctx context.Context, org string, f UserFilter, limit i
 	// Filters are applied here, so a page of etcd keys may yield fewer
 	// users than asked; read on until the page is full or the keys end.
 	for len(out) < limit {
-		s.rangeRPCs.Add(1)
-		resp, err := s.client.Get(ctx, from,
+		resp, err := s.get(ctx, opRead, from,
 			clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)),
 			clientv3.WithLimit(int64(limit-len(out))))
 		if err != nil {

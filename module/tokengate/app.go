@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/module/etcdconn"
+	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
 )
@@ -139,6 +141,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.verifier = val.(pooledVerifier).Verifier
 	a.store = a.verifier.Store()
+	if err := metrics.Register(ctx.GetMetricsRegistry(), a.gauges()...); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
 	a.logger.Info("tokengate ready", zap.String("store", a.conn.Description), zap.String("prefix", a.conn.Prefix))
 	return nil
 }
@@ -190,6 +195,31 @@ func checkHeaderPrefix(p string) error {
 		}
 	}
 	return nil
+}
+
+// gauges read the live state of this config's cache and watch at scrape
+// time.
+func (a *App) gauges() []prometheus.Collector {
+	v := a.verifier
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "cache", Name: "entries",
+			Help: "Verdicts held in the cache (identities and remembered unknown tokens).",
+		}, func() float64 { return float64(v.Entries()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "watch", Name: "sync_age_seconds",
+			Help: "Seconds since the etcd watch was last known to be in sync: the lag of the latest news.",
+		}, func() float64 { return v.SyncAge().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "store", Name: "reachable",
+			Help: "1 while etcd answers the watch, 0 when it has been silent for several heartbeats.",
+		}, func() float64 {
+			if v.Reachable() {
+				return 1
+			}
+			return 0
+		}),
+	}
 }
 
 // Start is part of caddy.App; the work happens in Provision.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
@@ -170,6 +171,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// 3. No token.
 	if found == NoToken {
 		if h.Mode == ModeUI {
+			metrics.VerifiedUntagged.Inc()
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, nil, http.StatusUnauthorized, "missing_token", "a bearer token is required (Authorization: Bearer <token>)")
@@ -190,6 +192,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.refuse(w, r, id, http.StatusForbidden, "programmatic_ui_forbidden", "programmatic users have no access to the UI")
 		}
 		h.tag(r, id, "")
+		metrics.VerifiedOK.Inc()
 		return next.ServeHTTP(w, r)
 	}
 
@@ -223,6 +226,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 7. Tag the request; 8. (Authorization was removed above.)
 	h.tag(r, id, account)
+	metrics.VerifiedOK.Inc()
 	return next.ServeHTTP(w, r)
 }
 
@@ -437,8 +441,20 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err
 	}
 }
 
-// refuse writes the contract's JSON error.
+// refuse counts the refusal and writes the contract's JSON error.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Identity, status int, code, msg string) error {
+	switch code {
+	case "missing_token":
+		metrics.VerifiedMissing.Inc()
+	case "invalid_token":
+		metrics.VerifiedInvalid.Inc()
+	case "expired_token":
+		metrics.VerifiedExpired.Inc()
+	case "store_unavailable":
+		metrics.VerifiedUnavailable.Inc()
+	default:
+		metrics.Forbidden(code)
+	}
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
 		fields := []zap.Field{zap.String("code", code), zap.String("method", r.Method), zap.String("uri", r.RequestURI)}
 		if id != nil {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
 )
@@ -164,6 +165,7 @@ func New(s *store.Store, cfg Config) (*Verifier, error) {
 			MaxCost:            int64(cfg.CacheEntries),
 			BufferItems:        64,
 			IgnoreInternalCost: true,
+			OnEvict:            func(*ristretto.Item[*entry]) { metrics.CacheEvictions.Inc() },
 		})
 	}
 	identities, err := newCache()
@@ -212,6 +214,28 @@ func (v *Verifier) Stats() Stats {
 	}
 }
 
+// Entries is how many verdicts the cache holds (identities and unknown
+// tokens).
+func (v *Verifier) Entries() int64 {
+	held := func(c *ristretto.Cache[uint64, *entry]) int64 { return c.MaxCost() - c.RemainingCost() }
+	return held(v.identities) + held(v.unknowns)
+}
+
+// SyncAge is how long ago the watch was last known to be in sync with etcd.
+func (v *Verifier) SyncAge() time.Duration {
+	n := v.changes.newsAt.Load()
+	if n == 0 {
+		return 0
+	}
+	return v.cfg.now().Sub(time.Unix(0, n))
+}
+
+// Reachable reports whether etcd has been heard from recently: the watch
+// was in sync within a few heartbeats.
+func (v *Verifier) Reachable() bool {
+	return v.changes.newsAt.Load() != 0 && v.SyncAge() < max(3*v.heartbeatInterval(), 2*time.Second)
+}
+
 // Config returns the configuration in effect, defaults filled in.
 func (v *Verifier) Config() Config { return v.cfg }
 
@@ -233,6 +257,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	if e, ok := v.identities.Get(key); ok && e.hash == h && v.changes.current(e) {
 		if now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale) {
 			v.stats.hits.Add(1)
+			metrics.CacheHits.Inc()
 			return v.verdict(e, now)
 		}
 		// Past cache_ttl, or etcd has been silent too long: read again, but
@@ -242,9 +267,11 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	if e, ok := v.unknowns.Get(key); ok && e.hash == h && v.changes.current(e) && now.Sub(e.filledAt) < v.cfg.NegativeTTL {
 		v.stats.hits.Add(1)
 		v.stats.unknownHits.Add(1)
+		metrics.CacheHits.Inc()
 		return nil, ErrUnknown
 	}
 	v.stats.misses.Add(1)
+	metrics.CacheMisses.Inc()
 
 	e, err := v.fill(ctx, h, kind)
 	if err != nil {
@@ -314,6 +341,13 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 		return e, nil
 	}
 
+	// A refill replaces the identity object; its last noted use carries
+	// over, so a busy token is still noted at most once per UseInterval.
+	var lastUse int64
+	if old, ok := v.identities.Get(key); ok && old.hash == h && old.identity != nil {
+		lastUse = old.identity.lastUse.Load()
+	}
+
 	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.LookupTimeout)
 	defer cancel()
 	var e *entry
@@ -335,6 +369,9 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 			filledAt: v.cfg.now(),
 			deps:     v.changes.buckets(l.Keys),
 			identity: identityFrom(l, kind),
+		}
+		if e.identity != nil {
+			e.identity.lastUse.Store(lastUse)
 		}
 		if v.changes.current(e) {
 			v.insert(key, e)

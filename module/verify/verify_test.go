@@ -690,7 +690,9 @@ func benchEnv(b *testing.B) benchEnvT {
 // minutes make at most one etcd write per token per minute, and the time
 // shows in the token listing.
 func TestUseIsBatched(t *testing.T) {
-	e := newEnv(t, Config{})
+	// Long enough bounds that the fake clock never forces a refill; a
+	// refill is covered by TestUseSurvivesRefill.
+	e := newEnv(t, Config{CacheTTL: 10 * time.Minute, MaxStale: 10 * time.Minute})
 	u, secret := e.user(nil)
 	start := e.clock.now()
 	for i := range 10_000 {
@@ -707,6 +709,24 @@ func TestUseIsBatched(t *testing.T) {
 	toks, err := e.writer.ListTokens(e.ctx(), e.org, u.ID)
 	if err != nil || toks[0].LastUsedAt == nil || toks[0].LastUsedAt.Before(start) {
 		t.Fatalf("last_used_at = %v, %v", toks[0].LastUsedAt, err)
+	}
+}
+
+// TestUseSurvivesRefill: when an identity is read again (cache_ttl), its
+// last noted use carries over: no second note within the minute.
+func TestUseSurvivesRefill(t *testing.T) {
+	e := newEnv(t, Config{CacheTTL: 10 * time.Second, MaxStale: 10 * time.Second})
+	_, secret := e.user(nil)
+	e.mustVerify(secret)
+	e.v.FlushUse(e.ctx())
+	for range 3 {
+		e.clock.advance(11 * time.Second) // past cache_ttl: read again
+		e.synced()
+		e.mustVerify(secret)
+		e.v.FlushUse(e.ctx()) // a second note would be a second write
+	}
+	if s := e.reader.Stats(); s.Lookups < 4 || s.UsageWrites != 1 {
+		t.Fatalf("%d lookups, %d usage writes; want at least 4 lookups and 1 write", s.Lookups, s.UsageWrites)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/module/metrics"
 )
 
 // bucketCount is the resolution of the change log. Two keys sharing a
@@ -135,6 +137,7 @@ func (v *Verifier) watch() {
 	for started := false; v.ctx.Err() == nil; started = true {
 		if started {
 			v.changes.restarts.Add(1)
+			metrics.WatchRestarts.Inc()
 		}
 		if next == 0 {
 			rev, err := v.currentRevision()
@@ -156,6 +159,7 @@ func (v *Verifier) watch() {
 		}
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			v.log.Warn("watch history compacted; dropping the cache", zap.Int64("resume_revision", next))
+			metrics.WatchFlushes.Inc()
 			next = 0
 		} else {
 			v.log.Warn("watch interrupted; resuming", zap.Int64("resume_revision", next), zap.Error(err))
@@ -235,7 +239,7 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 // heartbeat asks etcd for a progress notification whenever the watch has
 // been quiet, so that silence means trouble rather than no changes.
 func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
-	interval := min(max(v.cfg.MaxStale/5, 50*time.Millisecond), time.Second)
+	interval := v.heartbeatInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -255,6 +259,12 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		}
 		cancel()
 	}
+}
+
+// heartbeatInterval is how often a quiet watch asks etcd for progress: often
+// enough that max_stale is judged on fresh news.
+func (v *Verifier) heartbeatInterval() time.Duration {
+	return min(max(v.cfg.MaxStale/5, 50*time.Millisecond), time.Second)
 }
 
 // backoff is exponential with full jitter.
