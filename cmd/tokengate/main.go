@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -11,5 +12,7 @@ import (
 )
 
 func main() {
+	// Help and messages say "tokengate …", the command people typed.
+	caddy.CustomBinaryName = "tokengate"
 	caddycmd.Main()
 }
