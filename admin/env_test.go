@@ -36,6 +36,14 @@ type env struct {
 
 	mu      sync.Mutex
 	secrets []string // every secret handed out, to look for in logs
+	answers []answer // every answer of the API, to check against the OpenAPI document
+}
+
+// answer is one exchange with the API.
+type answer struct {
+	method, path string
+	status       int
+	body         []byte
 }
 
 const envCaddyfile = `{
@@ -192,7 +200,19 @@ func (e *env) send(tok, method, url string, body any, contentType string) resp {
 		r.code = eb.Error.Code
 	}
 	e.remember(data)
+	if path, ok := strings.CutPrefix(url, e.adminURL); ok {
+		e.record(method, path, r)
+	} else if path, ok := strings.CutPrefix(url, e.siteURL+"/admin"); ok {
+		e.record(method, path, r)
+	}
 	return r
+}
+
+func (e *env) record(method, path string, r resp) {
+	path, _, _ = strings.Cut(path, "?")
+	e.mu.Lock()
+	e.answers = append(e.answers, answer{method, path, r.status, r.body})
+	e.mu.Unlock()
 }
 
 // remember keeps any secret an answer carries.

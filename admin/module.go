@@ -53,6 +53,9 @@ func (a *AdminEndpoint) Routes() []caddy.AdminRoute {
 }
 
 func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
+	if serveOpenAPI(w, r) {
+		return nil
+	}
 	if a.api == nil {
 		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "store_unavailable",
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
@@ -100,6 +103,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP authenticates the caller and serves the API. It answers every
 // request itself.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if serveOpenAPI(w, r) {
+		return nil
+	}
 	caller, err := h.authenticate(r)
 	if err != nil {
 		ae, _ := asAPIError(err)
