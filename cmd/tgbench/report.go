@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Report is everything one run found; -json prints it as is.
+type Report struct {
+	Machine       Machine       `json:"machine"`
+	Command       string        `json:"command"`
+	Options       options       `json:"options"`
+	NegativeTTL   time.Duration `json:"negative_ttl_ns"`
+	Fronts        []FrontResult `json:"fronts"`
+	Targets       []Target      `json:"targets"`
+	Checks        []Check       `json:"checks"`
+	NegativeCache negativeCheck `json:"negative_cache"`
+}
+
+// FrontResult aggregates one front end's measured rounds.
+type FrontResult struct {
+	Key       string    `json:"key"`
+	Name      string    `json:"name"`
+	Requests  int64     `json:"requests"` // answered as expected
+	Failed    int64     `json:"failed"`
+	Seconds   float64   `json:"seconds"`
+	RPS       float64   `json:"requests_per_second"`
+	RoundRPS  []float64 `json:"round_requests_per_second"`
+	P50       float64   `json:"p50_us"`
+	P99       float64   `json:"p99_us"`
+	RatioToA  float64   `json:"ratio_to_a,omitempty"` // 0 when (a) was not measured
+	Tokengate bool      `json:"tokengate"`
+	// Lookups are the verifier's reads of a token from etcd; EtcdReads the
+	// range requests the store sent. Both over this front end's rounds.
+	Lookups   int64 `json:"lookups"`
+	EtcdReads int64 `json:"etcd_reads"`
+	// DistinctTokens is the number of distinct tokens sent; only (e), where
+	// every request carries a new one.
+	DistinctTokens int64   `json:"distinct_tokens,omitempty"`
+	CPUPerRequest  float64 `json:"cpu_us_per_request"` // the whole process: client, Caddy, etcd
+	AllocsPerReq   float64 `json:"allocs_per_request"`
+	BytesPerReq    float64 `json:"alloc_bytes_per_request"`
+}
+
+// Target is one of the issue's goals, as this run measured it.
+type Target struct {
+	What     string `json:"what"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+	Skipped  bool   `json:"skipped,omitempty"` // a front end it needs was not run
+}
+
+// Check is an invariant without which the run's figures mean nothing.
+type Check struct {
+	OK   bool   `json:"ok"`
+	What string `json:"what"`
+}
+
+// negativeCheck is the result of sending unknown tokens twice each.
+type negativeCheck struct {
+	Tokens      int           `json:"tokens"`
+	Requests    int           `json:"requests"`
+	Lookups     int64         `json:"lookups"`
+	Within      time.Duration `json:"within_ns"`
+	NegativeTTL time.Duration `json:"negative_ttl_ns"`
+}
+
+// OK reports whether every check passed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Front returns the result of the front end with the given key, or nil.
+func (r *Report) Front(key string) *FrontResult {
+	for i := range r.Fronts {
+		if r.Fronts[i].Key == key {
+			return &r.Fronts[i]
+		}
+	}
+	return nil
+}
+
+func (b *bench) report() *Report {
+	rep := &Report{
+		Machine:       describeMachine(),
+		Command:       commandLine(),
+		Options:       b.opts,
+		NegativeTTL:   b.app.Verifier().Config().NegativeTTL,
+		Checks:        b.checks,
+		NegativeCache: b.negative,
+	}
+	for _, f := range b.selected() {
+		rep.Fronts = append(rep.Fronts, f.result())
+	}
+	if a := rep.Front("a"); a != nil && a.RPS > 0 {
+		for i := range rep.Fronts {
+			rep.Fronts[i].RatioToA = rep.Fronts[i].RPS / a.RPS
+		}
+	}
+	rep.Targets = targets(rep)
+	return rep
+}
+
+func (f *frontEnd) result() FrontResult {
+	sent := float64(max(f.total.sent, 1))
+	r := FrontResult{
+		Key:           f.key,
+		Name:          f.name,
+		Requests:      f.total.ok,
+		Failed:        f.total.failed,
+		Seconds:       f.elapsed.Seconds(),
+		RoundRPS:      f.perRPS,
+		P50:           micros(f.total.hist.quantile(0.50)),
+		P99:           micros(f.total.hist.quantile(0.99)),
+		Tokengate:     f.tokengate,
+		Lookups:       f.usage.Lookups,
+		EtcdReads:     f.usage.EtcdReads,
+		CPUPerRequest: micros(f.usage.CPU) / sent,
+		AllocsPerReq:  float64(f.usage.Mallocs) / sent,
+		BytesPerReq:   float64(f.usage.Bytes) / sent,
+	}
+	if f.elapsed > 0 {
+		r.RPS = float64(f.total.ok) / f.elapsed.Seconds()
+	}
+	if f.key == "e" {
+		r.DistinctTokens = f.total.sent
+	}
+	return r
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// perThousand is events per 1000 requests sent.
+func (f *FrontResult) perThousand(n int64) float64 {
+	return 1000 * float64(n) / float64(max(f.Requests+f.Failed, 1))
+}
+
+// targets evaluates the issue's goals on the report's figures.
+func targets(rep *Report) []Target {
+	a, b, c, e, f := rep.Front("a"), rep.Front("b"), rep.Front("c"), rep.Front("e"), rep.Front("f")
+	var out []Target
+	add := func(what string, needs []*FrontResult, eval func() (string, bool)) {
+		for _, n := range needs {
+			if n == nil || n.Requests == 0 {
+				out = append(out, Target{What: what, Measured: "not measured", Skipped: true})
+				return
+			}
+		}
+		measured, met := eval()
+		out = append(out, Target{What: what, Measured: measured, Met: met})
+	}
+	add("(b) requests/s ≥ 0.97 × (a)", []*FrontResult{a, b}, func() (string, bool) {
+		r := b.RPS / a.RPS
+		return fmt.Sprintf("%.3f ×", r), r >= 0.97
+	})
+	add("(b) p99 ≤ (a) p99 + 100 µs", []*FrontResult{a, b}, func() (string, bool) {
+		d := b.P99 - a.P99
+		return fmt.Sprintf("%+.0f µs", d), d <= 100
+	})
+	add("(b) requests/s ≥ 1.8 × (c)", []*FrontResult{b, c}, func() (string, bool) {
+		r := b.RPS / c.RPS
+		return fmt.Sprintf("%.2f ×", r), r >= 1.8
+	})
+	add("(e) etcd lookups ≤ 1 per distinct token per negative_ttl", []*FrontResult{e}, func() (string, bool) {
+		n := rep.NegativeCache
+		perToken := float64(e.Lookups) / float64(max(e.DistinctTokens, 1))
+		met := perToken <= 1 && n.Lookups <= int64(n.Tokens) && n.Within < n.NegativeTTL
+		return fmt.Sprintf("%.3f per token in rounds; %d tokens sent twice: %d lookups", perToken, n.Tokens, n.Lookups), met
+	})
+	add("(f) zero etcd lookups", []*FrontResult{f}, func() (string, bool) {
+		return fmt.Sprintf("%d lookups, %d etcd reads", f.Lookups, f.EtcdReads), f.Lookups == 0 && f.EtcdReads == 0
+	})
+	return out
+}
+
+// tableHeader names the table's columns; writeTable aligns them.
+var tableHeader = []string{"front end", "req/s", "p50", "p99", "vs (a)", "lookups/1k", "etcd reads/1k", "CPU/req", "allocs/req", "failed"}
+
+// writeTable prints the report for people.
+func writeTable(w io.Writer, rep *Report) {
+	m := rep.Machine
+	fmt.Fprintf(w, "machine: %s/%s, GOMAXPROCS %d, %d CPUs, %s, %s, load average %s at start\n",
+		m.OS, m.Arch, m.GOMAXPROCS, m.NumCPU, m.CPUModel, m.GoVersion, m.LoadAverage)
+	fmt.Fprintf(w, "command: %s\n", rep.Command)
+	o := rep.Options
+	fmt.Fprintf(w, "%d rounds × %s per front end, interleaved; %d keep-alive connections each; %d users; negative_ttl %s\n\n",
+		o.Rounds, o.Duration, o.Connections, o.Users, rep.NegativeTTL)
+
+	rows := [][]string{tableHeader}
+	for _, f := range rep.Fronts {
+		rows = append(rows, f.row())
+	}
+	writeAligned(w, rows)
+
+	fmt.Fprintln(w, "\ntargets:")
+	for _, t := range rep.Targets {
+		verdict := "MISSED"
+		switch {
+		case t.Skipped:
+			verdict = "-"
+		case t.Met:
+			verdict = "met"
+		}
+		fmt.Fprintf(w, "  %-7s %-58s %s\n", verdict, t.What, t.Measured)
+	}
+	fmt.Fprintln(w, "\nchecks:")
+	for _, c := range rep.Checks {
+		verdict := "ok"
+		if !c.OK {
+			verdict = "FAILED"
+		}
+		fmt.Fprintf(w, "  %-7s %s\n", verdict, c.What)
+	}
+}
+
+func (f *FrontResult) row() []string {
+	ratio, lookups, reads := "-", "-", "-"
+	if f.RatioToA > 0 {
+		ratio = fmt.Sprintf("%.3f", f.RatioToA)
+	}
+	if f.Tokengate {
+		lookups = fmt.Sprintf("%.1f", f.perThousand(f.Lookups))
+		reads = fmt.Sprintf("%.1f", f.perThousand(f.EtcdReads))
+	}
+	return []string{
+		"(" + f.Key + ") " + f.Name,
+		fmt.Sprintf("%.0f", f.RPS),
+		formatMicros(f.P50),
+		formatMicros(f.P99),
+		ratio,
+		lookups,
+		reads,
+		formatMicros(f.CPUPerRequest),
+		fmt.Sprintf("%.0f", f.AllocsPerReq),
+		fmt.Sprint(f.Failed),
+	}
+}
+
+// formatMicros prints a duration given in microseconds at a precision
+// that suits its size.
+func formatMicros(us float64) string {
+	switch {
+	case us < 1000:
+		return fmt.Sprintf("%.0fµs", us)
+	case us < 1e6:
+		return fmt.Sprintf("%.2fms", us/1000)
+	}
+	return fmt.Sprintf("%.2fs", us/1e6)
+}
+
+// writeAligned prints rows with the first column left-aligned and the
+// others right-aligned, two spaces apart.
+func writeAligned(w io.Writer, rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len([]rune(cell)))
+		}
+	}
+	for _, row := range rows {
+		var line strings.Builder
+		for i, cell := range row {
+			pad := strings.Repeat(" ", widths[i]-len([]rune(cell)))
+			switch {
+			case i == 0:
+				line.WriteString(cell + pad)
+			default:
+				line.WriteString("  " + pad + cell)
+			}
+		}
+		fmt.Fprintln(w, line.String())
+	}
+}
