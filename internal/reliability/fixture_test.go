@@ -23,9 +23,8 @@ var operator = store.Actor{ID: "operator", Type: store.ActorOperator}
 
 // fixture is a cluster with an organization and an account in it, an echo
 // upstream for gateways, and a store writing as an admin on another
-// instance would.
+// instance would. Its methods take the (sub)test they act for.
 type fixture struct {
-	t        *testing.T
 	cluster  *etcdcluster.Cluster
 	writer   *store.Store
 	org      string
@@ -40,7 +39,6 @@ func newFixture(t *testing.T, writerMembers ...int) *fixture {
 	t.Helper()
 	c := etcdcluster.Start(t, 3)
 	f := &fixture{
-		t:        t,
 		cluster:  c,
 		writer:   store.New(c.ClientOf(writerMembers...), prefix),
 		org:      "acme",
@@ -61,6 +59,15 @@ func newFixture(t *testing.T, writerMembers ...int) *fixture {
 	return f
 }
 
+// knownIssue skips a test that shows a bug not fixed yet, unless
+// TOKENGATE_KNOWN_ISSUES=1. The fix removes the call.
+func knownIssue(t *testing.T, issue string) {
+	t.Helper()
+	if os.Getenv("TOKENGATE_KNOWN_ISSUES") != "1" {
+		t.Skipf("known issue: %s (TOKENGATE_KNOWN_ISSUES=1 runs it)", issue)
+	}
+}
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -69,14 +76,14 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 
 // gateway starts a tokengate instance on the given members (all when
 // none is given).
-func (f *fixture) gateway(name string, cfg GatewayConfig, members ...int) *Gateway {
-	f.t.Helper()
+func (f *fixture) gateway(t *testing.T, name string, cfg GatewayConfig, members ...int) *Gateway {
+	t.Helper()
 	cfg.Name, cfg.Prefix, cfg.Upstream = name, prefix, f.upstream
 	cfg.Endpoints = f.cluster.Endpoints()
 	if len(members) > 0 {
 		cfg.Endpoints = f.cluster.EndpointsOf(members...)
 	}
-	return StartGateway(f.t, cfg)
+	return StartGateway(t, cfg)
 }
 
 // credential is a programmatic user and its token.
@@ -96,8 +103,8 @@ func newToken(t testing.TB) (string, store.NewToken) {
 
 // createUser creates an account-level programmatic user with its first
 // token through w.
-func (f *fixture) createUser(ctx context.Context, w *store.Store) (credential, error) {
-	secret, nt := newToken(f.t)
+func (f *fixture) createUser(t testing.TB, ctx context.Context, w *store.Store) (credential, error) {
+	secret, nt := newToken(t)
 	u, err := w.CreateUser(ctx, store.User{
 		Org: f.org, Type: store.TypeProgrammatic, Level: store.LevelAccount,
 		Account: f.account, Role: store.RoleViewer, Name: "bot",
@@ -109,14 +116,14 @@ func (f *fixture) createUser(ctx context.Context, w *store.Store) (credential, e
 }
 
 // users creates n users through the fixture's writer.
-func (f *fixture) users(n int) []credential {
-	f.t.Helper()
-	ctx := ctxT(f.t, 30*time.Second)
+func (f *fixture) users(t *testing.T, n int) []credential {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
 	out := make([]credential, n)
 	for i := range out {
-		c, err := f.createUser(ctx, f.writer)
+		c, err := f.createUser(t, ctx, f.writer)
 		if err != nil {
-			f.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out[i] = c
 	}
@@ -125,8 +132,8 @@ func (f *fixture) users(n int) []credential {
 
 // revoke revokes a credential's token, retrying while etcd is unavailable
 // (a leader election); it returns when the revocation is acknowledged.
-func (f *fixture) revoke(c credential, timeout time.Duration) time.Time {
-	f.t.Helper()
+func (f *fixture) revoke(t *testing.T, c credential, timeout time.Duration) time.Time {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -136,18 +143,18 @@ func (f *fixture) revoke(c credential, timeout time.Duration) time.Time {
 			return time.Now()
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("revoking %s: %v", c.tokenID, err)
+			t.Fatalf("revoking %s: %v", c.tokenID, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // admits checks that g admits c, tagged with c's identity.
-func (f *fixture) admits(g *Gateway, c credential) {
-	f.t.Helper()
+func (f *fixture) admits(t *testing.T, g *Gateway, c credential) {
+	t.Helper()
 	r := g.Do(context.Background(), f.hc, "check", c.secret)
 	if r.Status != http.StatusOK || r.TokenID != c.tokenID || r.UserID != c.userID {
-		f.t.Fatalf("%s with %s: got %s, want 200 for %s", g.Name, c.tokenID, r, c.tokenID)
+		t.Fatalf("%s with %s: got %s, want 200 for %s", g.Name, c.tokenID, r, c.tokenID)
 	}
 }
 

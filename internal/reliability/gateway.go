@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -222,23 +222,30 @@ func (g *Gateway) Kill(t testing.TB) {
 // LogPath is the file holding the instance's output.
 func (g *Gateway) LogPath() string { return g.proc.LogPath }
 
-// LogEntries returns the instance's JSON log entries whose message is msg.
-func (g *Gateway) LogEntries(msg string) []map[string]any {
-	b, err := os.ReadFile(g.proc.LogPath)
+// Metric reads an unlabelled counter or gauge, e.g.
+// tokengate_watch_flushes_total, from the instance's /metrics on Caddy's
+// admin endpoint.
+func (g *Gateway) Metric(name string) (float64, error) {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://" + g.Admin + "/metrics")
 	if err != nil {
-		return nil
+		return 0, err
 	}
-	var out []map[string]any
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if !bytes.HasPrefix(line, []byte("{")) {
-			continue
-		}
-		var e map[string]any
-		if json.Unmarshal(line, &e) == nil && e["msg"] == msg {
-			out = append(out, e)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/metrics: %d %s", resp.StatusCode, body)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return out
+	return 0, fmt.Errorf("/metrics has no %s", name)
 }
 
 // Result is the outcome of one request through a gateway.

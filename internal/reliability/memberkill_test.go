@@ -40,12 +40,12 @@ type loadResult struct {
 // only briefly, and every acknowledged write must survive.
 func TestMemberKilledUnderLoad(t *testing.T) {
 	f := newFixture(t)
-	gateways := []*Gateway{f.gateway("A", GatewayConfig{}), f.gateway("B", GatewayConfig{})}
-	steady := f.users(6)
-	doomed := f.users(6)
+	gateways := []*Gateway{f.gateway(t, "A", GatewayConfig{}), f.gateway(t, "B", GatewayConfig{})}
+	steady := f.users(t, 6)
+	doomed := f.users(t, 6)
 	for _, g := range gateways {
 		for _, c := range append(steady, doomed...) {
-			f.admits(g, c)
+			f.admits(t, g, c)
 		}
 	}
 
@@ -92,7 +92,7 @@ func TestMemberKilledUnderLoad(t *testing.T) {
 		for !stop.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			w := write{start: time.Now()}
-			w.cred, w.err = f.createUser(ctx, f.writer)
+			w.cred, w.err = f.createUser(t, ctx, f.writer)
 			w.end = time.Now()
 			cancel()
 			mu.Lock()
@@ -119,7 +119,7 @@ func TestMemberKilledUnderLoad(t *testing.T) {
 	var delays, revokeTimes []time.Duration
 	for _, c := range doomed {
 		began := time.Now()
-		revoked := f.revoke(c, 10*time.Second)
+		revoked := f.revoke(t, c, 10*time.Second)
 		revokeTimes = append(revokeTimes, revoked.Sub(began))
 		var pollers sync.WaitGroup
 		for _, g := range gateways {
@@ -241,7 +241,7 @@ func TestMemberKilledUnderLoad(t *testing.T) {
 			t.Fatalf("user %s, acknowledged during the fault, on the restarted member: %v, %v", c.userID, resp, err)
 		}
 		for _, g := range gateways {
-			f.admits(g, c)
+			f.admits(t, g, c)
 		}
 	}
 }
