@@ -1,0 +1,187 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/internal/etcdcluster"
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// BenchmarkScale loads tokens into a real etcd process in steps — by
+// default 10 000, 100 000 and 1 000 000 tokens (set TOKENGATE_SCALE_TOKENS
+// to the largest step) — and at each size measures, with a cache of
+// cache_entries = 100 000:
+//
+//   - ns/op, cached-p50-ns, cached-p99-ns: verifying tokens of a hot set
+//     that fits the cache; it should stay flat as the store grows;
+//   - cold-lookups/token, cold-p50-ns, cold-p99-ns: the first verification
+//     of tokens never seen; exactly one lookup each;
+//   - heap-MB, cache-entries: the gateway's heap after a random-access pass
+//     over up to 300 000 distinct tokens, which must stay bounded by
+//     cache_entries, not grow with the store.
+//
+// etcd runs as its own process, so the heap measured is the gateway's.
+// Run it alone: go test -run X -bench Scale -benchtime 1x ./module/verify
+func BenchmarkScale(b *testing.B) {
+	largest := 1_000_000
+	if s := os.Getenv("TOKENGATE_SCALE_TOKENS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10_000 {
+			b.Fatalf("TOKENGATE_SCALE_TOKENS=%q: want a number of at least 10000", s)
+		}
+		largest = n
+	}
+	sizes := []int{largest}
+	for _, n := range []int{100_000, 10_000} {
+		if n < largest {
+			sizes = append([]int{n}, sizes...)
+		}
+	}
+	sc := newScale(b)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) { sc.measure(b, n) })
+	}
+}
+
+// scale holds the store and the tokens loaded so far, across sizes.
+type scale struct {
+	st      *store.Store
+	secrets []string
+	used    int // tokens already verified once (no longer cold)
+}
+
+func newScale(b *testing.B) *scale {
+	b.Helper()
+	cluster := etcdcluster.StartWith(b, etcdcluster.Options{Members: 1})
+	st := store.New(cluster.Client(), "/tg")
+	ctx := context.Background()
+	if _, err := st.CreateOrg(ctx, store.Org{ID: "acme", Name: "Acme"}, operator); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.CreateAccount(ctx, store.Account{Org: "acme", ID: "act-00000001", Name: "a"}, operator); err != nil {
+		b.Fatal(err)
+	}
+	return &scale{st: st}
+}
+
+// load grows the store to n tokens, 50 per user.
+func (sc *scale) load(b *testing.B, n int) {
+	b.Helper()
+	const perUser = 50
+	ctx := context.Background()
+	start := time.Now()
+	for len(sc.secrets) < n {
+		batch := min(n-len(sc.secrets), 10_000)
+		users := make([]store.User, 0, batch/perUser+1)
+		tokens := make([]store.NewToken, 0, batch)
+		for i := 0; i < batch; i++ {
+			if i%perUser == 0 {
+				users = append(users, store.User{ID: store.NewUserID(), Org: "acme", Type: store.TypeProgrammatic,
+					Level: store.LevelAccount, Account: "act-00000001", Role: store.RoleViewer, Name: "bot"})
+			}
+			secret, err := token.Generate(token.Programmatic)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sc.secrets = append(sc.secrets, secret)
+			tokens = append(tokens, store.NewToken{Hash: token.Sum(secret), Token: store.Token{
+				ID: store.NewTokenID(), Org: "acme", User: users[len(users)-1].ID}})
+		}
+		if err := sc.st.Import(ctx, users, tokens); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("store holds %d tokens (loading took %s)", len(sc.secrets), time.Since(start).Round(time.Millisecond))
+}
+
+func (sc *scale) measure(b *testing.B, n int) {
+	b.StopTimer()
+	sc.load(b, n)
+	// A fresh cache per size, so that each size starts alike.
+	v, err := New(sc.st, Config{CacheEntries: 100_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	ctx := context.Background()
+	verify := func(secret string) time.Duration {
+		start := time.Now()
+		if _, err := v.Verify(ctx, secret); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+
+	// Cold: tokens never verified before, one lookup each.
+	const coldN = 2000
+	if sc.used+coldN > len(sc.secrets) {
+		sc.used = 0 // a fresh cache makes every token cold again
+	}
+	lookups := sc.st.Stats().Lookups
+	cold := make([]time.Duration, 0, coldN)
+	for _, s := range sc.secrets[sc.used : sc.used+coldN] {
+		cold = append(cold, verify(s))
+	}
+	coldTokens := sc.secrets[sc.used : sc.used+coldN]
+	sc.used += coldN
+	perToken := float64(sc.st.Stats().Lookups-lookups) / coldN
+
+	// Random access over the store: evicts, and shows memory stays bounded.
+	rng := rand.New(rand.NewPCG(uint64(n), 7))
+	pass := min(n, 300_000)
+	for range pass {
+		verify(sc.secrets[rng.IntN(len(sc.secrets))])
+	}
+	v.identities.Wait()
+	runtime.GC()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+
+	// Cached: a hot set well inside the cache, read again and again; the
+	// percentiles come from a fixed number of timed verifications, ns/op
+	// from the benchmark loop.
+	hot := coldTokens[:1000]
+	for _, s := range hot {
+		verify(s)
+	}
+	v.identities.Wait()
+	cached := make([]time.Duration, 200_000)
+	for i := range cached {
+		cached[i] = verify(hot[i%len(hot)])
+	}
+	b.StartTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := v.Verify(ctx, hot[i%len(hot)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(percentile(cached, 50).Nanoseconds()), "cached-p50-ns")
+	b.ReportMetric(float64(percentile(cached, 99).Nanoseconds()), "cached-p99-ns")
+	b.ReportMetric(perToken, "cold-lookups/token")
+	b.ReportMetric(float64(percentile(cold, 50).Nanoseconds()), "cold-p50-ns")
+	b.ReportMetric(float64(percentile(cold, 99).Nanoseconds()), "cold-p99-ns")
+	b.ReportMetric(float64(mem.HeapInuse)/(1<<20), "heap-MB")
+	b.ReportMetric(float64(v.Entries()), "cache-entries")
+	if perToken != 1 {
+		b.Errorf("cold path: %.3f lookups per token, want 1", perToken)
+	}
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
