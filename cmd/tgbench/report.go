@@ -23,6 +23,7 @@ type Report struct {
 type FrontResult struct {
 	Key       string    `json:"key"`
 	Name      string    `json:"name"`
+	URL       string    `json:"url"`
 	Requests  int64     `json:"requests"` // answered as expected
 	Failed    int64     `json:"failed"`
 	Seconds   float64   `json:"seconds"`
@@ -113,6 +114,7 @@ func (f *frontEnd) result() FrontResult {
 	r := FrontResult{
 		Key:           f.key,
 		Name:          f.name,
+		URL:           f.url,
 		Requests:      f.total.ok,
 		Failed:        f.total.failed,
 		Seconds:       f.elapsed.Seconds(),

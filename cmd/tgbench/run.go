@@ -62,14 +62,14 @@ func (b *bench) rounds(ctx context.Context, fronts []*frontEnd) error {
 	if err != nil {
 		return err
 	}
-	for r := range b.opts.Rounds {
+	for r := 0; r < b.opts.Rounds && ctx.Err() == nil; r++ {
 		fmt.Fprintf(b.log, "round %d/%d:", r+1, b.opts.Rounds)
 		for _, f := range fronts {
-			res := b.measure(ctx, f, b.opts.Duration, true)
-			fmt.Fprintf(b.log, " (%s) %.0f/s", f.key, float64(res.ok)/res.elapsed.Seconds())
 			if ctx.Err() != nil {
 				break
 			}
+			res := b.measure(ctx, f, b.opts.Duration, true)
+			fmt.Fprintf(b.log, " (%s) %.0f/s", f.key, float64(res.ok)/res.elapsed.Seconds())
 		}
 		fmt.Fprintln(b.log)
 	}
@@ -108,6 +108,10 @@ func (b *bench) preflight(ctx context.Context) {
 	b.check(status == http.StatusUnauthorized, "(e) answers 401 for an unknown token (got %d)", status)
 	status, _ = probe("f", b.front("f").newCreds(0)())
 	b.check(status == http.StatusUnauthorized, "(f) answers 401 for a malformed token (got %d)", status)
+	if b.isSelected(b.front("g")) {
+		status, seen = probe("g", "")
+		b.check(status == http.StatusOK && seen != "", "(g) answers 200, the static identity upstream (got %d, upstream saw %q)", status, seen)
+	}
 }
 
 // checkRounds records the invariants of the measured rounds.
