@@ -106,6 +106,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if serveOpenAPI(w, r) {
 		return nil
 	}
+	if h.serveConsole(w, r) {
+		return nil
+	}
 	caller, err := h.authenticate(r)
 	if err != nil {
 		ae, _ := asAPIError(err)

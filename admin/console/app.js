@@ -1,0 +1,873 @@
+// tokengate console: an admin's view of the admin API, in the browser.
+//
+// Everything shown comes from the API served beside this page, under api/
+// (relative, so the console works wherever tokengate_admin is mounted). The
+// page is built with DOM calls only, never from HTML strings, so nothing the
+// API returns can run as script. The admin's token lives in sessionStorage
+// (this tab only) and travels only in the Authorization header; it is never
+// put in a URL or a cookie, and is removed on sign-out.
+
+const TOKEN_KEY = "tokengate.console.token";
+const USERS_PAGE = 100;
+const AUDIT_PAGE = 25;
+
+const $ = (id) => document.getElementById(id);
+const enc = encodeURIComponent;
+
+let token = sessionStorage.getItem(TOKEN_KEY);
+
+const state = {
+  me: null,          // the signed-in admin (api/whoami)
+  accounts: [],      // accounts the admin sees
+  policies: new Map(), // policy id → policy, for names
+  names: new Map(),  // user id → promise of a display name
+};
+
+// ---- DOM helpers ----------------------------------------------------------
+
+// el builds an element: props are attributes, except "class", "text" and
+// "on…" (event listeners); children are nodes or strings (as text).
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+// hidden text for screen readers, e.g. which user a "Delete" button is for.
+const srOnly = (text) => el("span", { class: "visually-hidden", text });
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function timeEl(iso) {
+  return el("time", { datetime: iso, title: iso, text: dateFormat.format(new Date(iso)) });
+}
+
+function setCurrent(link, current) {
+  if (current) link.setAttribute("aria-current", "page");
+  else link.removeAttribute("aria-current");
+}
+
+// ---- messages ---------------------------------------------------------------
+
+function showError(region, text) {
+  region.textContent = text;
+}
+
+function clearError(region) {
+  region.textContent = "";
+}
+
+function say(text) {
+  $("status").textContent = text;
+}
+
+function messageOf(err) {
+  if (err instanceof ApiError) return err.message;
+  return "Something went wrong in the console: " + (err && err.message ? err.message : String(err));
+}
+
+// report shows an error, unless it already ended the session.
+function report(err, region = $("alert"), prefix = "") {
+  if (err && err.handled) return;
+  showError(region, prefix + messageOf(err));
+}
+
+// ---- the API ----------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// api calls the admin API under api/ with a bearer token and returns the
+// decoded answer (null for 204). Refusals become ApiError with the API's
+// own code and message.
+async function api(method, path, body, bearer = token) {
+  const headers = { Accept: "application/json" };
+  if (bearer) headers.Authorization = "Bearer " + bearer;
+  const init = { method, headers, cache: "no-store", credentials: "omit", redirect: "error" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch("api" + path, init);
+  } catch (_) {
+    throw new ApiError(0, "network_error", "The gateway could not be reached. Check the connection and try again.");
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch (_) {
+    data = null;
+  }
+  if (!res.ok) {
+    const e = data && data.error;
+    if (e && typeof e.message === "string") throw new ApiError(res.status, e.code, e.message);
+    throw new ApiError(res.status, "http_" + res.status, `The gateway answered ${res.status} ${res.statusText}.`);
+  }
+  return data;
+}
+
+// call is api for a signed-in admin: a 401 means the token no longer works
+// (revoked, expired, user deleted), so the session ends.
+async function call(method, path, body) {
+  try {
+    return await api(method, path, body);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401 && token) {
+      signOut(`Your session has ended: ${err.message}. Sign in again.`);
+      err.handled = true;
+    }
+    throw err;
+  }
+}
+
+const orgPath = (rest = "") => `/orgs/${enc(state.me.org)}${rest}`;
+
+// ---- labels -----------------------------------------------------------------
+
+const ROLE_LABELS = { viewer: "Viewer", editor: "Editor", admin: "Admin", policy: "Policy based" };
+const ROLE_HINTS = {
+  viewer: "Viewer: reads only (GET, HEAD, OPTIONS).",
+  editor: "Editor: any method.",
+  admin: "Admin: any method, and manages users and tokens.",
+  policy: "Policy based: what the chosen policies allow, and nothing else.",
+};
+const ACTION_LABELS = {
+  "org.create": "Organization created",
+  "account.create": "Account created",
+  "account.delete": "Account deleted",
+  "policy.create": "Policy created",
+  "policy.update": "Policy changed",
+  "policy.delete": "Policy deleted",
+  "user.create": "User created",
+  "user.update": "User changed",
+  "user.delete": "User deleted",
+  "token.create": "Token created",
+  "token.revoke": "Token revoked",
+};
+const TYPE_LABELS = { ui: "UI user", programmatic: "programmatic", operator: "operator" };
+
+function accountLabel(id) {
+  const a = state.accounts.find((x) => x.id === id);
+  return a ? `${a.name} (${id})` : id;
+}
+
+function policyLabel(id) {
+  const p = state.policies.get(id);
+  return p ? `${p.name} (${id})` : id;
+}
+
+function roleText(u) {
+  const label = ROLE_LABELS[u.role] || u.role;
+  if (u.role !== "policy") return label;
+  return `${label}: ${(u.policies || []).map(policyLabel).join(", ")}`;
+}
+
+function accountsText(u) {
+  if (u.level === "account") return accountLabel(u.account);
+  if (!u.accounts || u.accounts.length === 0) return "None (organization-wide routes only)";
+  return u.accounts.map(accountLabel).join(", ");
+}
+
+// actorName resolves who made something to a name, asking the API once per
+// user; callers that may not read that user see its ID.
+function actorName(actor) {
+  if (!actor) return Promise.resolve("unknown");
+  if (actor.type === "operator") return Promise.resolve("Operator (Caddy admin endpoint)");
+  if (state.me && actor.id === state.me.id) return Promise.resolve(`${state.me.name} (you)`);
+  if (!state.names.has(actor.id)) {
+    const kind = TYPE_LABELS[actor.type] || actor.type;
+    state.names.set(actor.id, api("GET", orgPath(`/users/${enc(actor.id)}`)).then(
+      (u) => `${u.name} (${kind})`,
+      () => `${actor.id} (${kind})`,
+    ));
+  }
+  return state.names.get(actor.id);
+}
+
+// ---- dialogs ----------------------------------------------------------------
+
+// Where focus goes back to when a dialog closes: the control that opened
+// it, or a heading when that control is gone.
+const returnFocus = new WeakMap();
+
+function openDialog(dialog, focusTarget, returnTo, fallback) {
+  returnFocus.set(dialog, { returnTo: returnTo || document.activeElement, fallback });
+  dialog.showModal();
+  (focusTarget || dialog.querySelector("input, select, textarea, button")).focus();
+}
+
+function restoreFocus(dialog) {
+  const back = returnFocus.get(dialog);
+  returnFocus.delete(dialog);
+  if (!back) return;
+  const { returnTo, fallback } = back;
+  if (returnTo && returnTo.isConnected && !returnTo.closest("[hidden]") && !returnTo.disabled) {
+    returnTo.focus();
+  } else if (fallback && fallback.isConnected) {
+    fallback.focus();
+  }
+}
+
+// closeQuietly closes a dialog without moving focus back (another dialog
+// takes over).
+function closeQuietly(dialog) {
+  returnFocus.delete(dialog);
+  if (dialog.open) dialog.close();
+}
+
+for (const dialog of document.querySelectorAll("dialog")) {
+  dialog.addEventListener("close", () => restoreFocus(dialog));
+}
+
+// confirmAction asks before something that cannot be undone.
+let confirmResolve = null;
+
+function confirmAction({ title, message, yes }, opener, fallback) {
+  $("confirm-title").textContent = title;
+  $("confirm-message").textContent = message;
+  $("confirm-yes").textContent = yes;
+  return new Promise((resolve) => {
+    confirmResolve = resolve;
+    openDialog($("confirm-dialog"), $("confirm-no"), opener, fallback);
+  });
+}
+
+function finishConfirm(answer) {
+  const resolve = confirmResolve;
+  confirmResolve = null;
+  if ($("confirm-dialog").open) $("confirm-dialog").close();
+  if (resolve) resolve(answer);
+}
+
+$("confirm-yes").addEventListener("click", () => finishConfirm(true));
+$("confirm-no").addEventListener("click", () => finishConfirm(false));
+$("confirm-dialog").addEventListener("close", () => finishConfirm(false));
+
+// ---- the token, shown once ------------------------------------------------
+
+function showToken({ secret, title, context }, returnTo, fallback) {
+  $("token-title").textContent = title;
+  $("token-context").textContent = context;
+  $("new-token").value = secret;
+  $("copy-status").textContent = "";
+  openDialog($("token-dialog"), $("new-token"), returnTo, fallback);
+}
+
+// The secret leaves the page when the dialog closes, however it closes.
+$("token-dialog").addEventListener("close", () => {
+  $("new-token").value = "";
+  $("copy-status").textContent = "";
+});
+
+$("token-done").addEventListener("click", () => $("token-dialog").close());
+
+$("copy-token").addEventListener("click", async () => {
+  const field = $("new-token");
+  try {
+    if (!navigator.clipboard) throw new Error("no clipboard");
+    await navigator.clipboard.writeText(field.value);
+    $("copy-status").textContent = "Copied to the clipboard.";
+  } catch (_) {
+    // No clipboard access here: select the token for the admin to copy.
+    field.focus();
+    field.select();
+    $("copy-status").textContent = "The browser did not allow copying. The token is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+  }
+});
+
+// ---- signing in and out ---------------------------------------------------
+
+const VIEWS = ["loading", "signin", "settings", "audit"];
+
+function showView(name) {
+  for (const v of VIEWS) $("view-" + v).hidden = v !== name;
+}
+
+function showSignin() {
+  $("main-nav").hidden = true;
+  $("session").hidden = true;
+  showView("signin");
+}
+
+$("signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  clearError($("alert"));
+  const input = $("signin-token");
+  const candidate = input.value.trim();
+  input.value = "";
+  if (!candidate) {
+    showError($("alert"), "Enter your personal access token.");
+    input.focus();
+    return;
+  }
+  const button = $("signin-submit");
+  button.disabled = true;
+  try {
+    const me = await api("GET", "/whoami", undefined, candidate);
+    token = candidate;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    await startSession(me);
+    say(`Signed in as ${me.name}.`);
+  } catch (err) {
+    showError($("alert"), "Sign-in refused: " + messageOf(err));
+    input.focus();
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("sign-out").addEventListener("click", () => signOut());
+
+async function startSession(me) {
+  state.me = me;
+  state.names.clear();
+  try {
+    state.accounts = (await call("GET", orgPath("/accounts"))).accounts;
+  } catch (err) {
+    state.accounts = [];
+    report(err);
+    if (err.handled) return;
+  }
+  $("session-user").textContent = `${me.name} · ${ROLE_LABELS[me.role] || me.role}, ` +
+    (me.level === "organization" ? `organization ${me.org}` : `account ${accountLabel(me.account)}`);
+  $("main-nav").hidden = false;
+  $("session").hidden = false;
+  if (!location.hash || location.hash === "#") {
+    location.hash = "#/settings"; // routes on hashchange
+  } else {
+    route();
+  }
+}
+
+function signOut(message) {
+  token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.me = null;
+  state.accounts = [];
+  state.policies.clear();
+  state.names.clear();
+  for (const dialog of document.querySelectorAll("dialog")) closeQuietly(dialog);
+  $("new-token").value = "";
+  $("users-body").replaceChildren();
+  $("audit-body").replaceChildren();
+  $("tokens-body").replaceChildren();
+  $("session-user").textContent = "";
+  history.replaceState(null, "", location.pathname + location.search);
+  showSignin();
+  if (message) {
+    showError($("alert"), message);
+  } else {
+    clearError($("alert"));
+    say("Signed out. The token was removed from this browser.");
+  }
+  $("signin-title").focus();
+}
+
+// ---- routing ----------------------------------------------------------------
+//
+//   #/settings/organization[/programmatic-users]
+//   #/settings/account/<act>[/programmatic-users]
+//   #/audit
+
+window.addEventListener("hashchange", () => {
+  clearError($("alert"));
+  route();
+});
+
+function route() {
+  if (!token || !state.me) {
+    showSignin();
+    return;
+  }
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const [top, scope, ...rest] = parts;
+  setCurrent($("nav-settings"), top === "settings");
+  setCurrent($("nav-audit"), top === "audit");
+  if (top === "audit") {
+    showView("audit");
+    $("audit-scope").textContent = state.me.level === "account"
+      ? `Every change in account ${accountLabel(state.me.account)}, newest first.`
+      : `Every change in organization ${state.me.org}, newest first.`;
+    $("audit-title").focus();
+    loadAudit(true);
+    return;
+  }
+  if (top !== "settings") {
+    location.replace("#/settings");
+    return;
+  }
+  showSettings(scope, rest);
+}
+
+function showSettings(scope, rest) {
+  const me = state.me;
+  const orgWide = me.level === "organization";
+  showView("settings");
+  $("tab-organization-item").hidden = !orgWide;
+  if ((scope !== "organization" && scope !== "account") || (scope === "organization" && !orgWide)) {
+    location.replace(orgWide ? "#/settings/organization" : "#/settings/account");
+    return;
+  }
+  setCurrent($("tab-organization"), scope === "organization");
+  setCurrent($("tab-account"), scope === "account");
+  const picker = $("account-picker");
+  picker.hidden = scope !== "account";
+
+  let section;
+  let target;
+  if (scope === "organization") {
+    section = rest[0];
+    target = { level: "organization" };
+    $("menu-programmatic-users").href = "#/settings/organization/programmatic-users";
+  } else {
+    const account = rest[0];
+    section = rest[1];
+    const known = state.accounts.some((a) => a.id === account);
+    if (!known) {
+      const first = orgWide ? (state.accounts[0] && state.accounts[0].id) : me.account;
+      if (first && first !== account) {
+        location.replace(`#/settings/account/${enc(first)}`);
+        return;
+      }
+    }
+    target = { level: "account", account };
+    const select = $("account-select");
+    select.replaceChildren(...state.accounts.map((a) => el("option", { value: a.id, text: accountLabel(a.id) })));
+    select.value = account || "";
+    $("menu-programmatic-users").href = `#/settings/account/${enc(account || "")}/programmatic-users`;
+  }
+  setCurrent($("menu-programmatic-users"), section === "programmatic-users");
+
+  if (section === "programmatic-users" && (target.level === "organization" || target.account)) {
+    $("panel-intro").hidden = true;
+    $("panel-users").hidden = false;
+    $("users-scope").textContent = target.level === "organization"
+      ? `Organization-level users of ${me.org}: they reach organization-wide resources and the accounts listed.`
+      : `Account-level users of ${accountLabel(target.account)}: they reach this account only.`;
+    $("users-caption").textContent = target.level === "organization"
+      ? `Programmatic users of organization ${me.org}`
+      : `Programmatic users of account ${accountLabel(target.account)}`;
+    $("users-title").focus();
+    loadUsers(target, true);
+    return;
+  }
+  $("panel-users").hidden = true;
+  $("panel-intro").hidden = false;
+  if (target.level === "organization") {
+    $("intro-title").textContent = `Organization ${me.org}`;
+    $("intro-text").textContent = "Choose a section. Programmatic Users: users that reach the API only, with tokens of their own.";
+  } else if (target.account) {
+    $("intro-title").textContent = `Account ${accountLabel(target.account)}`;
+    $("intro-text").textContent = "Choose a section. Programmatic Users: users of this account that reach the API only.";
+  } else {
+    $("intro-title").textContent = "No accounts";
+    $("intro-text").textContent = "This organization has no accounts yet.";
+  }
+  $("intro-title").focus();
+}
+
+$("account-select").addEventListener("change", (ev) => {
+  const section = location.hash.endsWith("/programmatic-users") ? "/programmatic-users" : "";
+  location.hash = `#/settings/account/${enc(ev.target.value)}${section}`;
+});
+
+// ---- programmatic users ---------------------------------------------------
+
+const users = { target: null, cursor: "", generation: 0 };
+
+async function loadUsers(target, reset) {
+  if (reset) {
+    users.generation++;
+    users.target = target;
+    users.cursor = "";
+    $("users-body").replaceChildren();
+    $("users-empty").hidden = true;
+  }
+  const generation = users.generation;
+  const stale = () => generation !== users.generation || !state.me;
+  $("users-loading").hidden = false;
+  $("users-more").hidden = true;
+  try {
+    if (reset) await loadPolicies();
+    let added = 0;
+    let firstNew = null;
+    do {
+      const q = new URLSearchParams({ type: "programmatic", limit: String(USERS_PAGE) });
+      if (target.account) q.set("account", target.account);
+      if (users.cursor) q.set("cursor", users.cursor);
+      const page = await call("GET", orgPath(`/users?${q}`));
+      if (stale()) return;
+      // The account filter also matches organization-level users that
+      // reach the account; each tab shows its own level.
+      const mine = page.users.filter((u) => u.level === target.level && (!target.account || u.account === target.account));
+      const rows = await Promise.all(mine.map(userRow));
+      if (stale()) return;
+      $("users-body").append(...rows);
+      firstNew = firstNew || rows[0] || null;
+      added += rows.length;
+      users.cursor = page.next_cursor || "";
+    } while (added === 0 && users.cursor);
+    $("users-more").hidden = !users.cursor;
+    $("users-empty").hidden = $("users-body").rows.length > 0;
+    if (!reset && firstNew && document.activeElement === document.body) firstNew.querySelector("th").focus();
+  } catch (err) {
+    if (!stale()) report(err);
+  } finally {
+    if (!stale()) $("users-loading").hidden = true;
+  }
+}
+
+async function loadPolicies() {
+  try {
+    const { policies } = await call("GET", orgPath("/policies"));
+    state.policies = new Map(policies.map((p) => [p.id, p]));
+  } catch (err) {
+    if (err.handled) throw err;
+    // Names are a nicety: the list shows policy IDs without them.
+  }
+}
+
+async function userRow(u) {
+  const [tokens, creator] = await Promise.all([
+    call("GET", orgPath(`/users/${enc(u.id)}/tokens`)).then((r) => r.tokens, () => null),
+    actorName(u.created_by),
+  ]);
+  let lastUsed = null;
+  for (const t of tokens || []) {
+    if (t.last_used_at && (!lastUsed || t.last_used_at > lastUsed)) lastUsed = t.last_used_at;
+  }
+  const tokensButton = el("button", { type: "button", class: "secondary small" }, "Tokens", srOnly(` of ${u.name}`));
+  tokensButton.addEventListener("click", () => openTokens(u, tokensButton));
+  const deleteButton = el("button", { type: "button", class: "danger small" }, "Delete", srOnly(` ${u.name}`));
+  deleteButton.addEventListener("click", () => deleteUser(u, deleteButton));
+  return el("tr", { "data-user-id": u.id },
+    el("th", { scope: "row", tabindex: "-1" },
+      el("span", { class: "user-name", text: u.name }),
+      u.description ? el("span", { class: "hint block", text: u.description }) : null,
+      el("span", { class: "hint block mono", text: u.id }),
+      u.disabled ? el("span", { class: "badge", text: "disabled" }) : null),
+    el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
+    el("td", { text: roleText(u) }),
+    el("td", { text: accountsText(u) }),
+    el("td", { text: creator }),
+    el("td", {}, lastUsed ? timeEl(lastUsed) : tokens ? "Never" : "Unknown"),
+    el("td", { class: "row-actions" }, tokensButton, deleteButton));
+}
+
+$("users-more").addEventListener("click", () => loadUsers(users.target, false));
+
+async function deleteUser(u, opener) {
+  const confirmed = await confirmAction({
+    title: `Delete ${u.name}?`,
+    message: `The programmatic user ${u.name} and all of its tokens are deleted: programs using them are refused from now on, on every gateway. This cannot be undone.`,
+    yes: "Delete user",
+  }, opener, $("users-title"));
+  if (!confirmed) return;
+  try {
+    await call("DELETE", orgPath(`/users/${enc(u.id)}`));
+    say(`Programmatic user ${u.name} deleted.`);
+    $("users-title").focus();
+    await loadUsers(users.target, true);
+  } catch (err) {
+    report(err, $("alert"), `Could not delete ${u.name}: `);
+  }
+}
+
+// ---- adding a programmatic user -------------------------------------------
+
+$("add-user").addEventListener("click", () => openAdd());
+
+function checkbox(name, id, value, label) {
+  const box = el("input", { type: "checkbox", id, name, value });
+  return el("div", { class: "choice" }, box, el("label", { for: id, text: label }));
+}
+
+async function openAdd() {
+  const target = users.target;
+  const form = $("add-form");
+  form.reset();
+  clearError($("add-error"));
+  const orgLevel = target.level === "organization";
+  const roles = orgLevel ? ["viewer", "editor", "admin"] : ["viewer", "editor", "admin", "policy"];
+  $("add-role").replaceChildren(...roles.map((r) => el("option", { value: r, text: ROLE_LABELS[r] })));
+  $("add-context").textContent = orgLevel
+    ? `An organization-level user of ${state.me.org}.`
+    : `An account-level user of ${accountLabel(target.account)}.`;
+  $("add-accounts").hidden = !orgLevel;
+  $("add-accounts-list").replaceChildren(...state.accounts.map((a) =>
+    checkbox("accounts", `add-account-${a.id}`, a.id, accountLabel(a.id))));
+  $("add-policies-list").replaceChildren();
+  if (!orgLevel) {
+    await loadPolicies();
+    const usable = [...state.policies.values()].filter((p) => !p.account || p.account === target.account);
+    $("add-policies-list").replaceChildren(...usable.map((p) =>
+      checkbox("policies", `add-policy-${p.id}`, p.id,
+        `${p.name} (${p.id}, ${p.account ? "this account" : "organization-wide"})`)));
+    if (usable.length === 0) {
+      $("add-policies-list").append(el("p", { class: "hint", text: "No policies apply to this account yet." }));
+    }
+  }
+  updateRole();
+  openDialog($("add-dialog"), $("add-name"), $("add-user"), $("users-title"));
+}
+
+function updateRole() {
+  const role = $("add-role").value;
+  $("add-role-hint").textContent = ROLE_HINTS[role] || "";
+  $("add-policies").hidden = users.target.level !== "account" || role !== "policy";
+}
+
+$("add-role").addEventListener("change", updateRole);
+$("add-cancel").addEventListener("click", () => $("add-dialog").close());
+
+const checked = (listId) => [...$(listId).querySelectorAll("input[type=checkbox]:checked")].map((b) => b.value);
+
+$("add-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const target = users.target;
+  const errorRegion = $("add-error");
+  clearError(errorRegion);
+  const nameField = $("add-name");
+  nameField.removeAttribute("aria-invalid");
+  const name = nameField.value.trim();
+  if (!name) {
+    nameField.setAttribute("aria-invalid", "true");
+    showError(errorRegion, "Name is required.");
+    nameField.focus();
+    return;
+  }
+  const body = {
+    type: "programmatic",
+    level: target.level,
+    name,
+    description: $("add-description").value.trim(),
+    role: $("add-role").value,
+  };
+  if (target.level === "organization") {
+    body.accounts = checked("add-accounts-list");
+  } else {
+    body.account = target.account;
+    if (body.role === "policy") {
+      body.policies = checked("add-policies-list");
+      if (body.policies.length === 0) {
+        showError(errorRegion, "A policy-based role needs at least one policy: choose the policies.");
+        const first = $("add-policies-list").querySelector("input");
+        (first || $("add-role")).focus();
+        return;
+      }
+    }
+  }
+  const submit = $("add-submit");
+  submit.disabled = true;
+  try {
+    const created = await call("POST", orgPath("/users"), body);
+    closeQuietly($("add-dialog"));
+    say(`Programmatic user ${created.user.name} created. Copy its token now.`);
+    showToken({
+      secret: created.token.secret,
+      title: `Token of ${created.user.name}`,
+      context: `The first token of the programmatic user ${created.user.name} (${created.user.id}).`,
+    }, $("add-user"), $("users-title"));
+    loadUsers(target, true);
+  } catch (err) {
+    report(err, errorRegion, "Could not create the user: ");
+    if (!err.handled) nameField.focus();
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+// ---- a user's tokens: rotate, revoke --------------------------------------
+
+const tokens = { user: null, rotating: null, changed: false };
+
+async function openTokens(u, opener) {
+  tokens.user = u;
+  tokens.rotating = null;
+  tokens.changed = false;
+  $("tokens-title").textContent = `Tokens of ${u.name}`;
+  $("tokens-caption").textContent = `Tokens of ${u.name}`;
+  $("tokens-body").replaceChildren();
+  $("tokens-empty").hidden = true;
+  $("rotate-form").hidden = true;
+  clearError($("tokens-error"));
+  openDialog($("tokens-dialog"), $("tokens-close"), opener, $("users-title"));
+  await renderTokens();
+  const first = $("tokens-body").querySelector("button");
+  if (first && $("tokens-dialog").open) first.focus();
+}
+
+async function renderTokens() {
+  const u = tokens.user;
+  try {
+    const list = (await call("GET", orgPath(`/users/${enc(u.id)}/tokens`))).tokens;
+    if (tokens.user !== u) return;
+    $("tokens-body").replaceChildren(...list.map(tokenRow));
+    $("tokens-empty").hidden = list.length > 0;
+  } catch (err) {
+    report(err, $("tokens-error"));
+  }
+}
+
+function tokenRow(t) {
+  const label = `${t.name || "unnamed"} (${t.hint})`;
+  const rotate = el("button", { type: "button", class: "secondary small" }, "Rotate", srOnly(` token ${label}`));
+  rotate.addEventListener("click", () => startRotation(t));
+  const revoke = el("button", { type: "button", class: "danger small" }, "Revoke", srOnly(` token ${label}`));
+  revoke.addEventListener("click", () => revokeToken(t, revoke));
+  return el("tr", { "data-token-id": t.id },
+    el("th", { scope: "row", text: t.name || "unnamed" }),
+    el("td", {}, el("code", { text: t.hint })),
+    el("td", {}, timeEl(t.created_at)),
+    el("td", {}, t.expires_at ? timeEl(t.expires_at) : "Never"),
+    el("td", {}, t.last_used_at ? timeEl(t.last_used_at) : "Never"),
+    el("td", { class: "row-actions" }, rotate, revoke));
+}
+
+function startRotation(t) {
+  tokens.rotating = t;
+  clearError($("tokens-error"));
+  $("rotate-title").textContent = `Rotate token ${t.name || "unnamed"} (${t.hint})`;
+  $("rotate-overlap").value = "";
+  $("rotate-form").hidden = false;
+  $("rotate-overlap").focus();
+}
+
+$("rotate-cancel").addEventListener("click", () => {
+  $("rotate-form").hidden = true;
+  tokens.rotating = null;
+  $("tokens-title").focus();
+});
+
+$("rotate-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const t = tokens.rotating;
+  const u = tokens.user;
+  if (!t) return;
+  const overlap = $("rotate-overlap").value;
+  const body = { replaces: t.id };
+  if (t.name) body.name = t.name;
+  if (overlap) body.overlap = overlap;
+  const submit = $("rotate-submit");
+  submit.disabled = true;
+  try {
+    const created = await call("POST", orgPath(`/users/${enc(u.id)}/tokens`), body);
+    tokens.changed = true;
+    tokens.rotating = null;
+    $("rotate-form").hidden = true;
+    const old = overlap === "1h" ? "keeps working for 1 hour" : overlap === "24h" ? "keeps working for 24 hours" : "has stopped working";
+    say(`Token ${t.hint} of ${u.name} rotated; the old token ${old}.`);
+    await renderTokens();
+    showToken({
+      secret: created.secret,
+      title: `New token of ${u.name}`,
+      context: `It replaces ${t.hint}, which ${old}.`,
+    }, $("tokens-title"), $("tokens-title"));
+  } catch (err) {
+    report(err, $("tokens-error"), "Could not rotate the token: ");
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+async function revokeToken(t, opener) {
+  const u = tokens.user;
+  const confirmed = await confirmAction({
+    title: `Revoke token ${t.hint}?`,
+    message: `Programs using this token of ${u.name} are refused from now on, on every gateway. This cannot be undone.`,
+    yes: "Revoke token",
+  }, opener, $("tokens-title"));
+  if (!confirmed) return;
+  try {
+    await call("DELETE", orgPath(`/users/${enc(u.id)}/tokens/${enc(t.id)}`));
+    tokens.changed = true;
+    say(`Token ${t.hint} of ${u.name} revoked.`);
+    $("tokens-title").focus();
+    await renderTokens();
+  } catch (err) {
+    report(err, $("tokens-error"), "Could not revoke the token: ");
+  }
+}
+
+$("tokens-close").addEventListener("click", () => $("tokens-dialog").close());
+$("tokens-dialog").addEventListener("close", () => {
+  tokens.user = null;
+  if (tokens.changed && users.target && state.me) loadUsers(users.target, true);
+});
+
+// ---- audit log --------------------------------------------------------------
+
+const audit = { cursor: "", generation: 0 };
+
+async function loadAudit(reset) {
+  if (reset) {
+    audit.generation++;
+    audit.cursor = "";
+    $("audit-body").replaceChildren();
+    $("audit-empty").hidden = true;
+  }
+  const generation = audit.generation;
+  $("audit-more").hidden = true;
+  try {
+    const q = new URLSearchParams({ limit: String(AUDIT_PAGE) });
+    if (audit.cursor) q.set("cursor", audit.cursor);
+    const page = await call("GET", orgPath(`/audit?${q}`));
+    if (generation !== audit.generation) return;
+    const rows = await Promise.all(page.events.map(eventRow));
+    if (generation !== audit.generation) return;
+    $("audit-body").append(...rows);
+    audit.cursor = page.next_cursor || "";
+    $("audit-more").hidden = !audit.cursor;
+    $("audit-empty").hidden = $("audit-body").rows.length > 0;
+    // "Load more" disappears at the end: keep focus on the page.
+    if (!reset && !audit.cursor && rows[0]) rows[0].querySelector("th").focus();
+  } catch (err) {
+    if (generation === audit.generation) report(err);
+  }
+}
+
+async function eventRow(e) {
+  const actor = await actorName(e.actor);
+  return el("tr", {},
+    el("th", { scope: "row", tabindex: "-1" }, timeEl(e.time)),
+    el("td", { text: actor }),
+    el("td", {}, ACTION_LABELS[e.action] || e.action, " ", el("code", { class: "hint", text: e.action })),
+    el("td", {}, el("code", { text: e.target })),
+    el("td", { text: e.account ? accountLabel(e.account) : "—" }));
+}
+
+$("audit-more").addEventListener("click", () => loadAudit(false));
+
+// ---- start ------------------------------------------------------------------
+
+async function boot() {
+  if (!token) {
+    showSignin();
+    return;
+  }
+  showView("loading");
+  try {
+    await startSession(await api("GET", "/whoami"));
+  } catch (err) {
+    signOut("Your session has ended: " + messageOf(err));
+  }
+}
+
+boot();
