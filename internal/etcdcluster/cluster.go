@@ -430,6 +430,35 @@ func (c *Cluster) Leader(timeout time.Duration) int {
 	}
 }
 
+// MakeLeader hands leadership to member i, so that a test can fault the
+// leader or a follower on purpose, and waits until every running member
+// agrees.
+func (c *Cluster) MakeLeader(i int, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		leader := c.Leader(time.Until(deadline))
+		if leader == i {
+			return
+		}
+		// Only the leader can hand over its role.
+		cl := c.ClientOf(leader)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Until(deadline))
+		st, err := cl.Status(ctx, c.members[i].ClientURL)
+		if err == nil {
+			_, err = cl.MoveLeader(ctx, st.Header.MemberId)
+		}
+		cancel()
+		c.forget(cl)
+		if err != nil {
+			if time.Now().After(deadline) {
+				c.t.Fatalf("making etcd %s the leader: %v", c.members[i].Name, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func (c *Cluster) leader(cl *clientv3.Client) (int, error) {
 	ids := map[uint64]int{}
 	var leaders []uint64

@@ -30,7 +30,11 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	c.MakeLeader(2, 10*time.Second)
 	leader := c.Leader(5 * time.Second)
+	if leader != 2 {
+		t.Fatalf("leader is %d after handing leadership to 2", leader)
+	}
 	pid := c.Member(leader).proc.Pid()
 	c.Kill(leader)
 	if c.Member(leader).proc.Running() {
