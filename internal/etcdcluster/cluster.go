@@ -178,6 +178,9 @@ func (c *Cluster) start(i int) error {
 		// etcd binds both listeners early, before it needs its peers;
 		// an early exit means a bind failed (or worse).
 		for p.Running() && !listening(cu.Host) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("etcd %s does not listen on %s:\n%s", m.Name, cu.Host, p.LogTail(30))
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		if p.Running() {

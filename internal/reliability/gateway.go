@@ -131,12 +131,27 @@ http://127.0.0.1:{{PORT}} {
 `
 
 // StartGateway starts an instance and waits until it answers requests. It
-// is killed when the test ends; its output is kept in its directory and
-// shown when the test fails.
+// is killed when the test ends; its output goes to a file in the test's
+// temporary directory, and its last lines are shown when the test fails.
 func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
+	for attempt := 1; ; attempt++ {
+		g, err := startGateway(t, bin, dir, cfg)
+		if err == nil {
+			return g
+		}
+		// The free ports may have been taken before Caddy bound them:
+		// try others.
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startGateway makes one attempt at starting an instance on fresh ports.
+func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig) (*Gateway, error) {
 	ports := etcdcluster.FreePorts(t, 2)
 	var cache strings.Builder
 	for _, s := range []struct {
@@ -157,7 +172,7 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	).Replace(caddyfileTemplate)
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	g := &Gateway{
 		Name:  cfg.Name,
@@ -171,7 +186,7 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	proc, err := etcdcluster.StartProcess("tokengate "+cfg.Name, filepath.Join(dir, "tokengate.log"), bin,
 		[]string{"run", "--config", path, "--adapter", "caddyfile"}, env)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	g.proc = proc
 	t.Cleanup(func() {
@@ -182,30 +197,28 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 			t.Logf("tokengate %s log (%s), last lines:\n%s", g.Name, proc.LogPath, proc.LogTail(25))
 		}
 	})
-	g.waitReady(t, 30*time.Second)
-	return g
+	return g, g.waitReady(30 * time.Second)
 }
 
 // waitReady polls until the site answers a request without a token with
 // 401, which means Caddy serves and the handler runs.
-func (g *Gateway) waitReady(t testing.TB, timeout time.Duration) {
-	t.Helper()
+func (g *Gateway) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	hc := &http.Client{Timeout: time.Second}
 	defer hc.CloseIdleConnections()
 	for {
 		if !g.proc.Running() {
-			t.Fatalf("tokengate %s exited (%v):\n%s", g.Name, g.proc.ExitError(), g.proc.LogTail(30))
+			return fmt.Errorf("tokengate %s exited (%v):\n%s", g.Name, g.proc.ExitError(), g.proc.LogTail(30))
 		}
 		resp, err := hc.Get(g.URL + "/api/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusUnauthorized {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("tokengate %s not ready after %s (last: %v):\n%s", g.Name, timeout, err, g.proc.LogTail(30))
+			return fmt.Errorf("tokengate %s not ready after %s (last: %v):\n%s", g.Name, timeout, err, g.proc.LogTail(30))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

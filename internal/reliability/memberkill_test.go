@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,7 +45,7 @@ func TestMemberKilledUnderLoad(t *testing.T) {
 	steady := f.users(t, 6)
 	doomed := f.users(t, 6)
 	for _, g := range gateways {
-		for _, c := range append(steady, doomed...) {
+		for _, c := range slices.Concat(steady, doomed) {
 			f.admits(t, g, c)
 		}
 	}
