@@ -81,17 +81,19 @@ http://127.0.0.1:{{PORT_f}} {
 	}
 }
 
-# (g) no authentication, but the identity headers (b) adds, set statically:
-# what tagging costs Caddy and the upstream, apart from tokengate's work
+# (g) no authentication, but the identity headers (b) adds, set statically
+# in one step: what tagging costs Caddy's proxy and the upstream, apart
+# from tokengate's own work
 http://127.0.0.1:{{PORT_g}} {
-	request_header X-Tokengate-User-Id u-0123456789ab
-	request_header X-Tokengate-User-Type programmatic
-	request_header X-Tokengate-User-Name bench-123
-	request_header X-Tokengate-Org-Id bench
-	request_header X-Tokengate-Account-Id act-01234567
-	request_header X-Tokengate-Role viewer
-	request_header X-Tokengate-Token-Id tok-0123456789ab
-	reverse_proxy {{UPSTREAM}}
+	reverse_proxy {{UPSTREAM}} {
+		header_up X-Tokengate-User-Id u-0123456789ab
+		header_up X-Tokengate-User-Type programmatic
+		header_up X-Tokengate-User-Name bench-123
+		header_up X-Tokengate-Org-Id bench
+		header_up X-Tokengate-Account-Id act-01234567
+		header_up X-Tokengate-Role viewer
+		header_up X-Tokengate-Token-Id tok-0123456789ab
+	}
 }
 `
 
