@@ -173,16 +173,29 @@ function policyLabel(id) {
   return p ? `${p.name} (${id})` : id;
 }
 
-function roleText(u) {
-  const label = ROLE_LABELS[u.role] || u.role;
-  if (u.role !== "policy") return label;
-  return `${label}: ${(u.policies || []).map(policyLabel).join(", ")}`;
+// named shows a name with its ID beneath, or the ID alone.
+function named(name, id) {
+  return el("span", { class: "named" },
+    name ? el("span", { class: "block", text: name }) : null,
+    el("span", { class: "block hint mono nowrap", text: id }));
 }
 
-function accountsText(u) {
-  if (u.level === "account") return accountLabel(u.account);
-  if (!u.accounts || u.accounts.length === 0) return "None (organization-wide routes only)";
-  return u.accounts.map(accountLabel).join(", ");
+function roleCell(u) {
+  const label = ROLE_LABELS[u.role] || u.role;
+  if (u.role !== "policy") return el("td", { text: label });
+  return el("td", {}, label + ": ", ...(u.policies || []).map((id) => {
+    const p = state.policies.get(id);
+    return named(p && p.name, id);
+  }));
+}
+
+function accountsCell(u) {
+  const ids = u.level === "account" ? [u.account] : u.accounts || [];
+  if (ids.length === 0) return el("td", { text: "None (organization-wide routes only)" });
+  return el("td", {}, ...ids.map((id) => {
+    const a = state.accounts.find((x) => x.id === id);
+    return named(a && a.name, id);
+  }));
 }
 
 // actorName resolves who made something to a name, asking the API once per
@@ -270,13 +283,20 @@ function showToken({ secret, title, context }, returnTo, fallback) {
   openDialog($("token-dialog"), $("new-token"), returnTo, fallback);
 }
 
-// The secret leaves the page when the dialog closes, however it closes.
-$("token-dialog").addEventListener("close", () => {
+// The secret leaves the page when the dialog closes, however it closes
+// (Escape included).
+function forgetToken() {
   $("new-token").value = "";
   $("copy-status").textContent = "";
-});
+}
 
-$("token-done").addEventListener("click", () => $("token-dialog").close());
+$("token-dialog").addEventListener("cancel", forgetToken); // Escape, before it closes
+$("token-dialog").addEventListener("close", forgetToken);
+
+$("token-done").addEventListener("click", () => {
+  forgetToken();
+  $("token-dialog").close();
+});
 
 $("copy-token").addEventListener("click", async () => {
   const field = $("new-token");
@@ -388,6 +408,7 @@ function signOut(message) {
 
 window.addEventListener("hashchange", () => {
   clearError($("alert"));
+  say("");
   route();
 });
 
@@ -484,8 +505,10 @@ function showSettings(scope, rest) {
 }
 
 $("account-select").addEventListener("change", (ev) => {
+  const account = enc(ev.target.value);
+  $("menu-programmatic-users").href = `#/settings/account/${account}/programmatic-users`;
   const section = location.hash.endsWith("/programmatic-users") ? "/programmatic-users" : "";
-  location.hash = `#/settings/account/${enc(ev.target.value)}${section}`;
+  location.hash = `#/settings/account/${account}${section}`;
 });
 
 // ---- programmatic users ---------------------------------------------------
@@ -502,6 +525,7 @@ async function loadUsers(target, reset) {
   }
   const generation = users.generation;
   const stale = () => generation !== users.generation || !state.me;
+  $("panel-users").setAttribute("aria-busy", "true");
   $("users-loading").hidden = false;
   $("users-more").hidden = true;
   try {
@@ -530,7 +554,10 @@ async function loadUsers(target, reset) {
   } catch (err) {
     if (!stale()) report(err);
   } finally {
-    if (!stale()) $("users-loading").hidden = true;
+    if (!stale()) {
+      $("users-loading").hidden = true;
+      $("panel-users").removeAttribute("aria-busy");
+    }
   }
 }
 
@@ -561,11 +588,11 @@ async function userRow(u) {
     el("th", { scope: "row", tabindex: "-1" },
       el("span", { class: "user-name", text: u.name }),
       u.description ? el("span", { class: "hint block", text: u.description }) : null,
-      el("span", { class: "hint block mono", text: u.id }),
+      el("span", { class: "hint block mono nowrap", text: u.id }),
       u.disabled ? el("span", { class: "badge", text: "disabled" }) : null),
     el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
-    el("td", { text: roleText(u) }),
-    el("td", { text: accountsText(u) }),
+    roleCell(u),
+    accountsCell(u),
     el("td", { text: creator }),
     el("td", {}, lastUsed ? timeEl(lastUsed) : tokens ? "Never" : "Unknown"),
     el("td", { class: "row-actions" }, tokensButton, deleteButton));
@@ -762,8 +789,10 @@ $("rotate-form").addEventListener("submit", async (ev) => {
   const u = tokens.user;
   if (!t) return;
   const overlap = $("rotate-overlap").value;
-  const body = { replaces: t.id };
-  if (t.name) body.name = t.name;
+  // The new token is named after the one it replaces, so the list tells
+  // them apart.
+  const base = (t.name || "token").replace(/, rotated$/, "");
+  const body = { replaces: t.id, name: `${base}, rotated`.slice(0, 128) };
   if (overlap) body.overlap = overlap;
   const submit = $("rotate-submit");
   submit.disabled = true;
@@ -806,11 +835,21 @@ async function revokeToken(t, opener) {
   }
 }
 
-$("tokens-close").addEventListener("click", () => $("tokens-dialog").close());
-$("tokens-dialog").addEventListener("close", () => {
+// Leaving the tokens dialog refreshes the list when tokens changed (last
+// use is per token). It runs before the dialog closes, so the list is busy
+// from the moment the dialog is gone.
+function leaveTokens() {
+  const changed = tokens.changed;
   tokens.user = null;
-  if (tokens.changed && users.target && state.me) loadUsers(users.target, true);
+  tokens.changed = false;
+  if (changed && users.target && state.me) loadUsers(users.target, true);
+}
+
+$("tokens-close").addEventListener("click", () => {
+  leaveTokens();
+  $("tokens-dialog").close();
 });
+$("tokens-dialog").addEventListener("cancel", leaveTokens);
 
 // ---- audit log --------------------------------------------------------------
 
@@ -825,6 +864,7 @@ async function loadAudit(reset) {
   }
   const generation = audit.generation;
   $("audit-more").hidden = true;
+  $("audit-table").setAttribute("aria-busy", "true");
   try {
     const q = new URLSearchParams({ limit: String(AUDIT_PAGE) });
     if (audit.cursor) q.set("cursor", audit.cursor);
@@ -840,6 +880,8 @@ async function loadAudit(reset) {
     if (!reset && !audit.cursor && rows[0]) rows[0].querySelector("th").focus();
   } catch (err) {
     if (generation === audit.generation) report(err);
+  } finally {
+    if (generation === audit.generation) $("audit-table").removeAttribute("aria-busy");
   }
 }
 
