@@ -710,7 +710,7 @@ $("add-form").addEventListener("submit", async (ev) => {
     showToken({
       secret: created.token.secret,
       title: `Token of ${created.user.name}`,
-      context: `The first token of the programmatic user ${created.user.name} (${created.user.id}).`,
+      context: `The first token of the programmatic user ${created.user.name}.`,
     }, $("add-user"), $("users-title"));
     loadUsers(target, true);
   } catch (err) {
