@@ -45,9 +45,9 @@ type session struct {
 	marks    chan string // console.info marks, to know the log has been read up to a point
 }
 
-// openConsole starts Chromium for the test and opens a tab on the console's
-// sign-in page.
-func openConsole(t *testing.T, e *env) *session {
+// requireChromium skips the test where Chromium is missing, but fails it
+// in CI, which installs it.
+func requireChromium(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -55,6 +55,13 @@ func openConsole(t *testing.T, e *env) *session {
 		}
 		t.Skipf("skipping the console's browser tests: no Chromium at %s (apt-get install chromium): %v", chromiumPath, err)
 	}
+}
+
+// openConsole starts Chromium for the test and opens a tab on the console's
+// sign-in page.
+func openConsole(t *testing.T, e *env) *session {
+	t.Helper()
+	requireChromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, // root in CI containers
@@ -443,6 +450,7 @@ func gatewayRefuses(t *testing.T, e *env, tok, method, path string, status int, 
 // token from the dialog that shows it once, and the token works through the
 // gateway with the right identity.
 func TestConsoleAddProgrammaticUser(t *testing.T) {
+	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
 	s := openConsole(t, e)
@@ -588,6 +596,7 @@ func TestConsoleAddProgrammaticUser(t *testing.T) {
 // sign in, and the console's API refuses it; so does a UI user who is not an
 // admin, each with the API's message in view.
 func TestConsoleRefusesProgrammaticUsers(t *testing.T) {
+	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
 	s := openConsole(t, e)
@@ -632,6 +641,7 @@ func TestConsoleRefusesProgrammaticUsers(t *testing.T) {
 // TestConsoleRotateAndRevoke: rotation with and without overlap, revocation
 // and deletion from the console, each checked through the gateway.
 func TestConsoleRotateAndRevoke(t *testing.T) {
+	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
 	var listed struct{ Tokens []struct{ ID string } }
@@ -714,6 +724,7 @@ func TestConsoleRotateAndRevoke(t *testing.T) {
 // TestConsoleAuditLog: the audit page lists the events, newest first, with
 // who made them, and pages with "Load more".
 func TestConsoleAuditLog(t *testing.T) {
+	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
 	for i := 0; i < 20; i++ { // enough events for two pages
@@ -773,6 +784,7 @@ func TestConsoleAuditLog(t *testing.T) {
 // TestConsoleAccountAdmin: an account-level admin sees its account only:
 // no Organization tab, its account's users, policies and events.
 func TestConsoleAccountAdmin(t *testing.T) {
+	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
 	s := openConsole(t, e)
@@ -826,6 +838,7 @@ func TestConsoleAccountAdmin(t *testing.T) {
 // and signing out, with the keyboard alone; focus is visible and goes where
 // it should; the token lives in the tab's sessionStorage only.
 func TestConsoleKeyboard(t *testing.T) {
+	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
 	s := openConsole(t, e)
