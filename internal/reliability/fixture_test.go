@@ -59,15 +59,6 @@ func newFixture(t *testing.T, writerMembers ...int) *fixture {
 	return f
 }
 
-// knownIssue skips a test that shows a bug not fixed yet, unless
-// TOKENGATE_KNOWN_ISSUES=1. The fix removes the call.
-func knownIssue(t *testing.T, issue string) {
-	t.Helper()
-	if os.Getenv("TOKENGATE_KNOWN_ISSUES") != "1" {
-		t.Skipf("known issue: %s (TOKENGATE_KNOWN_ISSUES=1 runs it)", issue)
-	}
-}
-
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

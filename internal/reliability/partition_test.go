@@ -8,19 +8,12 @@ import (
 	"time"
 )
 
-// issueStaleProgress: module/verify takes a progress notification (or an
-// event) from the watch's member as proof of sync with the whole cluster,
-// though that member may be behind it.
-const issueStaleProgress = "the watch counts a lagging member's progress notifications as sync with the cluster"
-
 // TestPartitionedMemberNoStaleAdmission cuts gateway A's only etcd member,
 // m0, off from the cluster's leader while the others revoke a token. Past
 // max_stale, A must not admit the token on the word of m0, which has not
 // seen the revocation: not while m0 is stopped, not when it comes back
 // behind the others, and not while it runs cut off from the rest.
 func TestPartitionedMemberNoStaleAdmission(t *testing.T) {
-	// Every case below can show it, the last one each time.
-	knownIssue(t, issueStaleProgress)
 	const maxStale = time.Second
 	f := newFixture(t, 1, 2)
 	// A long cache_ttl, so that only max_stale stands between a stale

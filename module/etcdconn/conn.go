@@ -10,6 +10,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Conn is an etcd client together with the prefix tokengate's keys live
@@ -99,9 +101,16 @@ func newClient(r resolved, logger *zap.Logger) (*clientv3.Client, error) {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
 		PermitWithoutStream:  true,
-		TLS:                  tlsCfg,
-		Username:             r.username,
-		Password:             r.password,
+		// gRPC waits up to two minutes between attempts to reach a member
+		// that was down a while; a member that is back should be used
+		// again within seconds, for the watch above all.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: r.dialTimeout,
+		})},
+		TLS:      tlsCfg,
+		Username: r.username,
+		Password: r.password,
 		// The client retries internally and logs every retry as a warning;
 		// tokengate reports store trouble itself, so only errors get through.
 		Logger: logger.Named("client").WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel)),

@@ -113,6 +113,20 @@ func (e *env) synced() {
 	}
 }
 
+// confirmedNow waits until the watch has been confirmed in sync by a
+// quorum read sent at the test clock's current time.
+func (e *env) confirmedNow() {
+	e.t.Helper()
+	want := e.clock.now().UnixNano()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.v.changes.newsAt.Load() < want {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the watch was not confirmed in sync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (e *env) user(mutate func(u *store.User)) (*store.User, string) {
 	e.t.Helper()
 	u := store.User{Org: e.org, Type: store.TypeProgrammatic, Level: store.LevelAccount, Account: e.act1, Role: store.RoleViewer, Name: "bot"}
@@ -569,6 +583,7 @@ func TestEtcdDown(t *testing.T) {
 	// Back up: the watch resumes and everything works again.
 	e.srv.Restart()
 	e.synced()
+	e.confirmedNow()
 	e.mustVerify(cached)
 	e.mustVerify(uncached)
 	e.wantErr(revoked, ErrUnknown)
@@ -582,7 +597,7 @@ func TestStaleServedPastCacheTTLWithinMaxStale(t *testing.T) {
 	_, secret := e.user(nil)
 	e.mustVerify(secret)
 	e.clock.advance(50 * time.Second)
-	e.synced() // news at +50s
+	e.confirmedNow() // news at +50s
 	e.mustVerify(secret)
 	e.srv.Stop()
 	e.clock.advance(20 * time.Second) // +70s: past cache_ttl, 20s after news
