@@ -10,10 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
 	"github.com/tokengate/tokengate/admin"
+	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/internal/etcdtest"
 )
 
@@ -54,22 +52,12 @@ func startConsoleEnv(t *testing.T) *env {
 	upstream := httptest.NewServer(http.HandlerFunc(echoIdentity))
 	t.Cleanup(upstream.Close)
 	e := &env{t: t, etcd: etcdtest.Start(t), logFile: filepath.Join(t.TempDir(), "caddy.log")}
-	adminPort, port := freePort(t), freePort(t)
+	adminPort, port := caddytest.FreePort(t), caddytest.FreePort(t)
 	e.adminURL = fmt.Sprintf("http://127.0.0.1:%d/tokengate", adminPort)
 	e.siteURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cf := strings.NewReplacer("{{ADMIN}}", fmt.Sprint(adminPort), "{{ETCD}}", e.etcd.Endpoint(),
-		"{{LOG}}", e.logFile, "{{PORT}}", fmt.Sprint(port), "{{UPSTREAM}}", upstream.URL).Replace(consoleCaddyfile)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		caddy.Stop()
-		e.checkLogsHoldNoSecret()
-	})
+	t.Cleanup(e.checkLogsHoldNoSecret) // runs after Caddy has stopped
+	caddytest.Load(t, consoleCaddyfile, map[string]string{"ADMIN": fmt.Sprint(adminPort), "ETCD": e.etcd.Endpoint(),
+		"LOG": e.logFile, "PORT": fmt.Sprint(port), "UPSTREAM": upstream.URL})
 	return e
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,11 +15,11 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/tokengate/tokengate"
+	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/internal/etcdtest"
 	"github.com/tokengate/tokengate/module/tokengate"
 )
@@ -77,35 +76,15 @@ http://127.0.0.1:{{PORT}} {
 }
 `
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, etcd: etcdtest.Start(t), logFile: filepath.Join(t.TempDir(), "caddy.log")}
-	adminPort, port := freePort(t), freePort(t)
+	adminPort, port := caddytest.FreePort(t), caddytest.FreePort(t)
 	e.adminURL = fmt.Sprintf("http://127.0.0.1:%d/tokengate", adminPort)
 	e.siteURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cf := strings.NewReplacer("{{ADMIN}}", fmt.Sprint(adminPort), "{{ETCD}}", e.etcd.Endpoint(),
-		"{{LOG}}", e.logFile, "{{PORT}}", fmt.Sprint(port)).Replace(envCaddyfile)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		caddy.Stop()
-		e.checkLogsHoldNoSecret()
-	})
+	t.Cleanup(e.checkLogsHoldNoSecret) // runs after Caddy has stopped
+	caddytest.Load(t, envCaddyfile, map[string]string{"ADMIN": fmt.Sprint(adminPort), "ETCD": e.etcd.Endpoint(),
+		"LOG": e.logFile, "PORT": fmt.Sprint(port)})
 	return e
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,12 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/tokengate/tokengate"
+	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/internal/etcdtest"
 )
 
@@ -82,40 +79,18 @@ http://127.0.0.1:{{PORT}} {
 }
 `
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startEnv starts the instance; it stops when the test ends.
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	etcd := etcdtest.Start(t)
-	adminPort, port := freePort(t), freePort(t)
+	adminPort, port := caddytest.FreePort(t), caddytest.FreePort(t)
 	e := &env{
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", adminPort),
 		mountURL:  fmt.Sprintf("http://127.0.0.1:%d/admin", port),
 		logFile:   filepath.Join(t.TempDir(), "caddy.log"),
 	}
-	cf := strings.NewReplacer("{{ADMIN}}", fmt.Sprint(adminPort), "{{ETCD}}", etcd.Endpoint(),
-		"{{LOG}}", e.logFile, "{{PORT}}", fmt.Sprint(port)).Replace(envCaddyfile)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := caddy.Stop(); err != nil {
-			t.Errorf("stopping caddy: %v", err)
-		}
-	})
+	caddytest.Load(t, envCaddyfile, map[string]string{"ADMIN": fmt.Sprint(adminPort), "ETCD": etcd.Endpoint(),
+		"LOG": e.logFile, "PORT": fmt.Sprint(port)})
 	return e
 }
 

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/tokengate/tokengate/caddyfile"
+	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/internal/etcdtest"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
@@ -53,16 +53,6 @@ type echo struct {
 	Path    string              `json:"path"`
 	Header  map[string][]string `json:"header"`
 	RawPath string              `json:"raw_path"`
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 const gatewayCaddyfile = `{
@@ -132,18 +122,10 @@ func startGateway(t *testing.T) *gateway {
 	g := &gateway{t: t, etcd: etcdtest.Start(t), org: "acme", otherOrg: "globex"}
 	g.writer = store.New(g.etcd.Client(), "/tg")
 	g.logFile = filepath.Join(t.TempDir(), "access.log")
-	port := freePort(t)
+	port := caddytest.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cf := strings.NewReplacer("{{ETCD}}", g.etcd.Endpoint(), "{{LOG}}", g.logFile,
-		"{{PORT}}", fmt.Sprint(port), "{{UPSTREAM}}", strings.TrimPrefix(upstream.URL, "http://")).Replace(gatewayCaddyfile)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	if err != nil {
-		t.Fatalf("adapting: %v", err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading: %v", err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
+	caddytest.Load(t, gatewayCaddyfile, map[string]string{"ETCD": g.etcd.Endpoint(), "LOG": g.logFile,
+		"PORT": fmt.Sprint(port), "UPSTREAM": strings.TrimPrefix(upstream.URL, "http://")})
 
 	ctx := g.ctx()
 	for _, org := range []string{g.org, g.otherOrg} {
@@ -627,7 +609,7 @@ func TestGateway(t *testing.T) {
 // TestDemoCaddyfile runs the README's demo config (testdata/Caddyfile) on
 // free ports and a temporary data directory, and checks what it shows.
 func TestDemoCaddyfile(t *testing.T) {
-	port, upstreamPort, adminPort := freePort(t), freePort(t), freePort(t)
+	port, upstreamPort, adminPort := caddytest.FreePort(t), caddytest.FreePort(t), caddytest.FreePort(t)
 	t.Setenv("TOKENGATE_PORT", fmt.Sprint(port))
 	t.Setenv("TOKENGATE_UPSTREAM_PORT", fmt.Sprint(upstreamPort))
 	t.Setenv("TOKENGATE_ADMIN_PORT", fmt.Sprint(adminPort))
@@ -636,14 +618,7 @@ func TestDemoCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
+	caddytest.Load(t, string(body), nil)
 	appIface, err := caddy.ActiveContext().App("tokengate")
 	if err != nil {
 		t.Fatal(err)

@@ -5,17 +5,17 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/tokengate"
+
+	"github.com/tokengate/tokengate/internal/caddytest"
 )
 
 const reloadCaddyfile = `{
@@ -47,16 +47,8 @@ func TestReloadsUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100 reloads under load")
 	}
-	port := freePort(t)
-	cf := strings.NewReplacer("{{DIR}}", t.TempDir(), "{{PORT}}", fmt.Sprint(port)).Replace(reloadCaddyfile)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
+	port := caddytest.FreePort(t)
+	cfg := caddytest.Load(t, reloadCaddyfile, map[string]string{"DIR": t.TempDir(), "PORT": fmt.Sprint(port)})
 	app := activeApp(t)
 	emb, verifier := app.Conn().Embedded(), app.Verifier()
 
