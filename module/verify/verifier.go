@@ -254,8 +254,8 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	now := v.cfg.now()
 
 	var fallback *entry
-	if e, ok := v.identities.Get(key); ok && e.hash == h && v.changes.current(e) {
-		if now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale) {
+	if e, _ := v.identities.Get(key); v.currentFor(e, h) {
+		if v.freshIdentity(e, now) {
 			v.stats.hits.Add(1)
 			metrics.CacheHits.Inc()
 			return v.verdict(e, now)
@@ -264,7 +264,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		// keep the entry to fall back on should etcd not answer.
 		fallback = e
 	}
-	if e, ok := v.unknowns.Get(key); ok && e.hash == h && v.changes.current(e) && now.Sub(e.filledAt) < v.cfg.NegativeTTL {
+	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
 		v.stats.hits.Add(1)
 		v.stats.unknownHits.Add(1)
 		metrics.CacheHits.Inc()
@@ -282,6 +282,24 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		return nil, err
 	}
 	return v.verdict(e, now)
+}
+
+// currentFor reports whether e is the cached verdict of digest h and
+// nothing it depends on changed since it was read.
+func (v *Verifier) currentFor(e *entry, h token.Hash) bool {
+	return e != nil && e.hash == h && v.changes.current(e)
+}
+
+// freshIdentity reports whether a current identity may answer without a
+// read: within cache_ttl of its read and within max_stale of news from etcd.
+func (v *Verifier) freshIdentity(e *entry, now time.Time) bool {
+	return now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale)
+}
+
+// freshUnknown reports whether a current "unknown" verdict is within
+// negative_ttl.
+func (v *Verifier) freshUnknown(e *entry, now time.Time) bool {
+	return now.Sub(e.filledAt) < v.cfg.NegativeTTL
 }
 
 // verdict is what an entry says at time now; a token found good is noted
@@ -333,18 +351,18 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 	// A flight that just finished may have cached the answer between our
 	// caller's miss and this flight's start: look again before reading.
 	now := v.cfg.now()
-	if e, ok := v.identities.Get(key); ok && e.hash == h && v.changes.current(e) &&
-		now.Sub(e.filledAt) < v.cfg.CacheTTL && v.changes.inSync(e, now, v.cfg.MaxStale) {
-		return e, nil
+	old, _ := v.identities.Get(key)
+	if v.currentFor(old, h) && v.freshIdentity(old, now) {
+		return old, nil
 	}
-	if e, ok := v.unknowns.Get(key); ok && e.hash == h && v.changes.current(e) && now.Sub(e.filledAt) < v.cfg.NegativeTTL {
+	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
 		return e, nil
 	}
 
 	// A refill replaces the identity object; its last noted use carries
 	// over, so a busy token is still noted at most once per UseInterval.
 	var lastUse int64
-	if old, ok := v.identities.Get(key); ok && old.hash == h && old.identity != nil {
+	if old != nil && old.hash == h && old.identity != nil {
 		lastUse = old.identity.lastUse.Load()
 	}
 

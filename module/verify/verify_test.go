@@ -425,6 +425,19 @@ func TestInvalidation(t *testing.T) {
 	}
 }
 
+// holdWatch breaks the verifier's watch, as a lost connection would, and
+// keeps it from starting again until the returned release is called (fault
+// injection). It returns once the watch is down.
+func (e *env) holdWatch() (release func()) {
+	hold, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.v.beforeWatch = func() { once.Do(func() { close(held); <-hold }) }
+	e.v.breakWatch()
+	<-held
+	var released sync.Once
+	return func() { released.Do(func() { close(hold) }) }
+}
+
 func (e *env) update(u *store.User, change func(u *store.User)) {
 	e.t.Helper()
 	if _, err := e.writer.UpdateUser(e.ctx(), e.org, u.ID, func(u *store.User) error { change(u); return nil }, operator); err != nil {
@@ -479,12 +492,7 @@ func TestCompactionFlushes(t *testing.T) {
 	u, secret := e.user(nil)
 	e.mustVerify(secret)
 
-	hold := make(chan struct{})
-	held := make(chan struct{})
-	var once sync.Once
-	e.v.beforeWatch = func() { once.Do(func() { close(held); <-hold }) }
-	e.v.breakWatch()
-	<-held
+	release := e.holdWatch()
 
 	toks, _ := e.writer.ListTokens(e.ctx(), e.org, u.ID)
 	if err := e.writer.RevokeToken(e.ctx(), e.org, u.ID, toks[0].ID, operator); err != nil {
@@ -499,7 +507,7 @@ func TestCompactionFlushes(t *testing.T) {
 	}
 	e.srv.Compact(e.ctx())
 	flushes := e.v.Stats().Flushes
-	close(hold)
+	release()
 	e.synced()
 	if e.v.Stats().Flushes <= flushes {
 		t.Fatal("watch resumed past a compaction without flushing")
@@ -513,18 +521,13 @@ func TestWatchResumesWithoutLoss(t *testing.T) {
 	e := newEnv(t, Config{})
 	u, secret := e.user(nil)
 	e.mustVerify(secret)
-	hold := make(chan struct{})
-	held := make(chan struct{})
-	var once sync.Once
-	e.v.beforeWatch = func() { once.Do(func() { close(held); <-hold }) }
-	e.v.breakWatch()
-	<-held
+	release := e.holdWatch()
 	toks, _ := e.writer.ListTokens(e.ctx(), e.org, u.ID)
 	if err := e.writer.RevokeToken(e.ctx(), e.org, u.ID, toks[0].ID, operator); err != nil {
 		t.Fatal(err)
 	}
 	flushes := e.v.Stats().Flushes
-	close(hold)
+	release()
 	e.synced()
 	e.wantErr(secret, ErrUnknown)
 	if e.v.Stats().Flushes != flushes {
@@ -538,13 +541,7 @@ func TestCacheTTLBound(t *testing.T) {
 	e := newEnv(t, Config{CacheTTL: time.Minute, MaxStale: time.Minute})
 	u, secret := e.user(nil)
 	e.mustVerify(secret)
-	hold := make(chan struct{})
-	t.Cleanup(func() { close(hold) })
-	held := make(chan struct{})
-	var once sync.Once
-	e.v.beforeWatch = func() { once.Do(func() { close(held); <-hold }) }
-	e.v.breakWatch()
-	<-held
+	t.Cleanup(e.holdWatch())
 	e.update(u, func(u *store.User) { u.Disabled = true })
 	e.clock.advance(59 * time.Second)
 	e.mustVerify(secret) // still within cache_ttl, nothing told us

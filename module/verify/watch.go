@@ -221,7 +221,14 @@ func (v *Verifier) watch() {
 func (v *Verifier) currentRevision() (int64, error) {
 	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.LookupTimeout)
 	defer cancel()
-	resp, err := v.store.Client().Get(ctx, v.store.Prefix()+"/", clientv3.WithCountOnly())
+	return v.clusterRevision(ctx, v.store.Client())
+}
+
+// clusterRevision is the revision the cluster has reached, by a
+// linearizable read of a key that does not exist: it costs next to nothing
+// and, unlike anything the watch says, speaks for the whole cluster.
+func (v *Verifier) clusterRevision(ctx context.Context, client *clientv3.Client) (int64, error) {
+	resp, err := client.Get(ctx, v.store.Prefix()+"/", clientv3.WithCountOnly())
 	if err != nil {
 		return 0, err
 	}
@@ -231,11 +238,11 @@ func (v *Verifier) currentRevision() (int64, error) {
 // watchFrom runs one watch from *next until it breaks, advancing *next past
 // every change applied. It reports whether anything arrived.
 func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64) (bool, error) {
-	// Require a leader: a member cut off from the cluster cancels the
-	// watch instead of silently serving nothing.
 	if v.beforeWatch != nil {
 		v.beforeWatch()
 	}
+	// Require a leader: a member cut off from the cluster cancels the
+	// watch instead of silently serving nothing.
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(v.ctx))
 	defer cancel()
 	v.watchMu.Lock()
@@ -293,7 +300,6 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 	interval := v.heartbeatInterval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	probe := v.store.Prefix() + "/" // no such key: the read costs next to nothing
 	for {
 		select {
 		case <-ctx.Done():
@@ -302,7 +308,7 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, interval)
 		at := v.cfg.now()
-		resp, err := client.Get(rctx, probe)
+		rev, err := v.clusterRevision(rctx, client)
 		if err != nil {
 			cancel()
 			if ctx.Err() == nil {
@@ -310,8 +316,8 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 			}
 			continue
 		}
-		v.changes.confirmed(resp.Header.Revision, at)
-		if v.changes.applied.Load() < resp.Header.Revision {
+		v.changes.confirmed(rev, at)
+		if v.changes.applied.Load() < rev {
 			// The request must carry the watch's context metadata to
 			// reach the same watch stream.
 			if err := client.RequestProgress(rctx); err != nil && ctx.Err() == nil {
