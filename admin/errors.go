@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/tokengate"
 )
 
 // apiError is an error with the status and code the API answers it with.
@@ -50,20 +51,12 @@ func asAPIError(err error) (*apiError, bool) {
 	return &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: "internal error"}, false
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
+// writeError answers with the contract's error body, as the gateway does.
 func writeError(w http.ResponseWriter, e *apiError) {
-	var body errorBody
-	body.Error.Code, body.Error.Message = e.code, e.msg
 	if e.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
-	writeJSON(w, e.status, body)
+	tokengate.WriteError(w, e.status, e.code, e.msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

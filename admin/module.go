@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/tokengate"
 	"github.com/tokengate/tokengate/module/verify"
 )
@@ -112,13 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	caller, err := h.authenticate(r)
 	if err != nil {
 		ae, _ := asAPIError(err)
-		switch ae.status {
-		case http.StatusUnauthorized:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
-		case http.StatusForbidden:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
-		}
-		writeError(w, ae)
+		refuseCaller(w, ae)
 		return nil
 	}
 	h.api.Serve(w, r, r.URL.Path, caller)
@@ -144,7 +139,7 @@ func (h *Handler) authenticate(r *http.Request) (Caller, error) {
 	case err != nil:
 		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the bearer token is not valid"}
 	}
-	if id.Role != "admin" {
+	if id.Role != store.RoleAdmin {
 		return Caller{}, forbidden("only admins may use the admin API")
 	}
 	return Caller{Identity: id}, nil

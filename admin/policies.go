@@ -101,12 +101,8 @@ func replacePolicy(c *call) error {
 		return err
 	}
 	if !sc.orgWide() {
-		old, err := c.api.store.GetPolicy(c.r.Context(), org, id)
-		if err != nil {
+		if err := c.mayChangePolicy(sc, org, id); err != nil {
 			return err
-		}
-		if !sc.managesPolicy(old) {
-			return forbidden("account-level admins manage only their own account's policies")
 		}
 		if err := sc.policyAccount(&doc); err != nil {
 			return err
@@ -119,6 +115,22 @@ func replacePolicy(c *call) error {
 	return c.changed(http.StatusOK, store.ActionPolicyUpdate, p.ID, viewPolicy(p))
 }
 
+// mayChangePolicy checks that the scope may change or delete an existing
+// policy: account admins only their account's.
+func (c *call) mayChangePolicy(sc scope, org, id string) error {
+	if sc.orgWide() {
+		return nil
+	}
+	old, err := c.api.store.GetPolicy(c.r.Context(), org, id)
+	if err != nil {
+		return err
+	}
+	if !sc.managesPolicy(old) {
+		return forbidden("account-level admins manage only their own account's policies")
+	}
+	return nil
+}
+
 // DELETE /orgs/{org}/policies/{pol}: 409 while users hold it.
 func deletePolicy(c *call) error {
 	org, id := c.params["org"], c.params["pol"]
@@ -126,14 +138,8 @@ func deletePolicy(c *call) error {
 	if err != nil {
 		return err
 	}
-	if !sc.orgWide() {
-		old, err := c.api.store.GetPolicy(c.r.Context(), org, id)
-		if err != nil {
-			return err
-		}
-		if !sc.managesPolicy(old) {
-			return forbidden("account-level admins manage only their own account's policies")
-		}
+	if err := c.mayChangePolicy(sc, org, id); err != nil {
+		return err
 	}
 	if err := c.api.store.DeletePolicy(c.r.Context(), org, id, c.caller.Actor()); err != nil {
 		return err
