@@ -88,38 +88,9 @@ func (s *Store) ListUsers(ctx context.Context, org string, f UserFilter, limit i
 	if cursor != "" && !ValidUserID(cursor) {
 		return nil, "", &FieldError{"cursor", "is not a cursor this API returned"}
 	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	prefix := s.usersPrefix(org)
-	from := prefix
-	if cursor != "" {
-		from = prefix + cursor + "\x00"
-	}
-	var out []User
-	// Filters are applied here, so a page of etcd keys may yield fewer
-	// users than asked; read on until the page is full or the keys end.
-	for len(out) < limit {
-		resp, err := s.get(ctx, opRead, from,
-			clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)),
-			clientv3.WithLimit(int64(limit-len(out))))
-		if err != nil {
-			return nil, "", unavailable(err)
-		}
-		users, err := decodeAll[User](resp.Kvs)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, u := range users {
-			if (f.Type == "" || u.Type == f.Type) && (f.Level == "" || u.Level == f.Level) && (f.Account == "" || u.Reaches(f.Account)) {
-				out = append(out, u)
-			}
-		}
-		if !resp.More {
-			return out, "", nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-	}
-	return out, out[len(out)-1].ID, nil
+	return page(ctx, s, s.usersPrefix(org), cursor, limit, func(_ string, u *User) bool {
+		return (f.Type == "" || u.Type == f.Type) && (f.Level == "" || u.Level == f.Level) && (f.Account == "" || u.Reaches(f.Account))
+	})
 }
 
 // UpdateUser applies change to a user and stores the result if it is still
