@@ -45,14 +45,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := subOptions{}
 	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return nil, d.Errf("tokengate: %s given more than once", name)
+		name, err := seen.first(d, "tokengate")
+		if err != nil {
+			return nil, err
 		}
-		seen[name] = true
-		var err error
 		switch name {
 		case "etcd":
 			app.Etcd, err = parseEtcd(d)
@@ -89,14 +87,12 @@ func parseEtcd(d *caddyfile.Dispenser) (*etcdconn.Config, error) {
 		return nil, d.ArgErr()
 	}
 	cfg := new(etcdconn.Config)
-	seen := map[string]bool{}
+	seen := subOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return nil, d.Errf("etcd: %s given more than once", name)
+		name, err := seen.first(d, "etcd")
+		if err != nil {
+			return nil, err
 		}
-		seen[name] = true
-		var err error
 		switch name {
 		case "endpoints":
 			cfg.Endpoints = d.RemainingArgs()
@@ -128,6 +124,21 @@ func parseEtcd(d *caddyfile.Dispenser) (*etcdconn.Config, error) {
 		return nil, d.Err("etcd: endpoints is required (leave out the etcd block to use the embedded etcd)")
 	}
 	return cfg, nil
+}
+
+// subOptions are the sub-options met so far in one block: giving one twice
+// is an error naming its line, never a silent override.
+type subOptions map[string]bool
+
+// first returns the current sub-option's name, or an error if the block
+// already had it.
+func (s subOptions) first(d *caddyfile.Dispenser, block string) (string, error) {
+	name := d.Val()
+	if s[name] {
+		return "", d.Errf("%s: %s given more than once", block, name)
+	}
+	s[name] = true
+	return name, nil
 }
 
 // oneArg reads exactly one argument of the current sub-option.

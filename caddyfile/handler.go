@@ -39,17 +39,15 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := subOptions{}
 	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] {
-			return nil, d.Errf("tokengate: %s given more than once", name)
+		name, err := seen.first(d, "tokengate")
+		if err != nil {
+			return nil, err
 		}
-		seen[name] = true
 		if handler.Mode == tokengate.ModeUI && name != "forward_credentials" {
 			return nil, d.Errf("tokengate ui: unknown sub-directive %q (ui routes take only forward_credentials)", name)
 		}
-		var err error
 		switch name {
 		case "scope":
 			handler.Scope, err = oneArg(d)
