@@ -105,6 +105,34 @@ func (s *Set) Allows(method string, readings []string) bool {
 	return true
 }
 
+// AllowsEveryMethod reports whether the set allows any method whatever on
+// every one of the path readings: some allow statement for "*" matches
+// each and no deny statement matches any, whatever its methods.
+func (s *Set) AllowsEveryMethod(readings []string) bool {
+	if s == nil || s.broken || len(readings) == 0 {
+		return false
+	}
+	for _, p := range readings {
+		lower := strings.ToLower(p)
+		for i := range s.deny {
+			if s.deny[i].matchesPath(lower, true) {
+				return false
+			}
+		}
+		allowed := false
+		for i := range s.allow {
+			if s.allow[i].methods == nil && s.allow[i].matchesPath(p, false) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *rule) matches(method, p string, fold bool) bool {
 	if r.methods != nil {
 		found := false
@@ -118,6 +146,11 @@ func (r *rule) matches(method, p string, fold bool) bool {
 			return false
 		}
 	}
+	return r.matchesPath(p, fold)
+}
+
+// matchesPath matches the paths of a rule; fold is set for deny rules.
+func (r *rule) matchesPath(p string, fold bool) bool {
 	for i := range r.paths {
 		if r.paths[i].match(p, fold) {
 			return true
@@ -132,6 +165,9 @@ type pattern struct {
 	segments  []string
 	lower     []string // segments in lower case, for deny matching
 	remainder bool
+	// below is set for "/x/*" and "/x/**": in a deny, they cover "/x"
+	// itself too, since "/x/" reads as "/x" to many upstreams.
+	below bool
 }
 
 func compilePattern(p string) (pattern, error) {
@@ -146,8 +182,10 @@ func compilePattern(p string) (pattern, error) {
 	case strings.HasSuffix(p, "**"):
 		// "/api/**" and "/api**": the last segment's wildcard, then anything.
 		p, pat.remainder = p[:len(p)-1], true
+		pat.below = strings.HasSuffix(p, "/*") && len(p) > 2
 	case strings.HasSuffix(p, "/*"):
 		pat.remainder = true
+		pat.below = len(p) > 2
 	}
 	if strings.Contains(p, "**") {
 		return pattern{}, errors.New(`"**" is only allowed at the end`)
@@ -184,8 +222,9 @@ func (pat *pattern) match(p string, fold bool) bool {
 			return false
 		}
 		if !more {
-			// The path ends here: the pattern must end too.
-			return i == len(segs)-1
+			// The path ends here: the pattern must end too, except that
+			// a denied "/x/*" covers "/x".
+			return i == len(segs)-1 || fold && pat.below && i == len(segs)-2
 		}
 	}
 	// The path goes on past the pattern's segments.
@@ -222,13 +261,14 @@ func globSegment(pat, s string) bool {
 
 // Readings returns the cleaned readings of a request path under which a
 // policy must allow it: the path as decoded once (what the gateway routes
-// on), as escaped on the wire, and fully decoded. Usually they coincide and
-// one reading is returned. ok is false for paths too long to judge.
+// on), as escaped on the wire, and fully decoded; and each of them without
+// ";" segment parameters, as servlet containers read "/x;jsessionid=1/y"
+// (and "/x/..;/y" as "/y"). Usually they coincide and one reading is
+// returned. ok is false for paths too long to judge.
 func Readings(decoded, escaped string) (readings []string, ok bool) {
 	if len(decoded) > MaxRequestPath || len(escaped) > 3*MaxRequestPath {
 		return nil, false
 	}
-	readings = append(readings, Clean(decoded))
 	add := func(p string) {
 		for _, r := range readings {
 			if r == p {
@@ -237,8 +277,15 @@ func Readings(decoded, escaped string) (readings []string, ok bool) {
 		}
 		readings = append(readings, p)
 	}
+	read := func(p string) {
+		add(Clean(p))
+		if strings.IndexByte(p, ';') >= 0 {
+			add(Clean(withoutParams(p)))
+		}
+	}
+	read(decoded)
 	if escaped != "" {
-		add(Clean(escaped))
+		read(escaped)
 	}
 	// Decode until nothing changes (double encoding), a few rounds at most.
 	full := decoded
@@ -249,8 +296,21 @@ func Readings(decoded, escaped string) (readings []string, ok bool) {
 		}
 		full = next
 	}
-	add(Clean(full))
+	read(full)
 	return readings, true
+}
+
+// withoutParams drops the ";" parameters of every segment of a path.
+func withoutParams(p string) string {
+	var b strings.Builder
+	for i, seg := range strings.Split(p, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		seg, _, _ = strings.Cut(seg, ";")
+		b.WriteString(seg)
+	}
+	return b.String()
 }
 
 // Clean resolves "//", "." and ".." and reads "\" as "/", as many upstream

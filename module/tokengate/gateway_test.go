@@ -38,6 +38,7 @@ type gateway struct {
 	etcd     *etcdtest.Server
 	writer   *store.Store
 	base     string
+	lenient  string // the site letting in "_" and "." header names
 	logFile  string
 	org      string
 	otherOrg string
@@ -53,6 +54,7 @@ type echo struct {
 	Path    string              `json:"path"`
 	Header  map[string][]string `json:"header"`
 	RawPath string              `json:"raw_path"`
+	Body    string              `json:"body"`
 }
 
 const gatewayCaddyfile = `{
@@ -68,6 +70,19 @@ const gatewayCaddyfile = `{
 		output file {{LOG}}
 		format json
 		include http.log.access
+	}
+	# The second site lets in header names with "_" and "." (Caddy drops
+	# them by default), as an operator with a CGI-style upstream might.
+	servers :{{PORT2}} {
+		expected_underscore_headers X_Account_Id x_account_id X_HTTP_Method_Override X_Tokengate_*
+		expected_dot_headers X.Account.Id X.HTTP.Method X.Tokengate.*
+	}
+}
+
+http://127.0.0.1:{{PORT2}} {
+	route /api/* {
+		tokengate api
+		reverse_proxy {{UPSTREAM}}
 	}
 }
 
@@ -115,17 +130,19 @@ http://127.0.0.1:{{PORT}} {
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(echo{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header})
+		body, _ := io.ReadAll(r.Body)
+		json.NewEncoder(w).Encode(echo{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header, Body: string(body)})
 	}))
 	t.Cleanup(upstream.Close)
 
 	g := &gateway{t: t, etcd: etcdtest.Start(t), org: "acme", otherOrg: "globex"}
 	g.writer = store.New(g.etcd.Client(), "/tg")
 	g.logFile = filepath.Join(t.TempDir(), "access.log")
-	port := caddytest.FreePort(t)
+	port, port2 := caddytest.FreePort(t), caddytest.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	g.lenient = fmt.Sprintf("http://127.0.0.1:%d", port2)
 	caddytest.Load(t, gatewayCaddyfile, map[string]string{"ETCD": g.etcd.Endpoint(), "LOG": g.logFile,
-		"PORT": fmt.Sprint(port), "UPSTREAM": strings.TrimPrefix(upstream.URL, "http://")})
+		"PORT": fmt.Sprint(port), "PORT2": fmt.Sprint(port2), "UPSTREAM": strings.TrimPrefix(upstream.URL, "http://")})
 
 	ctx := g.ctx()
 	for _, org := range []string{g.org, g.otherOrg} {
@@ -213,7 +230,13 @@ type response struct {
 // do sends a request with the given token (none when empty) and headers.
 func (g *gateway) do(method, path, tok string, hdr ...string) response {
 	g.t.Helper()
-	req, err := http.NewRequest(method, g.base+path, nil)
+	return g.send(method, path, tok, nil, hdr...)
+}
+
+// send is do with a request body.
+func (g *gateway) send(method, path, tok string, body io.Reader, hdr ...string) response {
+	g.t.Helper()
+	req, err := http.NewRequest(method, g.base+path, body)
 	if err != nil {
 		g.t.Fatal(err)
 	}

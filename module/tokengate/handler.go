@@ -1,6 +1,7 @@
 package tokengate
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +15,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/module/metrics"
-	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
 	"github.com/tokengate/tokengate/module/verify"
 )
 
@@ -65,6 +66,7 @@ type Handler struct {
 
 	verifier   *verify.Verifier
 	prefix     string
+	account    accountSource
 	headers    identityHeaders
 	admitsType [2]bool // [programmatic, ui]
 	logger     *zap.Logger
@@ -100,6 +102,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.verifier = app.Verifier()
 	h.prefix = textproto.CanonicalMIMEHeaderKey(app.HeaderPrefix)
+	h.account = parseAccountSource(h.Account)
 	name := func(s string) string { return textproto.CanonicalMIMEHeaderKey(app.HeaderPrefix + s) }
 	h.headers = identityHeaders{
 		userID:   name("User-Id"),
@@ -159,8 +162,9 @@ const maxAuthorization = 1024
 
 // ServeHTTP follows the steps of the contract, in order.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// 1. Nothing a client sends may look like an identity header.
-	stripPrefixed(r.Header, h.prefix)
+	// 1. Nothing a client sends may look like an identity header, nor make
+	// the proxy drop one.
+	judged := h.prepare(r)
 
 	// 2. The bearer token, from the Authorization header only.
 	tok, found := BearerToken(r.Header)
@@ -207,7 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	} else {
 		var msg string
-		account, msg = h.targetAccount(r)
+		account, msg = h.targetAccount(r, &judged)
 		switch {
 		case msg != "":
 			return h.refuse(w, r, id, http.StatusForbidden, "account_forbidden", msg)
@@ -220,8 +224,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.refuse(w, r, id, http.StatusForbidden, "account_forbidden", "the token does not reach account "+account)
 		}
 	}
-	if !roleAllows(id, r) {
-		return h.refuse(w, r, id, http.StatusForbidden, "role_forbidden", "role "+id.Role+" does not allow "+r.Method+" on this path")
+	if ref := h.judgeRole(r, id, &judged); ref.code != "" {
+		return h.refuse(w, r, id, ref.status, ref.code, ref.msg)
 	}
 
 	// 7. Tag the request; 8. (Authorization was removed above.)
@@ -244,11 +248,14 @@ const (
 	BadHeader
 )
 
-// BearerToken reads "Authorization: Bearer <token>" (scheme in any case).
-// No header, an empty one or another scheme is no token; several
-// Authorization headers, an oversized one, or "Bearer" without a token is a
-// bad header: a credential was sent, but not one the gateway can read
-// unambiguously.
+// BearerToken reads "Authorization: Bearer <token>" (scheme in any case,
+// then one or more spaces). No header, an empty one or another scheme is
+// no token. A bad header — several Authorization headers, an oversized
+// one, "Bearer" followed by anything but spaces and a token ("Bearer<TAB>…",
+// "Bearer,…", "Bearerx …"), or another scheme carrying something shaped
+// like a tokengate token (in Basic credentials, say) — means a credential
+// was sent that the gateway cannot read the one way every upstream would,
+// and is refused rather than passed on unjudged.
 func BearerToken(hdr http.Header) (string, int) {
 	vals := hdr["Authorization"]
 	switch {
@@ -264,9 +271,16 @@ func BearerToken(hdr http.Header) (string, int) {
 	if strings.TrimSpace(v) == "" {
 		return "", NoToken
 	}
-	scheme, rest, _ := strings.Cut(v, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
+	const scheme = "Bearer"
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		if carriesToken(v) {
+			return "", BadHeader
+		}
 		return "", NoToken
+	}
+	rest := v[len(scheme):]
+	if rest == "" || rest[0] != ' ' {
+		return "", BadHeader
 	}
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
@@ -275,109 +289,29 @@ func BearerToken(hdr http.Header) (string, int) {
 	return tok, OneToken
 }
 
-// stripPrefixed removes every header whose name starts with prefix,
-// ignoring case and reading "_" as "-" (as CGI-style upstreams do).
-func stripPrefixed(hdr http.Header, prefix string) {
-	for name := range hdr {
-		if hasIdentityPrefix(name, prefix) {
-			delete(hdr, name)
-		}
+// carriesToken reports whether an Authorization value of another scheme
+// holds a tokengate token, as sent or base64-decoded (Basic credentials
+// such as "x:tgp_…", which some upstreams accept as a token).
+func carriesToken(v string) bool {
+	if containsTokenPrefix(v) {
+		return true
 	}
-}
-
-func hasIdentityPrefix(name, prefix string) bool {
-	if len(name) < len(prefix) {
+	_, cred, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok {
 		return false
 	}
-	for i := 0; i < len(prefix); i++ {
-		c, p := name[i], prefix[i]
-		if c == '_' {
-			c = '-'
-		}
-		if c != p && lower(c) != lower(p) {
-			return false
-		}
-	}
-	return true
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// targetAccount reads the account the request acts on. msg is set when the
-// request names it ambiguously.
-func (h *Handler) targetAccount(r *http.Request) (account, msg string) {
-	if h.Account != "" {
-		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		if repl == nil {
-			return "", "no replacer for the account placeholder"
-		}
-		return repl.ReplaceAll(h.Account, ""), ""
-	}
-	var fromQuery []string
-	if strings.Contains(r.URL.RawQuery, "ccountId") {
-		fromQuery = r.URL.Query()["accountId"]
-	}
-	fromHeader := r.Header["X-Account-Id"]
-	if len(fromQuery) > 1 || len(fromHeader) > 1 {
-		return "", "the account is named more than once"
-	}
-	switch {
-	case len(fromQuery) == 1 && len(fromHeader) == 1 && fromQuery[0] != fromHeader[0]:
-		return "", "the accountId parameter and the X-Account-Id header name different accounts"
-	case len(fromQuery) == 1:
-		return fromQuery[0], ""
-	case len(fromHeader) == 1:
-		return fromHeader[0], ""
-	}
-	return "", ""
-}
-
-// methodOverrideHeaders are honoured by common web frameworks; a request
-// must be allowed under every method it could be read as.
-var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
-
-func roleAllows(id *verify.Identity, r *http.Request) bool {
-	var readings []string
-	if id.Role == store.RolePolicy {
-		var ok bool
-		if readings, ok = policy.Readings(r.URL.Path, r.URL.EscapedPath()); !ok {
-			return false
-		}
-	}
-	allowed := func(method string) bool {
-		switch id.Role {
-		case store.RoleViewer:
-			return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
-		case store.RoleEditor, store.RoleAdmin:
+	cred = strings.TrimSpace(cred)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if dec, err := enc.DecodeString(cred); err == nil && containsTokenPrefix(string(dec)) {
 			return true
-		case store.RolePolicy:
-			return id.Rules.Allows(method, readings)
-		}
-		return false
-	}
-	if !allowed(r.Method) {
-		return false
-	}
-	for _, name := range methodOverrideHeaders {
-		for _, m := range r.Header[name] {
-			if !allowed(strings.TrimSpace(m)) {
-				return false
-			}
 		}
 	}
-	if strings.Contains(r.URL.RawQuery, "_method") {
-		for _, m := range r.URL.Query()["_method"] {
-			if !allowed(strings.ToUpper(m)) {
-				return false
-			}
-		}
-	}
-	return true
+	return false
+}
+
+func containsTokenPrefix(s string) bool {
+	s = strings.ToLower(s)
+	return strings.Contains(s, string(token.Programmatic)+"_") || strings.Contains(s, string(token.Personal)+"_")
 }
 
 // tag sets the identity headers, placeholders and access log fields.

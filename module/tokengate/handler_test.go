@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/internal/etcdtest"
+	"github.com/tokengate/tokengate/module/reading"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
 	"github.com/tokengate/tokengate/module/verify"
@@ -26,7 +27,12 @@ func TestBearerToken(t *testing.T) {
 		{[]string{""}, "", NoToken},
 		{[]string{"   "}, "", NoToken},
 		{[]string{"Basic abc"}, "", NoToken},
-		{[]string{"Bearerx abc"}, "", NoToken},
+		{[]string{"Bearerx abc"}, "", BadHeader},
+		{[]string{"Bearer\tabc"}, "", BadHeader},
+		{[]string{"Bearer,abc"}, "", BadHeader},
+		{[]string{"Basic eDp0Z3BfYWJj"}, "", BadHeader},
+		{[]string{"Token tgp_abc"}, "", BadHeader},
+		{[]string{"Basic dXNlcjpwYXNz"}, "", NoToken},
 		{[]string{"Bearer"}, "", BadHeader},
 		{[]string{"Bearer "}, "", BadHeader},
 		{[]string{"Bearer a", "Bearer a"}, "", BadHeader},
@@ -57,8 +63,8 @@ func TestHasIdentityPrefix(t *testing.T) {
 		"X-Token-Gate-User":   false,
 		"X-Auth-Token":        false,
 	} {
-		if got := hasIdentityPrefix(name, p); got != want {
-			t.Errorf("hasIdentityPrefix(%q) = %v", name, got)
+		if got := reading.HeaderHasPrefix(name, p); got != want {
+			t.Errorf("HeaderHasPrefix(%q) = %v", name, got)
 		}
 	}
 }

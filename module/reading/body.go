@@ -1,0 +1,284 @@
+package reading
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"strings"
+)
+
+// Kinds says how upstreams may parse a request body.
+type Kinds uint8
+
+// Ways upstreams parse bodies.
+const (
+	// URLEncoded: application/x-www-form-urlencoded, and POSTs without a
+	// Content-Type (Rack parses those as forms).
+	URLEncoded Kinds = 1 << iota
+	// Multipart: multipart/form-data, and every other multipart type
+	// (Rack parses multipart/mixed and multipart/related as forms too).
+	Multipart
+	// JSON: any Content-Type containing "/json" or "+json" (Laravel's
+	// isJson takes the whole header, parameters included).
+	JSON
+)
+
+// Unreadable is the reason a body (or its Content-Type) cannot be read
+// unambiguously. The request is refused rather than judged one way.
+type Unreadable string
+
+func (u Unreadable) Error() string { return string(u) }
+
+// BodyKinds tells how upstreams may parse the body of a POST with these
+// Content-Type values, and the multipart boundary when one applies.
+// Several Content-Type headers, a charset that is not an ASCII superset,
+// or a multipart type whose boundary could be read two ways cannot be
+// judged.
+func BodyKinds(contentType []string) (kinds Kinds, boundary string, err error) {
+	switch len(contentType) {
+	case 0:
+		return URLEncoded, "", nil
+	case 1:
+	default:
+		return 0, "", Unreadable("the request has several Content-Type headers")
+	}
+	ct := strings.ToLower(strings.TrimSpace(contentType[0]))
+	if ct == "" {
+		return URLEncoded, "", nil
+	}
+	if err := checkCharsets(ct); err != nil {
+		return 0, "", err
+	}
+	// PHP and Rack end the media type at ";", "," or white space.
+	media := ct
+	if i := strings.IndexAny(ct, ";, \t"); i >= 0 {
+		media = ct[:i]
+	}
+	switch {
+	case media == "application/x-www-form-urlencoded":
+		kinds |= URLEncoded
+	case strings.HasPrefix(media, "multipart/"):
+		kinds |= Multipart
+		if strings.Count(ct, "boundary") != 1 {
+			return 0, "", Unreadable("the multipart boundary is not named exactly once")
+		}
+		_, params, perr := mime.ParseMediaType(contentType[0])
+		boundary = params["boundary"]
+		if perr != nil || boundary == "" || len(boundary) > 70 {
+			return 0, "", Unreadable("the multipart Content-Type cannot be read")
+		}
+	}
+	if strings.Contains(ct, "/json") || strings.Contains(ct, "+json") {
+		kinds |= JSON
+	}
+	return kinds, boundary, nil
+}
+
+// asciiCharsets are the charsets in which "_method=DELETE" reads the same
+// as in ASCII. Others (UTF-16, UTF-7, EBCDIC code pages such as IBM037,
+// which some servers decode) would let a body mean one thing to the gateway
+// and another to the upstream.
+var asciiCharsets = map[string]bool{
+	"utf-8": true, "utf8": true, "us-ascii": true, "ascii": true,
+	"iso-8859-1": true, "latin1": true, "windows-1252": true,
+}
+
+// checkCharsets checks every charset parameter of a lower-cased
+// Content-Type.
+func checkCharsets(ct string) error {
+	for rest := ct; ; {
+		i := strings.Index(rest, "charset")
+		if i < 0 {
+			return nil
+		}
+		rest = strings.TrimLeft(rest[i+len("charset"):], " \t")
+		if !strings.HasPrefix(rest, "=") {
+			continue
+		}
+		v := strings.TrimLeft(rest[1:], " \t")
+		if end := strings.IndexAny(v, ";, \t"); end >= 0 {
+			v = v[:end]
+		}
+		if !asciiCharsets[strings.Trim(v, `"'`)] {
+			return Unreadable("the body's charset " + v + " is not read the same by every upstream")
+		}
+	}
+}
+
+// BodyValues appends to dst every value some upstream may read for the
+// parameter n in a body of the given kinds. Bodies it cannot read
+// unambiguously are an Unreadable error.
+func BodyValues(dst []string, body []byte, kinds Kinds, boundary string, n Name) ([]string, error) {
+	var err error
+	if kinds&URLEncoded != 0 {
+		dst = QueryValues(dst, string(body), n)
+	}
+	if kinds&Multipart != 0 {
+		if dst, err = multipartValues(dst, body, boundary, n); err != nil {
+			return dst, err
+		}
+	}
+	if kinds&JSON != 0 {
+		if dst, err = jsonValues(dst, body, n); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// multipartValues reads a multipart body strictly: it must be in the
+// canonical form every parser agrees on (no preamble, CRLF line ends, one
+// Content-Disposition per part with plain name and filename parameters, no
+// encoded words or RFC 2231 parameters, no transfer encodings), else it is
+// Unreadable. The values of parts named n are appended.
+func multipartValues(dst []string, body []byte, boundary string, n Name) ([]string, error) {
+	delim := []byte("--" + boundary)
+	if !bytes.HasPrefix(body, delim) {
+		return dst, Unreadable("the multipart body does not start with its boundary")
+	}
+	sep := append([]byte("\r\n"), delim...)
+	rest := body[len(delim):]
+	for {
+		if bytes.HasPrefix(rest, []byte("--")) {
+			if tail := rest[2:]; len(tail) > 0 && !bytes.Equal(tail, []byte("\r\n")) {
+				return dst, Unreadable("the multipart body goes on after its closing boundary")
+			}
+			return dst, nil
+		}
+		if !bytes.HasPrefix(rest, []byte("\r\n")) {
+			return dst, Unreadable("a multipart boundary line has trailing characters")
+		}
+		rest = rest[2:]
+		end := bytes.Index(rest, sep)
+		if end < 0 {
+			return dst, Unreadable("the multipart body has no closing boundary")
+		}
+		part := rest[:end]
+		rest = rest[end+len(sep):]
+		head, content, found := bytes.Cut(part, []byte("\r\n\r\n"))
+		if !found {
+			if !bytes.HasSuffix(part, []byte("\r\n")) || len(part) < 2 {
+				return dst, Unreadable("a multipart part has no header end")
+			}
+			head, content = part[:len(part)-2], nil
+		}
+		name, err := partName(string(head))
+		if err != nil {
+			return dst, err
+		}
+		if n.Reads(name) {
+			dst = append(dst, string(content))
+		}
+	}
+}
+
+// partName reads the field name of a part from its header block.
+func partName(head string) (string, error) {
+	var disposition string
+	seen := 0
+	for _, line := range strings.Split(head, "\r\n") {
+		if line == "" || strings.ContainsAny(line, "\r\n") || line[0] == ' ' || line[0] == '\t' {
+			return "", Unreadable("a multipart part header is folded or broken")
+		}
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(key) != key {
+			return "", Unreadable("a multipart part header has no name")
+		}
+		switch strings.ToLower(key) {
+		case "content-disposition":
+			disposition = strings.TrimSpace(value)
+			seen++
+		case "content-transfer-encoding":
+			switch strings.ToLower(strings.TrimSpace(value)) {
+			case "7bit", "8bit", "binary":
+			default:
+				return "", Unreadable("a multipart part uses a transfer encoding")
+			}
+		}
+	}
+	if seen != 1 {
+		return "", Unreadable("a multipart part has no single Content-Disposition")
+	}
+	lower := strings.ToLower(disposition)
+	if strings.Contains(lower, "*=") || strings.Contains(lower, "=?") || strings.Contains(lower, `\`) {
+		return "", Unreadable("a multipart part name is encoded")
+	}
+	typ, params, err := mime.ParseMediaType(disposition)
+	if err != nil || typ != "form-data" {
+		return "", Unreadable("a multipart Content-Disposition cannot be read")
+	}
+	want := strings.Count(lower, "name=")
+	for k := range params {
+		switch k {
+		case "name":
+			want--
+		case "filename":
+			want--
+		default:
+			return "", Unreadable("a multipart Content-Disposition has unknown parameters")
+		}
+	}
+	if want != 0 || params["name"] == "" {
+		return "", Unreadable("a multipart Content-Disposition names its part ambiguously")
+	}
+	return params["name"], nil
+}
+
+// jsonValues reads the members of a top-level JSON object named n. Their
+// values must be strings; a body that is not JSON is Unreadable.
+func jsonValues(dst []string, body []byte, n Name) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return dst, Unreadable("the JSON body cannot be read")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		// Arrays and scalars have no members; still the whole body must
+		// be JSON.
+		var rest json.RawMessage
+		if d, ok := tok.(json.Delim); ok && d == '[' {
+			for dec.More() {
+				if err := dec.Decode(&rest); err != nil {
+					return dst, Unreadable("the JSON body cannot be read")
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return dst, Unreadable("the JSON body cannot be read")
+			}
+		}
+		return dst, jsonEnd(dec)
+	}
+	for dec.More() {
+		keyTok, err := dec.Token()
+		if err != nil {
+			return dst, Unreadable("the JSON body cannot be read")
+		}
+		key, _ := keyTok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return dst, Unreadable("the JSON body cannot be read")
+		}
+		if !n.Reads(key) {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(value, &s); err != nil {
+			return dst, Unreadable("a JSON " + key + " member is not a string")
+		}
+		dst = append(dst, s)
+	}
+	if _, err := dec.Token(); err != nil {
+		return dst, Unreadable("the JSON body cannot be read")
+	}
+	return dst, jsonEnd(dec)
+}
+
+// jsonEnd checks nothing but white space follows the JSON value.
+func jsonEnd(dec *json.Decoder) error {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Unreadable("the JSON body has more than one value")
+	}
+	return nil
+}

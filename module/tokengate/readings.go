@@ -1,0 +1,310 @@
+package tokengate
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/tokengate/module/policy"
+	"github.com/tokengate/tokengate/module/reading"
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/verify"
+)
+
+// One reading: what the gateway judges is exactly what the upstream can
+// read. This file computes every reading an upstream may make of the facts
+// the handler judges — the account, the method, the path — and judges all
+// of them; what it cannot read unambiguously it refuses. The rules of
+// reading live in module/reading and module/policy.
+
+// MaxFormBody is the most of a POST form body the handler reads to find
+// method overrides in it.
+const MaxFormBody = 1 << 20
+
+// Where the account is read from.
+const (
+	accountDefault = iota // the accountId query parameter and the X-Account-Id header
+	accountQuery          // one query parameter
+	accountHeader         // one header
+	accountOther          // any other placeholder, through the replacer
+)
+
+// accountSource is the provisioned form of the handler's account option.
+type accountSource struct {
+	kind   int
+	param  reading.Name // accountDefault, accountQuery
+	header string       // accountDefault, accountHeader: canonical name
+}
+
+// parseAccountSource reads the account option: the query and header
+// placeholders get every reading of their name; others are judged as the
+// replacer gives them.
+func parseAccountSource(placeholder string) accountSource {
+	if placeholder == "" {
+		return accountSource{kind: accountDefault, param: reading.AccountParam, header: reading.AccountHeader}
+	}
+	inner, ok := strings.CutPrefix(placeholder, "{")
+	if ok {
+		inner, ok = strings.CutSuffix(inner, "}")
+	}
+	if ok && !strings.ContainsAny(inner, "{}") {
+		for _, p := range []string{"query.", "http.request.uri.query."} {
+			if name, found := strings.CutPrefix(inner, p); found && name != "" {
+				return accountSource{kind: accountQuery, param: reading.NewName(name)}
+			}
+		}
+		for _, p := range []string{"header.", "http.request.header."} {
+			if name, found := strings.CutPrefix(inner, p); found && name != "" {
+				return accountSource{kind: accountHeader, header: http.CanonicalHeaderKey(name)}
+			}
+		}
+	}
+	return accountSource{kind: accountOther}
+}
+
+// judgedHeaders are the headers, as received, that some upstream reads as
+// a header the handler judges (the account header, the method override
+// headers), whatever their spelling. Collected while identity headers are
+// stripped, so the request's headers are walked once.
+type judgedHeaders struct {
+	keys [8]string
+	n    int
+	more bool // more keys than fit: walk the header again
+}
+
+// prepare strips identity headers, collects the judged headers, and takes
+// out of Connection every name the proxy would otherwise drop after
+// judging (CONTRACT §5, one reading): the identity headers, the headers
+// judged, and Content-Type, whose absence makes Rack parse a body as a
+// form.
+func (h *Handler) prepare(r *http.Request) judgedHeaders {
+	var j judgedHeaders
+	for key := range r.Header {
+		switch {
+		case reading.HeaderHasPrefix(key, h.prefix):
+			delete(r.Header, key)
+		case h.judged(key):
+			if j.n < len(j.keys) {
+				j.keys[j.n] = key
+				j.n++
+			} else {
+				j.more = true
+			}
+		}
+	}
+	if conn := r.Header["Connection"]; len(conn) > 0 {
+		h.sanitizeConnection(r.Header, conn)
+	}
+	return j
+}
+
+// judged reports whether a header name is read as one the handler judges.
+func (h *Handler) judged(key string) bool {
+	if h.account.header != "" && reading.HeaderIs(key, h.account.header) {
+		return true
+	}
+	for _, name := range reading.MethodOverrideHeaders {
+		if reading.HeaderIs(key, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// values appends the values of every judged header read as name.
+func (j *judgedHeaders) values(dst []string, hdr http.Header, name string) []string {
+	if j.more {
+		for key, vals := range hdr {
+			if reading.HeaderIs(key, name) {
+				dst = append(dst, vals...)
+			}
+		}
+		return dst
+	}
+	for _, key := range j.keys[:j.n] {
+		if reading.HeaderIs(key, name) {
+			dst = append(dst, hdr[key]...)
+		}
+	}
+	return dst
+}
+
+// sanitizeConnection removes from Connection the names of headers that
+// must reach the upstream as judged. Caddy's proxy drops every header
+// Connection names, after this handler has run.
+func (h *Handler) sanitizeConnection(hdr http.Header, conn []string) {
+	keep := conn[:0:0]
+	for _, v := range conn {
+		var kept []string
+		for _, tok := range strings.Split(v, ",") {
+			name := strings.TrimSpace(tok)
+			if name == "" || reading.HeaderHasPrefix(name, h.prefix) || h.judged(name) ||
+				reading.HeaderIs(name, "Content-Type") || reading.HeaderIs(name, "Content-Encoding") ||
+				reading.HeaderIs(name, "Content-Length") || reading.HeaderIs(name, "Transfer-Encoding") {
+				continue
+			}
+			kept = append(kept, name)
+		}
+		if len(kept) > 0 {
+			keep = append(keep, strings.Join(kept, ", "))
+		}
+	}
+	if len(keep) == 0 {
+		delete(hdr, "Connection")
+	} else {
+		hdr["Connection"] = keep
+	}
+}
+
+// targetAccount reads the account the request acts on: every reading of
+// it must name the same account. msg is set when they do not.
+func (h *Handler) targetAccount(r *http.Request, j *judgedHeaders) (account, msg string) {
+	var buf [4]string
+	vals := buf[:0]
+	switch h.account.kind {
+	case accountOther:
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if repl == nil {
+			return "", "no replacer for the account placeholder"
+		}
+		return repl.ReplaceAll(h.Account, ""), ""
+	case accountDefault, accountQuery:
+		if r.URL.RawQuery != "" {
+			vals = reading.QueryValues(vals, r.URL.RawQuery, h.account.param)
+		}
+	}
+	if h.account.header != "" {
+		vals = j.values(vals, r.Header, h.account.header)
+	}
+	if len(vals) == 0 {
+		return "", ""
+	}
+	for _, v := range vals[1:] {
+		if v != vals[0] {
+			return "", "the request names its account more than once or in more than one spelling; upstreams may read either"
+		}
+	}
+	return vals[0], ""
+}
+
+// refusal is why a request is refused; the zero value admits it.
+type refusal struct {
+	status    int
+	code, msg string
+}
+
+func forbidRole(format string, args ...any) refusal {
+	return refusal{http.StatusForbidden, "role_forbidden", fmt.Sprintf(format, args...)}
+}
+
+// judgeRole checks that the user's role allows every method the request
+// may be read as, on every reading of its path: the method received, the
+// override headers, _method in the query and, for a POST whose role does
+// not allow every method, _method in a form or JSON body.
+func (h *Handler) judgeRole(r *http.Request, id *verify.Identity, j *judgedHeaders) refusal {
+	if id.Role == store.RoleEditor || id.Role == store.RoleAdmin {
+		return refusal{} // every method on every path
+	}
+	var paths []string
+	if id.Role == store.RolePolicy {
+		var ok bool
+		if paths, ok = policy.Readings(r.URL.Path, r.URL.EscapedPath()); !ok {
+			return forbidRole("the path is too long to judge")
+		}
+	}
+	allowed := func(method string) bool {
+		switch id.Role {
+		case store.RoleViewer:
+			return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+		case store.RolePolicy:
+			return id.Rules.Allows(method, paths)
+		}
+		return false
+	}
+	if !allowed(r.Method) {
+		return forbidRole("role %s does not allow %s on this path", id.Role, r.Method)
+	}
+	judge := func(v, where string) refusal {
+		asSent, upper, ok := reading.OverrideMethods(v)
+		if !ok {
+			return forbidRole("the method override in %s is not one method", where)
+		}
+		for _, m := range [2]string{upper, asSent} {
+			if !allowed(m) {
+				return forbidRole("role %s does not allow %s (%s) on this path", id.Role, m, where)
+			}
+		}
+		return refusal{}
+	}
+	var buf [4]string
+	for _, name := range reading.MethodOverrideHeaders {
+		for _, v := range j.values(buf[:0], r.Header, name) {
+			if ref := judge(v, name); ref.code != "" {
+				return ref
+			}
+		}
+	}
+	if r.URL.RawQuery != "" {
+		for _, v := range reading.QueryValues(buf[:0], r.URL.RawQuery, reading.MethodParam) {
+			if ref := judge(v, "the query's _method"); ref.code != "" {
+				return ref
+			}
+		}
+	}
+	if r.Method == http.MethodPost && id.Role == store.RolePolicy && !id.Rules.AllowsEveryMethod(paths) {
+		vals, ref := readBodyMethods(r)
+		if ref.code != "" {
+			return ref
+		}
+		for _, v := range vals {
+			if ref := judge(v, "the body's _method"); ref.code != "" {
+				return ref
+			}
+		}
+	}
+	return refusal{}
+}
+
+// readBodyMethods reads the _method values of a POST body that upstreams
+// parse (a form, multipart or JSON body), at most MaxFormBody bytes, and
+// puts the body back to be passed on byte for byte.
+func readBodyMethods(r *http.Request) ([]string, refusal) {
+	kinds, boundary, err := reading.BodyKinds(r.Header["Content-Type"])
+	if err != nil {
+		return nil, forbidRole("%v", err)
+	}
+	if kinds == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil, refusal{}
+	}
+	if ce := r.Header["Content-Encoding"]; len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "identity")) {
+		return nil, forbidRole("an encoded request body cannot be judged")
+	}
+	tooLarge := refusal{http.StatusRequestEntityTooLarge, "payload_too_large",
+		fmt.Sprintf("a form body read for method overrides may hold at most %d bytes", MaxFormBody)}
+	if r.ContentLength > MaxFormBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxFormBody+1))
+	if err != nil {
+		return nil, refusal{http.StatusBadRequest, "invalid_request", "the request body could not be read"}
+	}
+	if len(body) > MaxFormBody {
+		return nil, tooLarge
+	}
+	r.Body = replayBody{Reader: bytes.NewReader(body), Closer: r.Body}
+	vals, err := reading.BodyValues(nil, body, kinds, boundary, reading.MethodParam)
+	if err != nil {
+		return nil, forbidRole("%v", err)
+	}
+	return vals, refusal{}
+}
+
+// replayBody serves a body already read, and closes the original.
+type replayBody struct {
+	io.Reader
+	io.Closer
+}
