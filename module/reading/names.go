@@ -37,18 +37,26 @@ func NewName(name string) Name {
 //     before trailing white space.
 func (n Name) Reads(raw string) bool {
 	if plainASCII(raw) {
-		return n.match(raw, true) || n.match(raw, false)
+		return n.matches(raw)
 	}
 	var buf [64]byte
 	once := appendDecoded(buf[:0], raw)
-	if n.match(string(once), true) || n.match(string(once), false) {
+	if n.matches(string(once)) {
 		return true
 	}
 	if !hasPercent(once) {
 		return false
 	}
-	twice := appendDecoded(nil, string(once))
-	return n.match(string(twice), true) || n.match(string(twice), false)
+	return n.matches(string(appendDecoded(nil, string(once))))
+}
+
+// matches compares a decoded name with n, with and without PHP's dropping
+// of leading spaces.
+func (n Name) matches(s string) bool {
+	if len(s) < len(n.folded) {
+		return false
+	}
+	return n.match(s, true) || len(s) > 0 && isSpace(s[0]) && n.match(s, false)
 }
 
 // match compares a decoded name with n; skipSpace drops leading white

@@ -13,36 +13,56 @@ import "strings"
 // A pair without "=" has the empty value. Values are appended in the order
 // found and may repeat.
 func QueryValues(dst []string, rawQuery string, n Name) []string {
-	for rawQuery != "" {
-		var pair string
-		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
-		dst = pairValues(dst, pair, n)
-		if strings.IndexByte(pair, ';') >= 0 {
-			for pair != "" {
-				var sub string
-				sub, pair, _ = strings.Cut(pair, ";")
-				dst = pairValues(dst, sub, n)
+	for len(rawQuery) > 0 {
+		// One pass over the pair: where it ends, its first "=", its
+		// first "]=", and whether it holds a ";".
+		end, eq, bracketEq, semi := 0, -1, -1, false
+		for ; end < len(rawQuery) && rawQuery[end] != '&'; end++ {
+			switch rawQuery[end] {
+			case '=':
+				if eq < 0 {
+					eq = end
+				}
+				if bracketEq < 0 && end > 0 && rawQuery[end-1] == ']' {
+					bracketEq = end - 1
+				}
+			case ';':
+				semi = true
 			}
 		}
+		pair := rawQuery[:end]
+		dst = pairValues(dst, pair, eq, n)
+		// qs splits "a[b=c]=d" after "]=": name "a[b=c]", value "d".
+		if bracketEq >= 0 && bracketEq+1 != eq {
+			dst = pairValues(dst, pair, bracketEq+1, n)
+		}
+		if semi {
+			for sub := range strings.SplitSeq(pair, ";") {
+				dst = pairValues(dst, sub, strings.IndexByte(sub, '='), n)
+			}
+		}
+		if end == len(rawQuery) {
+			break
+		}
+		rawQuery = rawQuery[end+1:]
 	}
 	return dst
 }
 
-func pairValues(dst []string, pair string, n Name) []string {
+// pairValues appends the value of a pair split at eq (-1: no "=") when its
+// name reads as n.
+func pairValues(dst []string, pair string, eq int, n Name) []string {
 	if pair == "" {
 		return dst
 	}
-	name, value, _ := strings.Cut(pair, "=")
-	if n.Reads(name) {
-		dst = appendValue(dst, value)
+	name, value := pair, ""
+	if eq >= 0 {
+		name, value = pair[:eq], pair[eq+1:]
 	}
-	// qs splits "a[b=c]=d" after "]=": name "a[b=c]", value "d".
-	if i := strings.Index(pair, "]="); i >= 0 && i+1 != len(name) {
-		if n.Reads(pair[:i+1]) {
-			dst = appendValue(dst, pair[i+2:])
-		}
+	if len(name) < len(n.folded) || !n.Reads(name) {
+		return dst
 	}
-	return dst
+	return appendValue(dst, value)
 }
 
 func appendValue(dst []string, raw string) []string {

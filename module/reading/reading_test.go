@@ -1,0 +1,194 @@
+package reading
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNameReads(t *testing.T) {
+	account, method := NewName("accountId"), NewName("_method")
+	tests := []struct {
+		n    Name
+		yes  []string
+		no   []string
+		what string
+	}{
+		{account, []string{
+			"accountId", "accountid", "ACCOUNTID", "accountI%64", "%61ccountId", "accountI%2564", // escapes, twice
+			"account%C4%B1d",             // ı upper-cases to I
+			"account%u0049d",             // %u escapes
+			"+accountId", "%20accountId", // PHP drops leading spaces
+			"accountId%00junk",                                                                           // PHP ends names at NUL
+			"accountId[]", "accountId[0]", "accountId[a][b]", "accountId]", "[accountId]", "]]accountId", // arrays, Rack's brackets
+			"accountId.x", "accountId%20", "accountId+",
+		}, []string{
+			"", "account", "accountIdx", "myaccountId", "account_id", "account-id", "accountI", "accountId%ZZ",
+			"account%FFId", "x[accountId]", "account%EF%BC%A9d", // fullwidth I is not I
+		}, "accountId"},
+		{method, []string{
+			"_method", "_METHOD", "%5Fmethod", "_m%65thod", ".method", "%2Emethod", "+method", "_method[]", "_method%00",
+		}, []string{
+			"method", "__method", "_methods", "payment_method", "x_method", "_meth",
+		}, "_method"},
+	}
+	for _, tt := range tests {
+		for _, raw := range tt.yes {
+			if !tt.n.Reads(raw) {
+				t.Errorf("%q should read as %s", raw, tt.what)
+			}
+		}
+		for _, raw := range tt.no {
+			if tt.n.Reads(raw) {
+				t.Errorf("%q should not read as %s", raw, tt.what)
+			}
+		}
+	}
+}
+
+func TestQueryValues(t *testing.T) {
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", nil},
+		{"a=1", nil},
+		{"accountId=A", []string{"A"}},
+		{"accountId", []string{""}},
+		{"accountId=A&accountId=B", []string{"A", "B"}},
+		{"x=1;accountId=B", []string{"B"}},                  // Rack splits on ;
+		{"accountId=A;x=B", []string{"A;x=B", "A"}},         // Python and Go keep it in the value
+		{"accountId=act%2D1", []string{"act%2D1", "act-1"}}, // as sent and decoded
+		{"accountId[a=1]=B", []string{"1]=B", "B"}},         // qs splits after "]="
+		{"AccountId=A&accountI%64=A", []string{"A", "A"}},   // same account, two names
+		{"accountId=a+b", []string{"a+b", "a b"}},           // + is a space
+		{"&&;;accountId=A;;&&", []string{"A"}},              // empty pairs; ";;accountId" names nothing
+		{"accountId==A", []string{"=A"}},                    // first "="
+		{"x=accountId&y=1", nil},                            // a value is not a name
+		{"accountId%3DB=C", nil},                            // %3D is not "="
+		{strings.Repeat("x=1&", 1000) + "accountId=Z", []string{"Z"}},
+	}
+	for _, tt := range tests {
+		got := QueryValues(nil, tt.query, AccountParam)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("QueryValues(%.60q) = %q, want %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+func TestHeaderIs(t *testing.T) {
+	for key, want := range map[string]bool{
+		"X-Account-Id": true, "x-account-id": true, "X_Account_Id": true, "X.Account.Id": true, "X_account-ID": true,
+		"X-Account-Ids": false, "X-Account": false, "XAccountId": false, "X Account Id": false,
+	} {
+		if got := HeaderIs(key, AccountHeader); got != want {
+			t.Errorf("HeaderIs(%q) = %v", key, got)
+		}
+	}
+}
+
+func TestOverrideMethods(t *testing.T) {
+	for v, want := range map[string]string{
+		"DELETE": "DELETE", "delete": "DELETE", " PATCH\t": "PATCH", "VERSION-CONTROL": "VERSION-CONTROL",
+		"": "", "GET, DELETE": "", "DEL ETE": "", "DEL%45TE": "", "DELETE\x00": "", strings.Repeat("A", 33): "",
+	} {
+		_, upper, ok := OverrideMethods(v)
+		if upper != want || ok != (want != "") {
+			t.Errorf("OverrideMethods(%q) = %q, %v; want %q", v, upper, ok, want)
+		}
+	}
+}
+
+func TestBodyKinds(t *testing.T) {
+	tests := []struct {
+		ct       []string
+		kinds    Kinds
+		boundary string
+		bad      bool
+	}{
+		{nil, URLEncoded, "", false},
+		{[]string{""}, URLEncoded, "", false},
+		{[]string{"application/x-www-form-urlencoded"}, URLEncoded, "", false},
+		{[]string{"Application/X-WWW-Form-Urlencoded; charset=UTF-8"}, URLEncoded, "", false},
+		{[]string{"application/x-www-form-urlencoded,text/plain"}, URLEncoded, "", false}, // PHP cuts at ","
+		{[]string{"multipart/form-data; boundary=xyz"}, Multipart, "xyz", false},
+		{[]string{`multipart/mixed; boundary="a b"`}, Multipart, "a b", false},
+		{[]string{"application/json"}, JSON, "", false},
+		{[]string{"application/problem+json"}, JSON, "", false},
+		{[]string{"text/plain; x=/json"}, JSON, "", false}, // Laravel's isJson reads the whole header
+		{[]string{"text/plain"}, 0, "", false},
+		{[]string{"application/octet-stream"}, 0, "", false},
+		{[]string{"a/b", "c/d"}, 0, "", true},
+		{[]string{"application/x-www-form-urlencoded; charset=utf-16"}, 0, "", true},
+		{[]string{"application/x-www-form-urlencoded; charset=ibm037"}, 0, "", true},
+		{[]string{"application/json; charset=utf-8; charset=utf-7"}, 0, "", true},
+		{[]string{"multipart/form-data"}, 0, "", true},
+		{[]string{"multipart/form-data; boundary=a; xboundary=b"}, 0, "", true},
+		{[]string{"multipart/form-data; boundary=a; boundary=b"}, 0, "", true},
+	}
+	for _, tt := range tests {
+		kinds, boundary, err := BodyKinds(tt.ct)
+		var u Unreadable
+		if tt.bad != (err != nil) || err != nil && !errors.As(err, &u) || kinds != tt.kinds || boundary != tt.boundary {
+			t.Errorf("BodyKinds(%q) = %v, %q, %v", tt.ct, kinds, boundary, err)
+		}
+	}
+}
+
+func TestBodyValues(t *testing.T) {
+	const b = "XyZ"
+	part := func(disposition, value string) string {
+		return "--" + b + "\r\nContent-Disposition: " + disposition + "\r\n\r\n" + value + "\r\n"
+	}
+	tests := []struct {
+		kinds Kinds
+		body  string
+		want  []string
+		bad   bool
+	}{
+		{URLEncoded, "a=1&_method=DELETE", []string{"DELETE"}, false},
+		{URLEncoded, "a=1;%2Emethod=PUT", []string{"PUT"}, false},
+		{Multipart, part(`form-data; name="a"`, "1") + part(`form-data; name="_method"`, "DELETE") + "--" + b + "--\r\n", []string{"DELETE"}, false},
+		{Multipart, part(`form-data; name="f"; filename="_method"`, "x") + "--" + b + "--", nil, false},
+		{Multipart, part(`form-data; name=_METHOD`, "PUT") + "--" + b + "--", []string{"PUT"}, false},
+		{Multipart, "preamble\r\n" + part(`form-data; name="_method"`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, strings.ReplaceAll(part(`form-data; name="_method"`, "DELETE")+"--"+b+"--", "\r\n", "\n"), nil, true},
+		{Multipart, part(`form-data; name="a"; name="_method"`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name*=UTF-8''_method`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="=?utf-8?q?_method?="`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="_meth\od"`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; xname="_method"; name="a"`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, "--" + b + "\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--" + b + "--", nil, true},
+		{Multipart, "--" + b + "\r\nContent-Disposition: form-data;\r\n name=\"_method\"\r\n\r\nDELETE\r\n--" + b + "--", nil, true},
+		{Multipart, "--" + b + "\r\nContent-Disposition: form-data; name=\"_method\"\r\nContent-Transfer-Encoding: base64\r\n\r\nREVMRVRF\r\n--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="_method"`, "DELETE") + "--" + b + "--trailing", nil, true},
+		{Multipart, part(`form-data; name="_method"`, "DELETE"), nil, true},
+		{JSON, `{"a":{"_method":"DELETE"},"_method":"PUT"}`, []string{"PUT"}, false},
+		{JSON, `{"_method":"PUT","_method":"DELETE"}`, []string{"PUT", "DELETE"}, false},
+		{JSON, `{"\u005fmethod":"DELETE"}`, []string{"DELETE"}, false},
+		{JSON, `[{"_method":"DELETE"}]`, nil, false},
+		{JSON, `"x"`, nil, false},
+		{JSON, `{"_method":["DELETE"]}`, nil, true},
+		{JSON, `{"_method":"PUT"`, nil, true},
+		{JSON, `{} {}`, nil, true},
+		{JSON, "\ufeff{}", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := BodyValues(nil, []byte(tt.body), tt.kinds, b, MethodParam)
+		if tt.bad != (err != nil) || !tt.bad && !slices.Equal(got, tt.want) {
+			t.Errorf("BodyValues(%v, %q) = %q, %v", tt.kinds, tt.body, got, err)
+		}
+	}
+}
+
+func BenchmarkQueryValues(b *testing.B) {
+	const q = "page=2&per_page=50&sort=created_at&accountId=act-1a2b3c4d&filter=name%3Dprod"
+	b.ReportAllocs()
+	var buf [4]string
+	for b.Loop() {
+		if v := QueryValues(buf[:0], q, AccountParam); len(v) != 1 {
+			b.Fatal(v)
+		}
+	}
+}
