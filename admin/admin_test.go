@@ -131,14 +131,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"account admin creates an org-level user", w.acctAdminA1, "POST", func() string { return o + "/users" },
 			map[string]any{"type": "programmatic", "level": "organization", "accounts": []string{w.a1}, "role": "viewer", "name": "x"}, 403},
 		{"account admin creates a user in another account", w.acctAdminA1, "POST", func() string { return o + "/users" }, acctUser(w.a2, nil), 403},
+		// Another account's policy fits no user of this account: the store
+		// refuses it in the transaction that writes, for every caller.
 		{"account admin grants another account's policy", w.acctAdminA1, "POST", func() string { return o + "/users" },
-			acctUser(w.a1, map[string]any{"role": "policy", "policies": []string{w.polA2}}), 403},
+			acctUser(w.a1, map[string]any{"role": "policy", "policies": []string{w.polA2}}), 400},
 		{"account admin grants its account's policy", w.acctAdminA1, "POST", func() string { return o + "/users" },
 			acctUser(w.a1, map[string]any{"role": "policy", "policies": []string{w.polA1}}), 201},
 		{"account admin grants an org-wide policy", w.acctAdminA1, "POST", func() string { return o + "/users" },
 			acctUser(w.a1, map[string]any{"role": "policy", "policies": []string{w.polOrg}}), 201},
 		{"account admin patches a user to another account's policy", w.acctAdminA1, "PATCH", func() string { return o + "/users/" + newA1User() },
-			map[string]any{"role": "policy", "policies": []string{w.polA2}}, 403},
+			map[string]any{"role": "policy", "policies": []string{w.polA2}}, 400},
 		{"account admin widens a user to accounts", w.acctAdminA1, "PATCH", func() string { return o + "/users/" + newA1User() },
 			map[string]any{"accounts": []string{w.a1, w.a2}}, 400},
 		{"account admin patches itself to organization level", w.acctAdminA1, "PATCH", func() string { return o + "/users/" + w.acctAdminA1ID },
@@ -229,6 +231,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if ev.Account != w.a1 {
 				t.Fatalf("account admin sees an event of account %q", ev.Account)
 			}
+		}
+	})
+
+	t.Run("a refused grant does not name the other account", func(t *testing.T) {
+		r := e.call(w.acctAdminA1, "POST", o+"/users", acctUser(w.a1, map[string]any{"role": "policy", "policies": []string{w.polA2}}))
+		if r.status != 400 || r.code != "invalid_request" || strings.Contains(string(r.body), w.a2) {
+			t.Fatalf("got %d %s", r.status, r.body)
 		}
 	})
 

@@ -42,9 +42,9 @@ func New(s *store.Store, v *verify.Verifier, logger *zap.Logger) *API {
 		newRoute("GET", "/orgs/{org}/users/{user}", getUser),
 		newRoute("PATCH", "/orgs/{org}/users/{user}", patchUser),
 		newRoute("DELETE", "/orgs/{org}/users/{user}", deleteUser),
-		newRoute("POST", "/orgs/{org}/users/{user}/tokens", createToken),
-		newRoute("GET", "/orgs/{org}/users/{user}/tokens", listTokens),
-		newRoute("DELETE", "/orgs/{org}/users/{user}/tokens/{tok}", revokeToken),
+		newRoute("POST", "/orgs/{org}/users/{user}/tokens", createToken).selfService(),
+		newRoute("GET", "/orgs/{org}/users/{user}/tokens", listTokens).selfService(),
+		newRoute("DELETE", "/orgs/{org}/users/{user}/tokens/{tok}", revokeToken).selfService(),
 		newRoute("GET", "/orgs/{org}/audit", listEvents),
 	}
 	return a
@@ -57,6 +57,14 @@ func (a *API) Routes() []Route {
 		out[i] = Route{Method: rt.method, Pattern: rt.pattern}
 	}
 	return out
+}
+
+// selfService reports whether a request is for a route that a UI user who
+// is no admin may call (for its own data only; the route's handler checks
+// whose data it is).
+func (a *API) selfService(method, path string) bool {
+	rt, _, _ := match(a.routes, method, path)
+	return rt != nil && rt.self
 }
 
 // Caller is who makes a request: the operator (Caddy's admin endpoint) or

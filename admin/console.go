@@ -114,7 +114,7 @@ func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
 // serveConsoleAPI serves the API under console/api/ to an admin, as the
 // mount does, plus console/api/whoami.
 func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPath string) {
-	caller, err := h.authenticate(r)
+	caller, err := h.authenticate(r, apiPath)
 	if err != nil {
 		ae, _ := asAPIError(err)
 		refuseCaller(w, ae)

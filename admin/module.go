@@ -110,7 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if h.serveConsole(w, r) {
 		return nil
 	}
-	caller, err := h.authenticate(r)
+	caller, err := h.authenticate(r, r.URL.Path)
 	if err != nil {
 		ae, _ := asAPIError(err)
 		refuseCaller(w, ae)
@@ -121,8 +121,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 }
 
 // authenticate verifies the bearer token of the request, through the same
-// verification as the gateway, and requires an admin.
-func (h *Handler) authenticate(r *http.Request) (Caller, error) {
+// verification as the gateway, and requires an admin, except from a UI user
+// on a self-service route (apiPath, the path under the API).
+func (h *Handler) authenticate(r *http.Request, apiPath string) (Caller, error) {
 	tok, found := tokengate.BearerToken(r.Header)
 	switch found {
 	case tokengate.NoToken:
@@ -139,7 +140,7 @@ func (h *Handler) authenticate(r *http.Request) (Caller, error) {
 	case err != nil:
 		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the bearer token is not valid"}
 	}
-	if id.Role != store.RoleAdmin {
+	if id.Role != store.RoleAdmin && !(id.Type == store.TypeUI && h.api.selfService(r.Method, apiPath)) {
 		return Caller{}, forbidden("only admins may use the admin API")
 	}
 	return Caller{Identity: id}, nil

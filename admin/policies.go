@@ -100,32 +100,22 @@ func replacePolicy(c *call) error {
 	if err := c.decode(policyFields(&doc), "name", "statements"); err != nil {
 		return err
 	}
-	if !sc.orgWide() {
-		if err := c.mayChangePolicy(sc, org, id); err != nil {
-			return err
-		}
-		if err := sc.policyAccount(&doc); err != nil {
-			return err
-		}
+	if err := sc.policyAccount(&doc); err != nil {
+		return err
 	}
-	p, err := c.api.store.ReplacePolicy(c.r.Context(), org, id, doc, c.caller.Actor())
+	p, err := c.api.store.ReplacePolicy(c.r.Context(), org, id, doc, sc.mayChangePolicy, c.caller.Actor())
 	if err != nil {
 		return err
 	}
 	return c.changed(http.StatusOK, store.ActionPolicyUpdate, p.ID, viewPolicy(p))
 }
 
-// mayChangePolicy checks that the scope may change or delete an existing
-// policy: account admins only their account's.
-func (c *call) mayChangePolicy(sc scope, org, id string) error {
-	if sc.orgWide() {
-		return nil
-	}
-	old, err := c.api.store.GetPolicy(c.r.Context(), org, id)
-	if err != nil {
-		return err
-	}
-	if !sc.managesPolicy(old) {
+// mayChangePolicy checks that the scope may change or delete a policy as
+// stored: account admins only their account's. Who owns a policy can
+// change at any time, so the store runs this inside the transaction that
+// writes, on the policy read there.
+func (s scope) mayChangePolicy(old *store.Policy) error {
+	if !s.managesPolicy(old) {
 		return forbidden("account-level admins manage only their own account's policies")
 	}
 	return nil
@@ -138,10 +128,7 @@ func deletePolicy(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := c.mayChangePolicy(sc, org, id); err != nil {
-		return err
-	}
-	if err := c.api.store.DeletePolicy(c.r.Context(), org, id, c.caller.Actor()); err != nil {
+	if err := c.api.store.DeletePolicy(c.r.Context(), org, id, sc.mayChangePolicy, c.caller.Actor()); err != nil {
 		return err
 	}
 	return c.changed(http.StatusNoContent, store.ActionPolicyDelete, id, nil)

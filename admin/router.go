@@ -13,6 +13,9 @@ type route struct {
 	pattern string
 	segs    []string
 	handle  func(c *call) error
+	// self marks a self-service route: open to UI users who are no
+	// admins, for their own data.
+	self bool
 }
 
 // Route describes a route, for documentation and tests.
@@ -22,6 +25,13 @@ type Route struct {
 
 func newRoute(method, pattern string, handle func(c *call) error) route {
 	return route{method: method, pattern: pattern, segs: strings.Split(strings.Trim(pattern, "/"), "/"), handle: handle}
+}
+
+// selfService marks the route as open to UI users who are no admins; its
+// handler must then check that the data is the caller's own.
+func (rt route) selfService() route {
+	rt.self = true
+	return rt
 }
 
 // match finds the route for a request. When the path matches but the

@@ -18,10 +18,14 @@ const (
 
 // POST /orgs/{org}/users/{user}/tokens {"name"?, "expires_in"?, "replaces"?,
 // "overlap"?}: a new token, its secret shown this once. With replaces, the
-// old token keeps working for overlap (default 0: stops at once).
+// old token keeps working for overlap (default 0: stops at once). Who may
+// is mayCreateToken's to say.
 func createToken(c *call) error {
-	u, _, err := c.user()
+	u, err := c.tokenUser()
 	if err != nil {
+		return err
+	}
+	if err := c.mayCreateToken(u); err != nil {
 		return err
 	}
 	var name, expiresIn, replaces, overlap string
@@ -66,9 +70,10 @@ func createToken(c *call) error {
 	return c.changed(http.StatusCreated, store.ActionTokenCreate, t.ID, viewNewToken(t, secret))
 }
 
-// GET /orgs/{org}/users/{user}/tokens: never a secret.
+// GET /orgs/{org}/users/{user}/tokens: never a secret. A UI user may list
+// its own.
 func listTokens(c *call) error {
-	u, _, err := c.user()
+	u, err := c.tokenUser()
 	if err != nil {
 		return err
 	}
@@ -87,9 +92,10 @@ func listTokens(c *call) error {
 	return nil
 }
 
-// DELETE /orgs/{org}/users/{user}/tokens/{tok}: refused at once.
+// DELETE /orgs/{org}/users/{user}/tokens/{tok}: refused at once. A UI user
+// may revoke its own.
 func revokeToken(c *call) error {
-	u, _, err := c.user()
+	u, err := c.tokenUser()
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,14 @@ func (s *Store) ListPolicies(ctx context.Context, org string) ([]Policy, error) 
 // statements, account). Users holding the policy see the change at once.
 // Moving a policy to an account is refused while users of other accounts
 // hold it.
-func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, by Actor) (*Policy, error) {
+//
+// check, when not nil, decides whether the caller may change the policy as
+// stored (for instance, who owns it): it runs inside the transaction, on
+// the policy read at the transaction's revision, before anything else is
+// decided; its error is returned as is, with nothing written and no audit
+// event. It runs again each time the transaction retries after a
+// concurrent change, so it always judges the policy that is replaced.
+func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, check func(old *Policy) error, by Actor) (*Policy, error) {
 	if !ValidOrgID(org) || !ValidPolicyID(id) {
 		return nil, &NotFoundError{"policy " + id}
 	}
@@ -82,11 +89,9 @@ func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, b
 	}
 	var out Policy
 	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-		var old Policy
-		if found, err := r.getJSON(s.policyKey(org, id), &old); err != nil {
+		old, err := r.policy(org, id, check)
+		if err != nil {
 			return nil, err
-		} else if !found {
-			return nil, &NotFoundError{"policy " + id}
 		}
 		if doc.Account != old.Account && doc.Account != "" {
 			if err := r.accountsExist("account", org, doc.accountList()); err != nil {
@@ -119,17 +124,17 @@ func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, b
 	return &out, nil
 }
 
-// DeletePolicy deletes a policy no user holds any more.
-func (s *Store) DeletePolicy(ctx context.Context, org, id string, by Actor) error {
+// DeletePolicy deletes a policy no user holds any more. check is as for
+// ReplacePolicy: run inside the transaction on the policy about to be
+// deleted; its error aborts the deletion.
+func (s *Store) DeletePolicy(ctx context.Context, org, id string, check func(old *Policy) error, by Actor) error {
 	if !ValidOrgID(org) || !ValidPolicyID(id) {
 		return &NotFoundError{"policy " + id}
 	}
 	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-		var old Policy
-		if found, err := r.getJSON(s.policyKey(org, id), &old); err != nil {
+		old, err := r.policy(org, id, check)
+		if err != nil {
 			return nil, err
-		} else if !found {
-			return nil, &NotFoundError{"policy " + id}
 		}
 		holders, err := r.usersHolding(org, id)
 		if err != nil {
@@ -146,6 +151,25 @@ func (s *Store) DeletePolicy(ctx context.Context, org, id string, by Actor) erro
 		w.del(s.policyKey(org, id))
 		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionPolicyDelete, Target: id, Account: old.Account})
 	})
+}
+
+// policy reads a policy that is about to change and runs the caller's
+// check on it (when there is one), on a copy so that the check cannot
+// change what is written.
+func (r *snapshot) policy(org, id string, check func(old *Policy) error) (Policy, error) {
+	var old Policy
+	if found, err := r.getJSON(r.s.policyKey(org, id), &old); err != nil {
+		return old, err
+	} else if !found {
+		return old, &NotFoundError{"policy " + id}
+	}
+	if check != nil {
+		seen := old
+		if err := check(&seen); err != nil {
+			return old, callerError{err}
+		}
+	}
+	return old, nil
 }
 
 // usersHolding lists the organization's users holding a policy, guarding
@@ -190,7 +214,9 @@ func (r *snapshot) policiesFit(org, account string, ids []string) error {
 			return &FieldError{"policies", fmt.Sprintf("policy %s does not exist in organization %s", id, org)}
 		}
 		if p.Account != "" && p.Account != account {
-			return &FieldError{"policies", fmt.Sprintf("policy %s belongs to account %s", id, p.Account)}
+			// Not naming the account: account admins get this answer, and
+			// other accounts are not theirs to learn of.
+			return &FieldError{"policies", fmt.Sprintf("policy %s belongs to another account than the user's", id)}
 		}
 	}
 	return nil

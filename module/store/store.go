@@ -232,11 +232,22 @@ func (s *Store) update(ctx context.Context, build func(r *snapshot) ([]clientv3.
 	}
 }
 
-// storeError passes the store's own errors through and turns everything
-// that came from etcd into ErrUnavailable, except requests etcd refused as
-// too large, which no retry will fix.
+// callerError carries an error of the caller's own function run inside a
+// transaction (a check, a change) out of update as it was: it is the
+// caller's answer, not something etcd said.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+func (e callerError) Unwrap() error { return e.err }
+
+// storeError passes the store's own errors and the caller's through and
+// turns everything that came from etcd into ErrUnavailable, except requests
+// etcd refused as too large, which no retry will fix.
 func storeError(err error) error {
+	var ce callerError
 	switch {
+	case errors.As(err, &ce):
+		return ce.err
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInvalid), errors.Is(err, ErrUnavailable):
 		return err
 	case errors.Is(err, rpctypes.ErrTooManyOps):

@@ -397,7 +397,7 @@ func TestAccountDelete(t *testing.T) {
 	if err := s.DeleteUser(ctx, f.org, u.ID, operator); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeletePolicy(ctx, f.org, f.polAct, operator); err != nil {
+	if err := s.DeletePolicy(ctx, f.org, f.polAct, nil, operator); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteAccount(ctx, f.org, f.act1, operator); err != nil {
@@ -434,26 +434,145 @@ func TestPolicies(t *testing.T) {
 
 	u, _ := f.programmatic(t, func(u *User) { u.Role, u.Policies = RolePolicy, []string{f.polAct} })
 	// A policy held by a user cannot be deleted, nor moved to another account.
-	if err := s.DeletePolicy(ctx, f.org, f.polAct, operator); !errors.Is(err, ErrConflict) {
+	if err := s.DeletePolicy(ctx, f.org, f.polAct, nil, operator); !errors.Is(err, ErrConflict) {
 		t.Fatalf("delete held policy: %v", err)
 	}
 	doc := Policy{Name: "moved", Account: f.act2, Statements: []Statement{{Effect: "allow", Methods: []string{"*"}, Paths: []string{"/**"}}}}
-	if _, err := s.ReplacePolicy(ctx, f.org, f.polAct, doc, operator); !errors.Is(err, ErrConflict) {
+	if _, err := s.ReplacePolicy(ctx, f.org, f.polAct, doc, nil, operator); !errors.Is(err, ErrConflict) {
 		t.Fatalf("move held policy: %v", err)
 	}
 	doc.Account = f.act1
-	p, err := s.ReplacePolicy(ctx, f.org, f.polAct, doc, operator)
+	p, err := s.ReplacePolicy(ctx, f.org, f.polAct, doc, nil, operator)
 	if err != nil || p.Name != "moved" || p.UpdatedAt.IsZero() || p.CreatedAt.IsZero() {
 		t.Fatalf("ReplacePolicy = %+v, %v", p, err)
 	}
 	if _, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.Role, u.Policies = RoleViewer, nil; return nil }, operator); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeletePolicy(ctx, f.org, f.polAct, operator); err != nil {
+	if err := s.DeletePolicy(ctx, f.org, f.polAct, nil, operator); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetPolicy(ctx, f.org, f.polAct); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted policy: %v", err)
+	}
+}
+
+// TestPolicyCheckInTransaction: the check given to ReplacePolicy and
+// DeletePolicy judges the policy as stored at the transaction's revision:
+// its error writes nothing (no change, no audit event), and when another
+// writer changes the policy between the transaction's read and its commit,
+// the check runs again on what that writer left.
+func TestPolicyCheckInTransaction(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	errRefused := errors.New("refused by the check")
+	stmts := []Statement{{Effect: "allow", Methods: []string{"GET"}, Paths: []string{"/api/**"}}}
+	newPolicy := func(t *testing.T) string {
+		t.Helper()
+		p, err := s.CreatePolicy(ctx, Policy{Org: f.org, Account: f.act1, Name: "act1 only", Statements: stmts}, operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.ID
+	}
+	// events counts the audit events about a policy.
+	events := func(t *testing.T, id string) int {
+		t.Helper()
+		evs, _, err := s.ListEvents(ctx, f.org, "", 1000, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.Target == id {
+				n++
+			}
+		}
+		return n
+	}
+	// ownedBy is the check an account admin of account makes; it notes the
+	// accounts it was shown.
+	ownedBy := func(account string, seen *[]string) func(*Policy) error {
+		return func(old *Policy) error {
+			*seen = append(*seen, old.Account)
+			if old.Account != account {
+				return errRefused
+			}
+			return nil
+		}
+	}
+	ops := []struct {
+		name string
+		do   func(id string, check func(*Policy) error) error
+	}{
+		{"replace", func(id string, check func(*Policy) error) error {
+			_, err := s.ReplacePolicy(ctx, f.org, id, Policy{Name: "replaced", Account: f.act1, Statements: stmts}, check, operator)
+			return err
+		}},
+		{"delete", func(id string, check func(*Policy) error) error {
+			return s.DeletePolicy(ctx, f.org, id, check, operator)
+		}},
+	}
+	for _, op := range ops {
+		t.Run(op.name+" refused by the check", func(t *testing.T) {
+			id := newPolicy(t)
+			before := events(t, id)
+			var seen []string
+			err := op.do(id, ownedBy(f.act2, &seen))
+			if !errors.Is(err, errRefused) || errors.Is(err, ErrUnavailable) {
+				t.Fatalf("got %v, want the check's own error", err)
+			}
+			if !slices.Equal(seen, []string{f.act1}) {
+				t.Fatalf("the check saw accounts %v, want the stored %v", seen, f.act1)
+			}
+			p, err := s.GetPolicy(ctx, f.org, id)
+			if err != nil || p.Name != "act1 only" || !p.UpdatedAt.IsZero() {
+				t.Fatalf("policy after a refused %s: %+v, %v", op.name, p, err)
+			}
+			if got := events(t, id) - before; got != 0 {
+				t.Fatalf("a refused %s wrote %d audit events", op.name, got)
+			}
+		})
+		t.Run(op.name+" allowed by the check", func(t *testing.T) {
+			id := newPolicy(t)
+			var seen []string
+			if err := op.do(id, ownedBy(f.act1, &seen)); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(seen, []string{f.act1}) {
+				t.Fatalf("the check saw accounts %v", seen)
+			}
+		})
+		t.Run(op.name+" judged again after a concurrent move", func(t *testing.T) {
+			id := newPolicy(t)
+			before := events(t, id)
+			var seen []string
+			check := func(old *Policy) error {
+				if len(seen) == 0 {
+					// Fault injection: another admin moves the policy to
+					// act2 after this transaction read it, before it commits.
+					moved := Policy{Name: "moved", Account: f.act2, Statements: stmts}
+					if _, err := s.ReplacePolicy(ctx, f.org, id, moved, nil, operator); err != nil {
+						t.Errorf("concurrent move: %v", err)
+					}
+				}
+				return ownedBy(f.act1, &seen)(old)
+			}
+			if err := op.do(id, check); !errors.Is(err, errRefused) {
+				t.Fatalf("got %v, want the check's error on the moved policy", err)
+			}
+			if !slices.Equal(seen, []string{f.act1, f.act2}) {
+				t.Fatalf("the check saw accounts %v, want %v then %v", seen, f.act1, f.act2)
+			}
+			p, err := s.GetPolicy(ctx, f.org, id)
+			if err != nil || p.Name != "moved" || p.Account != f.act2 {
+				t.Fatalf("policy after the refused %s: %+v, %v", op.name, p, err)
+			}
+			if got := events(t, id) - before; got != 1 {
+				t.Fatalf("%d audit events, want only the concurrent move's", got)
+			}
+		})
 	}
 }
 

@@ -113,7 +113,7 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 		u.Accounts = append([]string(nil), old.Accounts...)
 		u.Policies = append([]string(nil), old.Policies...)
 		if err := change(&u); err != nil {
-			return nil, err
+			return nil, callerError{err}
 		}
 		// Identity and history are not the change's to make.
 		u.ID, u.Org, u.Type, u.CreatedAt, u.CreatedBy = old.ID, old.Org, old.Type, old.CreatedAt, old.CreatedBy

@@ -347,7 +347,7 @@ func TestInvalidation(t *testing.T) {
 			user: func(e *env, u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} },
 			change: func(e *env, u *store.User, secret string) {
 				doc := store.Policy{Name: "write", Statements: []store.Statement{{Effect: "allow", Methods: []string{"*"}, Paths: []string{"/**"}}}}
-				if _, err := e.writer.ReplacePolicy(e.ctx(), e.org, e.pol, doc, operator); err != nil {
+				if _, err := e.writer.ReplacePolicy(e.ctx(), e.org, e.pol, doc, nil, operator); err != nil {
 					e.t.Fatal(err)
 				}
 			},
