@@ -178,7 +178,13 @@ func (h *Handler) targetAccount(r *http.Request, j *judgedHeaders) (account, msg
 		}
 	}
 	if h.account.header != "" {
+		n := len(vals)
 		vals = j.values(vals, r.Header, h.account.header)
+		if len(vals)-n > 1 {
+			// Servers that fold repeated headers into one (PHP, Rack,
+			// Node) read "A, B"; a list is never one account.
+			vals = append(vals, strings.Join(vals[n:], ", "))
+		}
 	}
 	if len(vals) == 0 {
 		return "", ""

@@ -81,6 +81,9 @@ def parse_multipart(content_type, body):
 
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm
+    # each keep-alive answer would wait for the peer's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def __getattr__(self, name):
         # http.server dispatches to do_<METHOD>; every method is echoed.

@@ -96,6 +96,12 @@ Rack::Handler::WEBrick.run(
   Rack::MethodOverride.new(Echo.new),
   Host: '127.0.0.1',
   Port: port,
+  DoNotReverseLookup: true,
   Logger: WEBrick::Log.new($stderr, WEBrick::Log::WARN),
   AccessLog: []
-)
+) do |server|
+  # WEBrick writes headers and body separately; without TCP_NODELAY
+  # (inherited by accepted sockets) each keep-alive answer would wait for
+  # the peer's delayed ACK.
+  server.listeners.each { |l| l.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1) }
+end
