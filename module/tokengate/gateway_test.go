@@ -55,6 +55,7 @@ type echo struct {
 	Header  map[string][]string `json:"header"`
 	RawPath string              `json:"raw_path"`
 	Body    string              `json:"body"`
+	Trailer map[string][]string `json:"trailer"`
 }
 
 const gatewayCaddyfile = `{
@@ -131,7 +132,7 @@ func startGateway(t *testing.T) *gateway {
 	t.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		json.NewEncoder(w).Encode(echo{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header, Body: string(body)})
+		json.NewEncoder(w).Encode(echo{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header, Body: string(body), Trailer: r.Trailer})
 	}))
 	t.Cleanup(upstream.Close)
 

@@ -87,6 +87,18 @@ func TestOneReading(t *testing.T) {
 		}
 	})
 
+	t.Run("trailers cannot carry identity or judged headers", func(t *testing.T) {
+		r := g.rawChunked("POST /api/jobs/1 HTTP/1.1\r\nAuthorization: Bearer "+jobsTok+"\r\nContent-Type: text/plain"+"\r\nTrailer: X-Tokengate-User-Id, X-Account-Id\r\n",
+			"3\r\nabc\r\n0\r\nX-Tokengate-User-Id: evil\r\nX-Account-Id: "+g.act2+"\r\n\r\n")
+		r.want(t, 200, "")
+		if r.echo.Body != "abc" || len(r.echo.Trailer) != 0 {
+			t.Errorf("upstream got body %q and trailers %v", r.echo.Body, r.echo.Trailer)
+		}
+		if r.upstream(t, "X-Tokengate-User-Id") == "evil" || r.upstream(t, "X-Tokengate-Account-Id") != g.act1 {
+			t.Errorf("tags upstream: %v", r.echo.Header)
+		}
+	})
+
 	t.Run("the account in every spelling", func(t *testing.T) {
 		for _, q := range []string{
 			"accountI%64=" + g.act2, "AccountId=" + g.act2, "ACCOUNTID=" + g.act2, "x=1;accountId=" + g.act2,
@@ -230,6 +242,24 @@ func TestOneReading(t *testing.T) {
 		g.do("GET", "/ui/x", "", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("x:"+uiTok))).want(t, 401, "invalid_token")
 		g.do("GET", "/fwd/x", "", "Authorization", "Token "+uiTok).want(t, 401, "invalid_token")
 	})
+}
+
+// rawChunked sends a request head (request line and headers, CRLF-ended,
+// without Host) and a chunked body as written.
+func (g *gateway) rawChunked(head, chunks string) response {
+	g.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, head+"Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+chunks)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return g.read(resp)
 }
 
 // body2 is the response body as a string.

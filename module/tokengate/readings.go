@@ -76,11 +76,10 @@ type judgedHeaders struct {
 	more bool // more keys than fit: walk the header again
 }
 
-// prepare strips identity headers, collects the judged headers, and takes
-// out of Connection every name the proxy would otherwise drop after
-// judging (CONTRACT §5, one reading): the identity headers, the headers
-// judged, and Content-Type, whose absence makes Rack parse a body as a
-// form.
+// prepare strips identity headers, collects the judged headers, takes out
+// of Connection every name the proxy would otherwise drop after judging
+// (CONTRACT §5, one reading), and sees that no trailer brings such a name
+// back after the verdict.
 func (h *Handler) prepare(r *http.Request) judgedHeaders {
 	var j judgedHeaders
 	for key := range r.Header {
@@ -99,7 +98,49 @@ func (h *Handler) prepare(r *http.Request) judgedHeaders {
 	if conn := r.Header["Connection"]; len(conn) > 0 {
 		h.sanitizeConnection(r.Header, conn)
 	}
+	if r.Trailer != nil && r.Body != nil {
+		// Declared trailers arrive after the verdict, and Caddy's proxy
+		// passes them on: neither declare nor send such names.
+		h.scrubTrailers(r.Trailer)
+		r.Body = &trailerScrubber{ReadCloser: r.Body, trailer: r.Trailer, h: h}
+	}
 	return j
+}
+
+// mustArriveAsJudged reports whether a header name, in Connection or as a
+// trailer, could change after the verdict what the upstream reads: the
+// identity headers, the headers judged, and those that say how the body
+// is read (without Content-Type, Rack parses a POST body as a form).
+func (h *Handler) mustArriveAsJudged(name string) bool {
+	return reading.HeaderHasPrefix(name, h.prefix) || h.judged(name) ||
+		reading.HeaderIs(name, "Content-Type") || reading.HeaderIs(name, "Content-Encoding") ||
+		reading.HeaderIs(name, "Content-Length") || reading.HeaderIs(name, "Transfer-Encoding") ||
+		reading.HeaderIs(name, "Authorization")
+}
+
+// trailerScrubber drops, as the body ends, the trailers that must not
+// reach the upstream: net/http adds the trailers to the request when its
+// body is read to the end, and Caddy's proxy sends them on from there.
+type trailerScrubber struct {
+	io.ReadCloser
+	trailer http.Header
+	h       *Handler
+}
+
+func (t *trailerScrubber) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err == io.EOF {
+		t.h.scrubTrailers(t.trailer)
+	}
+	return n, err
+}
+
+func (h *Handler) scrubTrailers(trailer http.Header) {
+	for name := range trailer {
+		if h.mustArriveAsJudged(name) {
+			delete(trailer, name)
+		}
+	}
 }
 
 // judged reports whether a header name is read as one the handler judges.
@@ -142,9 +183,7 @@ func (h *Handler) sanitizeConnection(hdr http.Header, conn []string) {
 		var kept []string
 		for _, tok := range strings.Split(v, ",") {
 			name := strings.TrimSpace(tok)
-			if name == "" || reading.HeaderHasPrefix(name, h.prefix) || h.judged(name) ||
-				reading.HeaderIs(name, "Content-Type") || reading.HeaderIs(name, "Content-Encoding") ||
-				reading.HeaderIs(name, "Content-Length") || reading.HeaderIs(name, "Transfer-Encoding") {
+			if name == "" || h.mustArriveAsJudged(name) {
 				continue
 			}
 			kept = append(kept, name)
