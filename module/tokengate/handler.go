@@ -100,10 +100,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("tokengate app has unexpected type %T", appIface)
 	}
-	h.verifier = app.Verifier()
-	h.prefix = textproto.CanonicalMIMEHeaderKey(app.HeaderPrefix)
+	h.use(app.Verifier(), app.HeaderPrefix)
+	return nil
+}
+
+// use sets what the handler works with: the verifier and the identity
+// header prefix.
+func (h *Handler) use(v *verify.Verifier, headerPrefix string) {
+	h.verifier = v
+	h.prefix = textproto.CanonicalMIMEHeaderKey(headerPrefix)
 	h.account = parseAccountSource(h.Account)
-	name := func(s string) string { return textproto.CanonicalMIMEHeaderKey(app.HeaderPrefix + s) }
+	name := func(s string) string { return textproto.CanonicalMIMEHeaderKey(headerPrefix + s) }
 	h.headers = identityHeaders{
 		userID:   name("User-Id"),
 		userType: name("User-Type"),
@@ -113,7 +120,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		role:     name("Role"),
 		tokenID:  name("Token-Id"),
 	}
-	return nil
 }
 
 func (h *Handler) validate() error {

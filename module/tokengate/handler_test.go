@@ -117,12 +117,11 @@ func benchHandler(b *testing.B) (*Handler, string) {
 	if _, err := v.Verify(ctx, secret); err != nil {
 		b.Fatal(err)
 	}
-	h := &Handler{Mode: ModeAPI, verifier: v, prefix: DefaultHeaderPrefix, logger: zap.NewNop()}
+	h := &Handler{Mode: ModeAPI, logger: zap.NewNop()}
 	if err := h.validate(); err != nil {
 		b.Fatal(err)
 	}
-	h.headers = identityHeaders{"X-Tokengate-User-Id", "X-Tokengate-User-Type", "X-Tokengate-User-Name",
-		"X-Tokengate-Org-Id", "X-Tokengate-Account-Id", "X-Tokengate-Role", "X-Tokengate-Token-Id"}
+	h.use(v, DefaultHeaderPrefix)
 	return h, secret
 }
 
