@@ -1,9 +1,11 @@
 package admin_test
 
 import (
+	"math"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -86,7 +88,7 @@ func TestMetrics(t *testing.T) {
 		"tokengate_verifications_total{reason=programmatic_ui_forbidden,result=forbidden}": 1,
 		"tokengate_verifications_total{reason=role_forbidden,result=forbidden}":            1,
 		"tokengate_verifications_total{reason=account_forbidden,result=forbidden}":         1,
-		"tokengate_verifications_total{reason=account_required,result=forbidden}":          1,
+		"tokengate_verifications_total{reason=account_required,result=bad_request}":        1,
 		"tokengate_admin_actions_total{action=user.create}":                                1,
 	}
 	for key, n := range want {
@@ -113,6 +115,18 @@ func TestMetrics(t *testing.T) {
 	}
 	if age := after["tokengate_watch_sync_age_seconds"]; age < 0 || age > 5 {
 		t.Errorf("watch sync age %v s", age)
+	}
+	if at := after["tokengate_watch_last_sync_timestamp_seconds"]; math.Abs(float64(time.Now().Unix())-at) > 5 {
+		t.Errorf("last sync at %v, now %v", at, time.Now().Unix())
+	}
+	buildInfo := false
+	for key, v := range after {
+		if strings.HasPrefix(key, "tokengate_build_info{") && strings.Contains(key, "goversion=go") && v == 1 {
+			buildInfo = true
+		}
+	}
+	if !buildInfo {
+		t.Error("no tokengate_build_info")
 	}
 
 	// Store away: unavailable is counted, the gauge drops.

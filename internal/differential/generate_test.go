@@ -156,6 +156,28 @@ func generate(act1, act2 string) []request {
 		}
 	}
 
+	// Multipart and form bodies a black-box attack used to make Rack, PHP
+	// or Express read DELETE while the gateway read POST.
+	for _, c := range [][2]string{
+		{"multipart/form-data; boundary=abc", "--abc\r\nX-A: Content-Disposition: x; name=_method\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Type: text/plain; a=\"Content-Disposition:; name=_method\"\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{`multipart/form-data; boundary="ab;c"`, "--ab;c\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--ab\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--ab--\r\n--ab;c--\r\n"},
+		{`multipart/form-data; boundary="ab,c"`, "--ab,c\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--ab\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--ab--\r\n--ab,c--\r\n"},
+		{`multipart/form-data; boundary="a\\b"`, "--a\\b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--a\\\\b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--a\\\\b--\r\n--a\\b--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\n--abc\nContent-Disposition: form-data; name=\"_method\"\n\nDELETE\n--abc--\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1--abc\r\n --abc\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"application/x-www-form-urlencoded", "\ufeff_method=DELETE"},
+		{"application/x-www-form-urlencoded; charset=utf-8", "\ufeff_method=DELETE"},
+		{"", "\ufeff_method=DELETE"},
+		{"application/json", "\ufeff{\"_method\":\"DELETE\"}"},
+	} {
+		r := request{user: "jobs", method: "POST", target: "/api/jobs/nightly", body: c[1]}
+		if c[0] != "" {
+			r.header = [][2]string{{"Content-Type", c[0]}}
+		}
+		add(r)
+	}
+
 	// Mixtures: several facts spelled oddly at once, and Connection naming
 	// the identity tags.
 	rng := rand.New(rand.NewPCG(8, 2026))

@@ -76,6 +76,17 @@ func NormalizePrefix(p string) (string, error) {
 	return p, nil
 }
 
+// Validate checks the configuration without connecting: placeholders,
+// endpoints, pairs of settings, and that the TLS files can be read.
+func (c *Config) Validate() error {
+	r, err := c.resolve(caddy.NewReplacer())
+	if err != nil {
+		return err
+	}
+	_, err = r.tlsConfig()
+	return err
+}
+
 func (c *Config) resolve(repl *caddy.Replacer) (resolved, error) {
 	r := resolved{
 		username:    repl.ReplaceAll(c.Username, ""),

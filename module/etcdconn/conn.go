@@ -52,7 +52,7 @@ func Open(cfg *Config, embeddedDir string, logger *zap.Logger) (*Conn, error) {
 		return &Conn{
 			Client:      client,
 			Prefix:      DefaultPrefix,
-			Description: "embedded etcd at " + emb.Dir(),
+			Description: "embedded etcd at " + emb.Dir() + " (" + emb.ClientURL() + ")",
 			embedded:    emb,
 		}, nil
 	}
@@ -72,7 +72,7 @@ func Open(cfg *Config, embeddedDir string, logger *zap.Logger) (*Conn, error) {
 	return &Conn{
 		Client:      client,
 		Prefix:      r.prefix,
-		Description: "etcd at " + strings.Join(r.endpoints, ","),
+		Description: fmt.Sprintf("etcd at %s (dial timeout %s)", strings.Join(r.endpoints, ","), r.dialTimeout),
 	}, nil
 }
 

@@ -12,8 +12,11 @@ package metrics
 
 import (
 	"errors"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tokengate/tokengate/module/errcode"
 )
 
 const namespace = "tokengate"
@@ -25,46 +28,67 @@ const (
 	ResultInvalid     = "invalid"
 	ResultExpired     = "expired"
 	ResultForbidden   = "forbidden"
+	ResultBadRequest  = "bad_request"
+	ResultRateLimited = "rate_limited"
 	ResultUnavailable = "unavailable"
 )
 
 var verifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Namespace: namespace,
 	Name:      "verifications_total",
-	Help:      "Requests the gateway decided on, by result; forbidden ones by reason (the error code).",
+	Help:      "Requests the gateway decided on, by result; refusals after a valid token by reason (the error code).",
 }, []string{"result", "reason"})
 
-// forbiddenReasons are the error codes of requests refused after a valid
-// token: the "reason" label of result "forbidden".
-var forbiddenReasons = []string{
-	"programmatic_ui_forbidden", "user_type_forbidden", "account_required",
-	"account_forbidden", "level_forbidden", "role_forbidden",
+// resultOf is the "result" label of a refusal; refusals after a valid
+// token also carry their code as the reason.
+func resultOf(code errcode.Code) (result, reason string) {
+	switch code {
+	case errcode.MissingToken:
+		return ResultMissing, ""
+	case errcode.InvalidToken:
+		return ResultInvalid, ""
+	case errcode.ExpiredToken:
+		return ResultExpired, ""
+	case errcode.StoreUnavailable:
+		return ResultUnavailable, ""
+	}
+	switch code.Status() {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge:
+		return ResultBadRequest, string(code)
+	case http.StatusTooManyRequests:
+		return ResultRateLimited, string(code)
+	}
+	return ResultForbidden, string(code)
+}
+
+// refusalCodes are the gateway's refusals, resolved once.
+var refusalCodes = []errcode.Code{
+	errcode.MissingToken, errcode.InvalidToken, errcode.ExpiredToken, errcode.StoreUnavailable,
+	errcode.ProgrammaticUIForbidden, errcode.UserTypeForbidden, errcode.AccountRequired,
+	errcode.AccountForbidden, errcode.LevelForbidden, errcode.RoleForbidden, errcode.IPForbidden,
+	errcode.RateLimited, errcode.PayloadTooLarge, errcode.TooManyHeaders,
 }
 
 // Verification counters, resolved once.
 var (
-	VerifiedOK          = verifications.WithLabelValues(ResultOK, "")
-	VerifiedMissing     = verifications.WithLabelValues(ResultMissing, "")
-	VerifiedUntagged    = verifications.WithLabelValues(ResultMissing, "ui_passed_untagged")
-	VerifiedInvalid     = verifications.WithLabelValues(ResultInvalid, "")
-	VerifiedExpired     = verifications.WithLabelValues(ResultExpired, "")
-	VerifiedUnavailable = verifications.WithLabelValues(ResultUnavailable, "")
-	verifiedForbidden   = map[string]prometheus.Counter{}
+	VerifiedOK       = verifications.WithLabelValues(ResultOK, "")
+	VerifiedUntagged = verifications.WithLabelValues(ResultMissing, "ui_passed_untagged")
+	refused          = map[errcode.Code]prometheus.Counter{}
 )
 
 func init() {
-	for _, r := range forbiddenReasons {
-		verifiedForbidden[r] = verifications.WithLabelValues(ResultForbidden, r)
+	for _, c := range refusalCodes {
+		refused[c] = verifications.WithLabelValues(resultOf(c))
 	}
 }
 
-// Forbidden counts a request refused for reason (an error code).
-func Forbidden(reason string) {
-	if c, ok := verifiedForbidden[reason]; ok {
+// Refused counts a request the gateway refused with code.
+func Refused(code errcode.Code) {
+	if c, ok := refused[code]; ok {
 		c.Inc()
 		return
 	}
-	verifications.WithLabelValues(ResultForbidden, reason).Inc()
+	verifications.WithLabelValues(resultOf(code)).Inc()
 }
 
 // Cache counters.

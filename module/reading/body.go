@@ -61,19 +61,45 @@ func BodyKinds(contentType []string) (kinds Kinds, boundary string, err error) {
 		kinds |= URLEncoded
 	case strings.HasPrefix(media, "multipart/"):
 		kinds |= Multipart
-		if strings.Count(ct, "boundary") != 1 {
-			return 0, "", Unreadable("the multipart boundary is not named exactly once")
-		}
-		_, params, perr := mime.ParseMediaType(contentType[0])
-		boundary = params["boundary"]
-		if perr != nil || boundary == "" || len(boundary) > 70 {
-			return 0, "", Unreadable("the multipart Content-Type cannot be read")
+		if boundary, err = multipartBoundary(contentType[0]); err != nil {
+			return 0, "", err
 		}
 	}
 	if strings.Contains(ct, "/json") || strings.Contains(ct, "+json") {
 		kinds |= JSON
 	}
 	return kinds, boundary, nil
+}
+
+// multipartBoundary reads the boundary of a multipart Content-Type, when
+// every parser reads the same one: named once, 1 to 70 characters that no
+// parser takes as a separator, quote or escape (Rack ends a boundary at
+// ";" or ",", PHP keeps backslashes that Go unescapes), and the same
+// quoted or not.
+func multipartBoundary(ct string) (string, error) {
+	lower := strings.ToLower(ct)
+	if strings.Count(lower, "boundary") != 1 {
+		return "", Unreadable("the multipart boundary is not named exactly once")
+	}
+	_, params, err := mime.ParseMediaType(ct)
+	boundary := params["boundary"]
+	if err != nil || boundary == "" || len(boundary) > 70 {
+		return "", Unreadable("the multipart Content-Type cannot be read")
+	}
+	for i := 0; i < len(boundary); i++ {
+		c := boundary[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("'()+_-./:=?", c) >= 0) {
+			return "", Unreadable("the multipart boundary holds characters parsers read differently")
+		}
+	}
+	raw := ct[strings.Index(lower, "boundary")+len("boundary"):]
+	raw = strings.TrimLeft(raw, " \t")
+	raw = strings.TrimPrefix(raw, "=")
+	raw = strings.TrimLeft(raw, " \t")
+	if !strings.HasPrefix(raw, boundary) && !strings.HasPrefix(raw, `"`+boundary+`"`) {
+		return "", Unreadable("the multipart boundary reads differently quoted and unquoted")
+	}
+	return boundary, nil
 }
 
 // asciiCharsets are the charsets in which "_method=DELETE" reads the same
@@ -157,6 +183,11 @@ func multipartValues(dst []string, body []byte, boundary string, n Name) ([]stri
 		}
 		part := rest[:end]
 		rest = rest[end+len(sep):]
+		// A delimiter anywhere else — after a bare LF, mid-line — is one
+		// to PHP or Rack.
+		if containsFold(part, delim) {
+			return dst, Unreadable("the multipart boundary appears inside a part")
+		}
 		head, content, found := bytes.Cut(part, []byte("\r\n\r\n"))
 		if !found {
 			if !bytes.HasSuffix(part, []byte("\r\n")) || len(part) < 2 {
@@ -174,10 +205,16 @@ func multipartValues(dst []string, body []byte, boundary string, n Name) ([]stri
 	}
 }
 
-// partName reads the field name of a part from its header block.
+// partName reads the field name of a part from its header block: at most
+// Content-Disposition (exactly once, and named nowhere else in the block:
+// Rack finds it anywhere), Content-Type and Content-Transfer-Encoding, once
+// each.
 func partName(head string) (string, error) {
+	if strings.Count(strings.ToLower(head), "content-disposition") != 1 {
+		return "", Unreadable("a multipart part names Content-Disposition other than once")
+	}
 	var disposition string
-	seen := 0
+	seen := map[string]bool{}
 	for _, line := range strings.Split(head, "\r\n") {
 		if line == "" || strings.ContainsAny(line, "\r\n") || line[0] == ' ' || line[0] == '\t' {
 			return "", Unreadable("a multipart part header is folded or broken")
@@ -186,20 +223,24 @@ func partName(head string) (string, error) {
 		if !ok || strings.TrimSpace(key) != key {
 			return "", Unreadable("a multipart part header has no name")
 		}
-		switch strings.ToLower(key) {
+		key = strings.ToLower(key)
+		if seen[key] {
+			return "", Unreadable("a multipart part has a header twice")
+		}
+		seen[key] = true
+		switch key {
 		case "content-disposition":
 			disposition = strings.TrimSpace(value)
-			seen++
+		case "content-type":
 		case "content-transfer-encoding":
 			switch strings.ToLower(strings.TrimSpace(value)) {
 			case "7bit", "8bit", "binary":
 			default:
 				return "", Unreadable("a multipart part uses a transfer encoding")
 			}
+		default:
+			return "", Unreadable("a multipart part has a header other than Content-Disposition, Content-Type and Content-Transfer-Encoding")
 		}
-	}
-	if seen != 1 {
-		return "", Unreadable("a multipart part has no single Content-Disposition")
 	}
 	lower := strings.ToLower(disposition)
 	if strings.Contains(lower, "*=") || strings.Contains(lower, "=?") || strings.Contains(lower, `\`) {
@@ -224,6 +265,19 @@ func partName(head string) (string, error) {
 		return "", Unreadable("a multipart Content-Disposition names its part ambiguously")
 	}
 	return params["name"], nil
+}
+
+// containsFold reports whether b holds sub in any letter case.
+func containsFold(b, sub []byte) bool {
+	if len(sub) == 0 {
+		return true
+	}
+	for i := 0; i+len(sub) <= len(b); i++ {
+		if b[i] == '-' && bytes.EqualFold(b[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonValues reads the members of a top-level JSON object named n. Their

@@ -1,9 +1,13 @@
 package reading
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
+
+// byteOrderMark is U+FEFF in UTF-8.
+const byteOrderMark = "\ufeff"
 
 // Name is a parameter name as an application asks for it ("accountId",
 // "_method"), matched the way the most lenient upstream would.
@@ -31,7 +35,8 @@ func NewName(name string) Name {
 //     lower case is an ASCII letter ("ı" upper-cases to "I", as .NET's
 //     case-insensitive comparison does);
 //   - " " and "." read as "_" (PHP), leading spaces dropped (PHP) or not;
-//   - leading "[" and "]" dropped (Rack);
+//   - leading "[" and "]" dropped (Rack), and a leading byte order mark
+//     (Express's body-parser drops one before a form);
 //   - the name ending at "[" or "]" (arrays and maps: "accountId[]",
 //     "accountId[0]"), at "." (dotted binders), at a NUL byte (PHP), or
 //     before trailing white space.
@@ -62,10 +67,7 @@ func (n Name) matches(s string) bool {
 // match compares a decoded name with n; skipSpace drops leading white
 // space first, as PHP does.
 func (n Name) match(s string, skipSpace bool) bool {
-	i := 0
-	for i < len(s) && (s[i] == '[' || s[i] == ']' || skipSpace && isSpace(s[i])) {
-		i++
-	}
+	i := leading(s, skipSpace)
 	for k := 0; k < len(n.folded); k++ {
 		if i >= len(s) {
 			return false
@@ -93,6 +95,24 @@ func (n Name) match(s string, skipSpace bool) bool {
 		}
 	}
 	return true
+}
+
+// leading is how many bytes of s come before a name: "[" and "]" (Rack),
+// byte order marks (Express's body-parser drops one before a form) and,
+// with skipSpace, white space (PHP).
+func leading(s string, skipSpace bool) int {
+	i := 0
+	for i < len(s) {
+		switch {
+		case s[i] == '[' || s[i] == ']' || skipSpace && isSpace(s[i]):
+			i++
+		case strings.HasPrefix(s[i:], byteOrderMark):
+			i += len(byteOrderMark)
+		default:
+			return i
+		}
+	}
+	return i
 }
 
 // fold maps a rune to the ASCII byte it may be read as: letters in lower

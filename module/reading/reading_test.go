@@ -22,7 +22,7 @@ func TestNameReads(t *testing.T) {
 			"+accountId", "%20accountId", // PHP drops leading spaces
 			"accountId%00junk",                                                                           // PHP ends names at NUL
 			"accountId[]", "accountId[0]", "accountId[a][b]", "accountId]", "[accountId]", "]]accountId", // arrays, Rack's brackets
-			"accountId.x", "accountId%20", "accountId+",
+			"accountId.x", "accountId%20", "accountId+", "%EF%BB%BFaccountId", "\ufeffaccountId",
 		}, []string{
 			"", "account", "accountIdx", "myaccountId", "account_id", "account-id", "accountI", "accountId%ZZ",
 			"account%FFId", "x[accountId]", "account%EF%BC%A9d", // fullwidth I is not I
@@ -113,7 +113,11 @@ func TestBodyKinds(t *testing.T) {
 		{[]string{"Application/X-WWW-Form-Urlencoded; charset=UTF-8"}, URLEncoded, "", false},
 		{[]string{"application/x-www-form-urlencoded,text/plain"}, URLEncoded, "", false}, // PHP cuts at ","
 		{[]string{"multipart/form-data; boundary=xyz"}, Multipart, "xyz", false},
-		{[]string{`multipart/mixed; boundary="a b"`}, Multipart, "a b", false},
+		{[]string{`multipart/mixed; boundary="a.b"`}, Multipart, "a.b", false},
+		{[]string{`multipart/mixed; boundary="a b"`}, 0, "", true},
+		{[]string{`multipart/form-data; boundary="ab;c"`}, 0, "", true},
+		{[]string{`multipart/form-data; boundary="a\\b"`}, 0, "", true},
+		{[]string{`multipart/form-data; boundary = "abc"`}, Multipart, "abc", false},
 		{[]string{"application/json"}, JSON, "", false},
 		{[]string{"application/problem+json"}, JSON, "", false},
 		{[]string{"text/plain; x=/json"}, JSON, "", false}, // Laravel's isJson reads the whole header
@@ -149,6 +153,12 @@ func TestBodyValues(t *testing.T) {
 	}{
 		{URLEncoded, "a=1&_method=DELETE", []string{"DELETE"}, false},
 		{URLEncoded, "a=1;%2Emethod=PUT", []string{"PUT"}, false},
+		{URLEncoded, "\ufeff_method=PUT", []string{"PUT"}, false},
+		{Multipart, "--" + b + "\r\nX-A: Content-Disposition: x; name=_method\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nDELETE\r\n--" + b + "--", nil, true},
+		{Multipart, "--" + b + "\r\nContent-Type: a\r\nContent-Type: b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="x"`, "1\n--"+b+"\nContent-Disposition: form-data; name=\"_method\"\n\nDELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="x"`, "1--"+b+"\r\n --"+strings.ToLower(b)) + "--" + b + "--", nil, true},
+		{Multipart, "--" + b + "\r\nContent-Type: text/plain\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n--" + b + "--", []string{"PUT"}, false},
 		{Multipart, part(`form-data; name="a"`, "1") + part(`form-data; name="_method"`, "DELETE") + "--" + b + "--\r\n", []string{"DELETE"}, false},
 		{Multipart, part(`form-data; name="f"; filename="_method"`, "x") + "--" + b + "--", nil, false},
 		{Multipart, part(`form-data; name=_METHOD`, "PUT") + "--" + b + "--", []string{"PUT"}, false},

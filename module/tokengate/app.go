@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -62,10 +65,26 @@ type App struct {
 
 	connKey     string
 	verifierKey string
-	conn        *etcdconn.Conn
-	store       *store.Store
-	verifier    *verify.Verifier
+	cacheConfig verify.Config
 	logger      *zap.Logger
+
+	state *appState // made in Provision
+}
+
+// appState is whether this config's app has started, shared by the
+// goroutines that may start it.
+type appState struct {
+	mu      sync.Mutex // serialises starting and cleaning up
+	running atomic.Pointer[Running]
+	cleaned bool
+}
+
+// Running is what a started app works with: the etcd connection, the
+// store on it and the identity cache.
+type Running struct {
+	Conn     *etcdconn.Conn
+	Store    *store.Store
+	Verifier *verify.Verifier
 }
 
 // CaddyModule returns the Caddy module information.
@@ -92,24 +111,65 @@ func (p pooledVerifier) Destruct() error {
 	return nil
 }
 
-// Provision connects to etcd (or starts the embedded one) and starts the
-// cache, or reuses those of a previous config with the same settings.
+// Provision checks every setting and prepares the app; it opens nothing,
+// so `tokengate validate` works beside a running gateway. Start connects.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.state = new(appState)
 	if err := a.fillDefaults(); err != nil {
 		return err
 	}
-	cfg := verify.Config{
+	if a.Etcd != nil {
+		if err := a.Etcd.Validate(); err != nil {
+			return fmt.Errorf("etcd: %v", err)
+		}
+	}
+	a.cacheConfig = verify.Config{
 		CacheEntries: a.CacheEntries,
 		CacheTTL:     time.Duration(a.CacheTTL),
 		NegativeTTL:  time.Duration(a.NegativeTTL),
 		MaxStale:     time.Duration(a.MaxStale),
 	}
-	cacheKey, err := json.Marshal(cfg)
+	if err := a.cacheConfig.Validate(); err != nil {
+		return err
+	}
+	cacheKey, err := json.Marshal(a.cacheConfig)
 	if err != nil {
 		return err
 	}
+	a.verifierKey = a.connKey + "|" + string(cacheKey)
+	if err := metrics.Register(ctx.GetMetricsRegistry(), a.gauges()...); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
+	return nil
+}
 
+// Start connects to etcd (or starts the embedded one) and starts the cache,
+// or takes those of an earlier config with the same settings.
+func (a *App) Start() error {
+	_, err := a.Running()
+	return err
+}
+
+// Running returns what the started app works with, starting it first if
+// it has not started yet: Caddy starts apps in no set order, so the HTTP
+// server may pass a request to a handler before this app's Start.
+func (a *App) Running() (*Running, error) {
+	st := a.state
+	if st == nil {
+		return nil, errors.New("the tokengate app is not provisioned")
+	}
+	if r := st.running.Load(); r != nil {
+		return r, nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r := st.running.Load(); r != nil {
+		return r, nil
+	}
+	if st.cleaned {
+		return nil, errors.New("this tokengate config has been unloaded")
+	}
 	// Pooled resources outlive this config, so they log through Caddy's
 	// default logger rather than this config's.
 	longLived := caddy.Log().Named("tokengate")
@@ -121,14 +181,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return pooledConn{conn}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("opening the store: %v", err)
+		return nil, fmt.Errorf("opening the store: %v", err)
 	}
-	a.conn = val.(pooledConn).Conn
-
-	a.verifierKey = a.connKey + "|" + string(cacheKey)
+	conn := val.(pooledConn).Conn
 	val, _, err = resources.LoadOrNew(a.verifierKey, func() (caddy.Destructor, error) {
-		cfg.Logger = longLived.Named("cache")
-		v, err := verify.New(store.New(a.conn.Client, a.conn.Prefix), cfg)
+		cfg := a.cacheConfig
+		cfg.Logger = longLived
+		cfg.StoreName = conn.Description
+		v, err := verify.New(store.New(conn.Client, conn.Prefix), cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -136,16 +196,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	})
 	if err != nil {
 		_, _ = resources.Delete(a.connKey)
-		a.conn = nil
-		return fmt.Errorf("starting the identity cache: %v", err)
+		return nil, fmt.Errorf("starting the identity cache: %v", err)
 	}
-	a.verifier = val.(pooledVerifier).Verifier
-	a.store = a.verifier.Store()
-	if err := metrics.Register(ctx.GetMetricsRegistry(), a.gauges()...); err != nil {
-		return fmt.Errorf("registering metrics: %v", err)
-	}
-	a.logger.Info("tokengate ready", zap.String("store", a.conn.Description), zap.String("prefix", a.conn.Prefix))
-	return nil
+	v := val.(pooledVerifier).Verifier
+	r := &Running{Conn: conn, Store: v.Store(), Verifier: v}
+	st.running.Store(r)
+	return r, nil
 }
 
 // fillDefaults resolves where the data lives and checks the settings that
@@ -198,32 +254,50 @@ func checkHeaderPrefix(p string) error {
 }
 
 // gauges read the live state of this config's cache and watch at scrape
-// time.
+// time; before the app has started they read zero.
 func (a *App) gauges() []prometheus.Collector {
-	v := a.verifier
+	read := func(f func(v *verify.Verifier) float64) func() float64 {
+		return func() float64 {
+			if r := a.state.running.Load(); r != nil {
+				return f(r.Verifier)
+			}
+			return 0
+		}
+	}
 	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Name: "build_info",
+			Help:        "Always 1; the labels say which tokengate and Go built this binary.",
+			ConstLabels: prometheus.Labels{"version": Version(), "goversion": runtime.Version()},
+		}, func() float64 { return 1 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "cache", Name: "entries",
 			Help: "Verdicts held in the cache (identities and remembered unknown tokens).",
-		}, func() float64 { return float64(v.Entries()) }),
+		}, read(func(v *verify.Verifier) float64 { return float64(v.Entries()) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "watch", Name: "sync_age_seconds",
 			Help: "Seconds since the etcd watch was last known to be in sync: the lag of the latest news.",
-		}, func() float64 { return v.SyncAge().Seconds() }),
+		}, read(func(v *verify.Verifier) float64 { return v.SyncAge().Seconds() })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "watch", Name: "last_sync_timestamp_seconds",
+			Help: "Unix time at which the etcd watch was last known to be in sync; 0 before the first sync.",
+		}, read(func(v *verify.Verifier) float64 {
+			if at := v.LastSync(); !at.IsZero() {
+				return float64(at.UnixNano()) / 1e9
+			}
+			return 0
+		})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "store", Name: "reachable",
 			Help: "1 while etcd answers the watch, 0 when it has been silent for several heartbeats.",
-		}, func() float64 {
+		}, read(func(v *verify.Verifier) float64 {
 			if v.Reachable() {
 				return 1
 			}
 			return 0
-		}),
+		})),
 	}
 }
-
-// Start is part of caddy.App; the work happens in Provision.
-func (a *App) Start() error { return nil }
 
 // Stop is part of caddy.App; shared resources are released in Cleanup.
 func (a *App) Stop() error { return nil }
@@ -231,34 +305,49 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's hold on the shared resources; the last
 // config to let go closes them.
 func (a *App) Cleanup() error {
-	var errs []error
-	if a.verifier != nil {
-		if _, err := resources.Delete(a.verifierKey); err != nil {
-			errs = append(errs, err)
-		}
-		a.verifier = nil
+	st := a.state
+	if st == nil {
+		return nil
 	}
-	if a.conn != nil {
-		if _, err := resources.Delete(a.connKey); err != nil {
-			errs = append(errs, err)
-		}
-		a.conn = nil
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.cleaned = true
+	if st.running.Load() == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	_, err1 := resources.Delete(a.verifierKey)
+	_, err2 := resources.Delete(a.connKey)
+	return errors.Join(err1, err2)
 }
 
-// Store is where tokengate's data lives.
-func (a *App) Store() *store.Store { return a.store }
+// Store is where tokengate's data lives; nil if the app cannot start.
+func (a *App) Store() *store.Store {
+	if r, err := a.Running(); err == nil {
+		return r.Store
+	}
+	return nil
+}
 
-// Verifier verifies tokens through the cache.
-func (a *App) Verifier() *verify.Verifier { return a.verifier }
+// Verifier verifies tokens through the cache; nil if the app cannot start.
+func (a *App) Verifier() *verify.Verifier {
+	if r, err := a.Running(); err == nil {
+		return r.Verifier
+	}
+	return nil
+}
 
-// Conn is the etcd connection.
-func (a *App) Conn() *etcdconn.Conn { return a.conn }
+// Conn is the etcd connection; nil if the app cannot start.
+func (a *App) Conn() *etcdconn.Conn {
+	if r, err := a.Running(); err == nil {
+		return r.Conn
+	}
+	return nil
+}
 
 // Interface guards.
 var (
 	_ caddy.App          = (*App)(nil)
+	_ verifierSource     = (*App)(nil)
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )

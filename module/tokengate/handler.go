@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
@@ -64,7 +65,7 @@ type Handler struct {
 	// it is removed.
 	ForwardCredentials bool `json:"forward_credentials,omitempty"`
 
-	verifier   *verify.Verifier
+	verifiers  verifierSource
 	prefix     string
 	account    accountSource
 	headers    identityHeaders
@@ -100,14 +101,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("tokengate app has unexpected type %T", appIface)
 	}
-	h.use(app.Verifier(), app.HeaderPrefix)
+	h.use(app, app.HeaderPrefix)
 	return nil
 }
 
-// use sets what the handler works with: the verifier and the identity
-// header prefix.
-func (h *Handler) use(v *verify.Verifier, headerPrefix string) {
-	h.verifier = v
+// verifierSource gives the verifier to use for a request: the app's, once
+// it has started (Provision opens nothing).
+type verifierSource interface {
+	Verifier() *verify.Verifier
+}
+
+// fixedVerifier is a verifierSource of one verifier, for tests.
+type fixedVerifier struct{ v *verify.Verifier }
+
+func (f fixedVerifier) Verifier() *verify.Verifier { return f.v }
+
+// use sets what the handler works with: where its verifier comes from and
+// the identity header prefix.
+func (h *Handler) use(vs verifierSource, headerPrefix string) {
+	h.verifiers = vs
 	h.prefix = textproto.CanonicalMIMEHeaderKey(headerPrefix)
 	h.account = parseAccountSource(h.Account)
 	name := func(s string) string { return textproto.CanonicalMIMEHeaderKey(headerPrefix + s) }
@@ -171,6 +183,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// 1. Nothing a client sends may look like an identity header, nor make
 	// the proxy drop one.
 	judged := h.prepare(r)
+	if judged.fields > MaxHeaderFields {
+		return h.refuse(w, r, nil, errcode.TooManyHeaders, fmt.Sprintf("at most %d header fields: past their own limits some upstreams drop fields, the identity headers among them", MaxHeaderFields))
+	}
 
 	// 2. The bearer token, from the Authorization header only.
 	tok, found := BearerToken(r.Header)
@@ -184,14 +199,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			metrics.VerifiedUntagged.Inc()
 			return next.ServeHTTP(w, r)
 		}
-		return h.refuse(w, r, nil, http.StatusUnauthorized, "missing_token", "a bearer token is required (Authorization: Bearer <token>)")
+		return h.refuse(w, r, nil, errcode.MissingToken, "a bearer token is required (Authorization: Bearer <token>)")
 	}
 	if found == BadHeader {
-		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the Authorization header is not a single bearer token")
+		return h.refuse(w, r, nil, errcode.InvalidToken, "the Authorization header is not a single bearer token")
 	}
 
 	// 4. The identity behind the token.
-	id, err := h.verifier.Verify(r.Context(), tok)
+	v := h.verifiers.Verifier()
+	if v == nil {
+		return h.refuse(w, r, nil, errcode.StoreUnavailable, "the token store cannot be opened")
+	}
+	id, err := v.Verify(r.Context(), tok)
 	if err != nil {
 		return h.refuseVerification(w, r, err)
 	}
@@ -199,7 +218,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// 5. Programmatic users never reach the UI.
 	if h.Mode == ModeUI {
 		if id.Type == store.TypeProgrammatic {
-			return h.refuse(w, r, id, http.StatusForbidden, "programmatic_ui_forbidden", "programmatic users have no access to the UI")
+			return h.refuse(w, r, id, errcode.ProgrammaticUIForbidden, "programmatic users have no access to the UI")
 		}
 		h.tag(r, id, "")
 		metrics.VerifiedOK.Inc()
@@ -208,30 +227,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 6. What the user may reach on this route.
 	if !h.admits(id.Type) {
-		return h.refuse(w, r, id, http.StatusForbidden, "user_type_forbidden", id.Type+" users are not admitted on this route")
+		return h.refuse(w, r, id, errcode.UserTypeForbidden, id.Type+" users are not admitted on this route")
 	}
-	var account string
-	if h.Scope == ScopeOrganization {
-		if id.Level != store.LevelOrganization {
-			return h.refuse(w, r, id, http.StatusForbidden, "level_forbidden", "this route is organization-wide; account-level users cannot reach it")
-		}
-	} else {
-		var msg string
-		account, msg = h.targetAccount(r, &judged)
-		switch {
-		case msg != "":
-			return h.refuse(w, r, id, http.StatusForbidden, "account_forbidden", msg)
-		case account == "" && id.Level == store.LevelAccount:
-			account = id.Account
-		case account == "":
-			return h.refuse(w, r, id, http.StatusBadRequest, "account_required", "organization-level users must name the account (accountId query parameter or X-Account-Id header)")
-		}
-		if !id.Reaches(account) {
-			return h.refuse(w, r, id, http.StatusForbidden, "account_forbidden", "the token does not reach account "+account)
-		}
+	if h.Scope == ScopeOrganization && id.Level != store.LevelOrganization {
+		return h.refuse(w, r, id, errcode.LevelForbidden, "this route is organization-wide; account-level users cannot reach it")
+	}
+	// The account: on an organization-wide route only when the request
+	// names one (the upstream may read it), on an account route always.
+	account, msg := h.targetAccount(r, &judged)
+	switch {
+	case msg != "":
+		return h.refuse(w, r, id, errcode.AccountForbidden, msg)
+	case account == "" && h.Scope == ScopeOrganization:
+	case account == "" && id.Level == store.LevelAccount:
+		account = id.Account
+	case account == "":
+		return h.refuse(w, r, id, errcode.AccountRequired, "organization-level users must name the account (accountId query parameter or X-Account-Id header)")
+	}
+	if account != "" && !id.Reaches(account) {
+		return h.refuse(w, r, id, errcode.AccountForbidden, "the token does not reach account "+account)
 	}
 	if ref := h.judgeRole(r, id, &judged); ref.code != "" {
-		return h.refuse(w, r, id, ref.status, ref.code, ref.msg)
+		return h.refuse(w, r, id, ref.code, ref.msg)
 	}
 
 	// 7. Tag the request; 8. (Authorization was removed above.)
@@ -370,45 +387,37 @@ func (h *Handler) tag(r *http.Request, id *verify.Identity, account string) {
 func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err error) error {
 	switch {
 	case errors.Is(err, verify.ErrMalformed):
-		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the bearer token is malformed")
+		return h.refuse(w, r, nil, errcode.InvalidToken, "the bearer token is malformed")
 	case errors.Is(err, verify.ErrExpired):
-		return h.refuse(w, r, nil, http.StatusUnauthorized, "expired_token", "the bearer token has expired")
+		return h.refuse(w, r, nil, errcode.ExpiredToken, "the bearer token has expired")
 	case errors.Is(err, verify.ErrUnknown), errors.Is(err, verify.ErrDisabled):
 		// Disabled users get the same answer as unknown tokens: a
 		// stolen token of a disabled user tells nothing.
-		return h.refuse(w, r, nil, http.StatusUnauthorized, "invalid_token", "the bearer token is not valid")
+		return h.refuse(w, r, nil, errcode.InvalidToken, "the bearer token is not valid")
 	default:
-		if c := h.logger.Check(zapcore.WarnLevel, "token store unavailable"); c != nil {
+		// The store's health is logged once per outage (the verifier's
+		// monitor), not per refused request.
+		if c := h.logger.Check(zapcore.DebugLevel, "token store unavailable"); c != nil {
 			c.Write(zap.Error(err))
 		}
-		return h.refuse(w, r, nil, http.StatusServiceUnavailable, "store_unavailable", "the token store cannot be reached; try again shortly")
+		return h.refuse(w, r, nil, errcode.StoreUnavailable, "the token store cannot be reached; try again shortly")
 	}
 }
 
 // refuse counts the refusal and writes the contract's JSON error.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Identity, status int, code, msg string) error {
-	switch code {
-	case "missing_token":
-		metrics.VerifiedMissing.Inc()
-	case "invalid_token":
-		metrics.VerifiedInvalid.Inc()
-	case "expired_token":
-		metrics.VerifiedExpired.Inc()
-	case "store_unavailable":
-		metrics.VerifiedUnavailable.Inc()
-	default:
-		metrics.Forbidden(code)
-	}
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Identity, code errcode.Code, msg string) error {
+	metrics.Refused(code)
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
-		fields := []zap.Field{zap.String("code", code), zap.String("method", r.Method), zap.String("uri", r.RequestURI)}
+		fields := []zap.Field{zap.String("code", string(code)), zap.String("method", r.Method), zap.String("uri", r.RequestURI)}
 		if id != nil {
 			fields = append(fields, zap.String("user_id", id.UserID), zap.String("user_type", id.Type))
 		}
 		c.Write(fields...)
 	}
+	status := code.Status()
 	switch status {
 	case http.StatusUnauthorized:
-		if code == "missing_token" {
+		if code == errcode.MissingToken {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate"`)
 		} else {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
@@ -418,7 +427,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Iden
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	}
-	WriteError(w, status, code, msg)
+	WriteError(w, status, string(code), msg)
 	return nil
 }
 

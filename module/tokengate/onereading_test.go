@@ -217,6 +217,73 @@ func TestOneReading(t *testing.T) {
 		}
 	})
 
+	t.Run("what a black-box attack found", func(t *testing.T) {
+		// Each body made Rack, PHP (Laravel) or Express dispatch DELETE
+		// while the gateway read a POST.
+		for _, c := range []struct{ what, contentType, body string }{
+			{"Rack: Content-Disposition inside another part header", "multipart/form-data; boundary=abc",
+				"--abc\r\nX-A: Content-Disposition: x; name=_method\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"Rack: Content-Disposition inside the part's Content-Type", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Type: text/plain; a=\"Content-Disposition:; name=_method\"\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"Rack: a quoted boundary holding ;", `multipart/form-data; boundary="ab;c"`,
+				"--ab;c\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--ab\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--ab--\r\n--ab;c--\r\n"},
+			{"Rack: a quoted boundary holding ,", `multipart/form-data; boundary="ab,c"`,
+				"--ab,c\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--ab\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--ab--\r\n--ab,c--\r\n"},
+			{"PHP, Rack: a quoted-pair in the boundary", `multipart/form-data; boundary="a\\b"`,
+				"--a\\b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--a\\\\b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--a\\\\b--\r\n--a\\b--\r\n"},
+			{"PHP: a bare-LF delimiter inside a value", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\n--abc\nContent-Disposition: form-data; name=\"_method\"\n\nDELETE\n--abc--\r\n--abc--\r\n"},
+			{"Rack: a delimiter in the middle of a line", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1--abc\r\n --abc\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"Rack: a part header twice", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--abc--\r\n"},
+			{"Express: a UTF-8 byte order mark before a form", "application/x-www-form-urlencoded", "\ufeff_method=DELETE"},
+			{"Express: a byte order mark, charset given", "application/x-www-form-urlencoded; charset=utf-8", "\ufeff_method=DELETE"},
+		} {
+			r := g.send("POST", "/api/jobs/nightly", jobsTok, strings.NewReader(c.body), "Content-Type", c.contentType)
+			if r.code != "role_forbidden" {
+				t.Errorf("%s: %d %q", c.what, r.status, r.code)
+			}
+		}
+
+		// Node keeps the first 1000 headers and Go sends them sorted: with
+		// enough headers before them, the identity tags never arrive.
+		var many []string
+		for i := range 150 {
+			many = append(many, fmt.Sprintf("A-%05d", i), "1")
+		}
+		r := g.do("GET", "/api/x", viewerTok, many...)
+		r.want(t, 431, "too_many_headers")
+		g.do("GET", "/api/x", viewerTok, many[:2*90]...).want(t, 200, "")
+
+		// An organization-wide route judges an account it is given: the
+		// upstream may read it.
+		_, orgViewer := g.user(func(u *store.User) {
+			u.Level, u.Account, u.Accounts, u.Role = store.LevelOrganization, "", []string{g.act1}, store.RoleViewer
+		})
+		for _, c := range []struct {
+			query string
+			hdr   []string
+		}{
+			{"accountId=" + g.act2, nil}, {"accountId=" + g.otherAct, nil}, {"", []string{"X-Account-Id", g.act2}},
+			{"AccountId=" + g.act2, nil}, {"accountId=" + g.act1 + "&accountId=" + g.act2, nil},
+		} {
+			if r := g.do("GET", "/org/x?"+c.query, orgViewer, c.hdr...); r.code != "account_forbidden" {
+				t.Errorf("organization route, ?%s %v: %d %q", c.query, c.hdr, r.status, r.code)
+			}
+		}
+		r = g.do("GET", "/org/x?accountId="+g.act1, orgViewer)
+		r.want(t, 200, "")
+		if r.upstream(t, "X-Tokengate-Account-Id") != g.act1 {
+			t.Errorf("an account named on an organization route is not tagged: %v", r.echo.Header)
+		}
+		r = g.do("GET", "/org/x", orgViewer)
+		r.want(t, 200, "")
+		if r.upstream(t, "X-Tokengate-Account-Id") != "" {
+			t.Error("an organization route without an account is tagged with one")
+		}
+	})
+
 	t.Run("policy paths", func(t *testing.T) {
 		for _, p := range []string{
 			"/api/admin", "/api/admin/", "/api/Admin", "/api/admin;x=1", "/api/admin;x=1/users",

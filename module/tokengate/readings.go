@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/reading"
 	"github.com/tokengate/tokengate/module/store"
@@ -24,6 +25,12 @@ import (
 // MaxFormBody is the most of a POST form body the handler reads to find
 // method overrides in it.
 const MaxFormBody = 1 << 20
+
+// MaxHeaderFields is the most header fields a request may carry. Past
+// their own limits some servers drop fields silently (Node keeps the first
+// 1000, and Go's proxy sends fields sorted by name, the identity tags
+// late); others (Apache, Tomcat, Gunicorn) refuse more than 100.
+const MaxHeaderFields = 100
 
 // Where the account is read from.
 const (
@@ -71,9 +78,10 @@ func parseAccountSource(placeholder string) accountSource {
 // headers), whatever their spelling. Collected while identity headers are
 // stripped, so the request's headers are walked once.
 type judgedHeaders struct {
-	keys [8]string
-	n    int
-	more bool // more keys than fit: walk the header again
+	keys   [8]string
+	n      int
+	more   bool // more keys than fit: walk the header again
+	fields int  // header fields of the request, as received
 }
 
 // prepare strips identity headers, collects the judged headers, takes out
@@ -82,7 +90,8 @@ type judgedHeaders struct {
 // back after the verdict.
 func (h *Handler) prepare(r *http.Request) judgedHeaders {
 	var j judgedHeaders
-	for key := range r.Header {
+	for key, vals := range r.Header {
+		j.fields += len(vals)
 		switch {
 		case reading.HeaderHasPrefix(key, h.prefix):
 			delete(r.Header, key)
@@ -238,12 +247,12 @@ func (h *Handler) targetAccount(r *http.Request, j *judgedHeaders) (account, msg
 
 // refusal is why a request is refused; the zero value admits it.
 type refusal struct {
-	status    int
-	code, msg string
+	code errcode.Code
+	msg  string
 }
 
 func forbidRole(format string, args ...any) refusal {
-	return refusal{http.StatusForbidden, "role_forbidden", fmt.Sprintf(format, args...)}
+	return refusal{errcode.RoleForbidden, fmt.Sprintf(format, args...)}
 }
 
 // judgeRole checks that the user's role allows every method the request
@@ -328,14 +337,14 @@ func readBodyMethods(r *http.Request) ([]string, refusal) {
 	if ce := r.Header["Content-Encoding"]; len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "identity")) {
 		return nil, forbidRole("an encoded request body cannot be judged")
 	}
-	tooLarge := refusal{http.StatusRequestEntityTooLarge, "payload_too_large",
+	tooLarge := refusal{errcode.PayloadTooLarge,
 		fmt.Sprintf("a form body read for method overrides may hold at most %d bytes", MaxFormBody)}
 	if r.ContentLength > MaxFormBody {
 		return nil, tooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxFormBody+1))
 	if err != nil {
-		return nil, refusal{http.StatusBadRequest, "invalid_request", "the request body could not be read"}
+		return nil, refusal{errcode.InvalidRequest, "the request body could not be read"}
 	}
 	if len(body) > MaxFormBody {
 		return nil, tooLarge

@@ -57,8 +57,8 @@ var (
 	// ErrDisabled: the token's user is disabled.
 	ErrDisabled = errors.New("user disabled")
 	// ErrUnavailable: the store cannot be reached and nothing cached may
-	// answer for it.
-	ErrUnavailable = errors.New("store unavailable")
+	// answer for it. It is the store's own sentinel.
+	ErrUnavailable = store.ErrUnavailable
 )
 
 // identityFrom builds the identity a lookup describes, or nil when the

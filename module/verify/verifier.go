@@ -42,11 +42,20 @@ type Config struct {
 	MaxStale time.Duration
 	// LookupTimeout bounds one read of a token from etcd.
 	LookupTimeout time.Duration
-	// Logger receives the watch's state changes. Default: none.
-	Logger *zap.Logger
+	// Logger receives the watch's state changes and the store's health:
+	// ready, unreachable, reachable again. Default: none.
+	Logger *zap.Logger `json:"-"`
+	// StoreName says in logs which store this is, e.g. "etcd at
+	// https://10.0.0.1:2379 (dial timeout 5s)".
+	StoreName string `json:"-"`
 
 	// now is the clock; tests replace it.
 	now func() time.Time
+}
+
+// Validate checks the configuration as New would, without changing it.
+func (c Config) Validate() error {
+	return c.fill()
 }
 
 func (c *Config) fill() error {
@@ -108,6 +117,7 @@ type Verifier struct {
 	wg     sync.WaitGroup
 
 	stats counters
+	down  atomic.Bool // the store is known to be unreachable (monitor)
 
 	// Fault injection for tests, nil otherwise. afterLookup runs between
 	// reading etcd and caching the result (the stale-fill race);
@@ -130,7 +140,7 @@ type entry struct {
 }
 
 type counters struct {
-	hits, misses, unknownHits, lookups, staleServed atomic.Int64
+	hits, misses, unknownHits, lookups, staleServed, unavailable atomic.Int64
 }
 
 // Stats counts what the verifier did.
@@ -186,9 +196,10 @@ func New(s *store.Store, cfg Config) (*Verifier, error) {
 	}
 	v.changes.init()
 	v.ctx, v.cancel = context.WithCancel(context.Background())
-	v.wg.Add(2)
+	v.wg.Add(3)
 	go v.watch()
 	go v.recordUse()
+	go v.monitor()
 	return v, nil
 }
 
@@ -275,9 +286,12 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 
 	e, err := v.fill(ctx, h, kind)
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) && fallback != nil && v.changes.inSync(fallback, now, v.cfg.MaxStale) {
-			v.stats.staleServed.Add(1)
-			return v.verdict(fallback, now)
+		if errors.Is(err, ErrUnavailable) {
+			if fallback != nil && v.changes.inSync(fallback, now, v.cfg.MaxStale) {
+				v.stats.staleServed.Add(1)
+				return v.verdict(fallback, now)
+			}
+			v.stats.unavailable.Add(1)
 		}
 		return nil, err
 	}
@@ -376,6 +390,9 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 		v.stats.lookups.Add(1)
 		l, err := v.store.LookupToken(ctx, h)
 		if err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				return nil, err // the store says so already
+			}
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		if v.afterLookup != nil {

@@ -188,7 +188,9 @@ func (v *Verifier) watch() {
 			at := v.cfg.now()
 			rev, err := v.currentRevision()
 			if err != nil {
-				v.log.Warn("watch cannot start: etcd unreachable", zap.Error(err))
+				// The monitor reports outages, once; each attempt is
+				// only debug news.
+				v.log.Debug("watch cannot start: etcd unreachable", zap.Error(err))
 				backoff.wait(v.ctx)
 				continue
 			}
@@ -209,7 +211,7 @@ func (v *Verifier) watch() {
 			metrics.WatchFlushes.Inc()
 			next = 0
 		} else {
-			v.log.Warn("watch interrupted; resuming", zap.Int64("resume_revision", next), zap.Error(err))
+			v.log.Debug("watch interrupted; resuming", zap.Int64("resume_revision", next), zap.Error(err))
 		}
 		if delivered {
 			backoff.reset()
