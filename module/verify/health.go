@@ -6,10 +6,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// ReminderInterval is how often an outage of the store is logged again
-// while it lasts.
-const ReminderInterval = time.Minute
-
 // LastSync is when the watch was last known to be in sync with etcd; zero
 // before the first time.
 func (v *Verifier) LastSync() time.Time {
@@ -29,7 +25,7 @@ func (v *Verifier) Down() bool { return v.down.Load() }
 // monitor says in the log, once per change, how the store is doing: ready
 // once etcd has answered the first time; unreachable (an error naming the
 // store and what follows for requests) when it stops answering or never
-// does; a reminder every ReminderInterval while that lasts; reachable
+// does; a reminder every Config.ReminderInterval while that lasts; reachable
 // again when it is back. Everything in between — each failed attempt of
 // the watch — is logged at debug level only, so an outage does not flood
 // the log.
@@ -83,7 +79,7 @@ func (v *Verifier) monitor() {
 				fields = append(fields, zap.Time("last_sync", last))
 			}
 			v.log.Error("etcd unreachable", fields...)
-		case !up && !downSince.IsZero() && now.Sub(lastNotice) >= ReminderInterval:
+		case !up && !downSince.IsZero() && now.Sub(lastNotice) >= v.cfg.ReminderInterval:
 			lastNotice = now
 			v.log.Warn("etcd still unreachable", zap.String("store", v.cfg.StoreName),
 				zap.Duration("unreachable_for", now.Sub(downSince).Round(time.Second)),

@@ -48,6 +48,9 @@ type Config struct {
 	// StoreName says in logs which store this is, e.g. "etcd at
 	// https://10.0.0.1:2379 (dial timeout 5s)".
 	StoreName string `json:"-"`
+	// ReminderInterval is how often an outage of the store is logged
+	// again while it lasts. Default: 1m.
+	ReminderInterval time.Duration `json:"-"`
 
 	// now is the clock; tests replace it.
 	now func() time.Time
@@ -73,6 +76,9 @@ func (c *Config) fill() error {
 	}
 	if c.LookupTimeout == 0 {
 		c.LookupTimeout = DefaultLookupTimeout
+	}
+	if c.ReminderInterval == 0 {
+		c.ReminderInterval = time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
