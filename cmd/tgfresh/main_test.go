@@ -8,6 +8,8 @@ import (
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	"github.com/tokengate/tokengate/internal/testenv"
 )
 
 // TestMain lets the test binary serve as a tokengate instance, as the tool
@@ -17,7 +19,7 @@ func TestMain(m *testing.M) {
 		caddycmd.Main()
 		return
 	}
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
 // TestFreshness revokes tokens through instance A and checks that instance

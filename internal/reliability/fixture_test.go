@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/etcdcluster"
+	"github.com/tokengate/tokengate/internal/testenv"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
 )
 
-func TestMain(m *testing.M) { os.Exit(Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Run(func() int { return Main(m) })) }
 
 // prefix is where the tests keep tokengate's data in etcd.
 const prefix = "/tg"
