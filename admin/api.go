@@ -27,6 +27,7 @@ func New(s *store.Store, v *verify.Verifier, logger *zap.Logger) *API {
 	a := &API{store: s, verifier: v, logger: logger}
 	a.routes = []route{
 		newRoute("POST", "/orgs", createOrg),
+		newRoute("GET", "/orgs", listOrgs),
 		newRoute("GET", "/orgs/{org}", getOrg),
 		newRoute("POST", "/orgs/{org}/accounts", createAccount),
 		newRoute("GET", "/orgs/{org}/accounts", listAccounts),

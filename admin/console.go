@@ -108,7 +108,11 @@ func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
 		return false
 	}
 	id, err := h.verifier.Verify(r.Context(), tok)
-	return err == nil && id.Type == store.TypeProgrammatic
+	if err != nil {
+		return false
+	}
+	logCaller(r, id)
+	return id.Type == store.TypeProgrammatic
 }
 
 // serveConsoleAPI serves the API under console/api/ to an admin, as the

@@ -22,6 +22,27 @@ func createOrg(c *call) error {
 	return c.changed(http.StatusCreated, store.ActionOrgCreate, o.ID, viewOrg(o))
 }
 
+// GET /orgs: the operator only, as organizations are created there; an
+// admin through tokengate_admin knows its own organization.
+func listOrgs(c *call) error {
+	if !c.caller.Operator {
+		return forbidden("organizations are listed on Caddy's admin endpoint only")
+	}
+	if _, err := query(c.r.URL); err != nil {
+		return err
+	}
+	orgs, err := c.api.store.ListOrgs(c.r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]orgView, 0, len(orgs))
+	for i := range orgs {
+		out = append(out, viewOrg(&orgs[i]))
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"orgs": out})
+	return nil
+}
+
 // GET /orgs/{org}
 func getOrg(c *call) error {
 	org := c.params["org"]

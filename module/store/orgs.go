@@ -49,6 +49,12 @@ func (s *Store) GetOrg(ctx context.Context, id string) (*Org, error) {
 	return &o, nil
 }
 
+// ListOrgs returns every organization, ordered by ID. Organization IDs
+// hold no "/", so nothing else lives under the prefix.
+func (s *Store) ListOrgs(ctx context.Context) ([]Org, error) {
+	return listAll[Org](ctx, s, s.orgKey(""))
+}
+
 // CreateAccount creates an account in an existing organization.
 func (s *Store) CreateAccount(ctx context.Context, a Account, by Actor) (*Account, error) {
 	if a.ID == "" {
