@@ -15,8 +15,10 @@ import (
 // sends comes from flags: the ids in the path, the body's fields and the
 // query parameters.
 type action struct {
-	name    string
-	short   string
+	name  string
+	short string
+	// example holds command lines, one a line, without what starts them
+	// (see invocation).
 	example string
 	method  string
 	// path is the API route; each {name} in it is filled from the
@@ -61,7 +63,7 @@ func (a action) command() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     a.name,
 		Short:   a.short,
-		Example: a.example,
+		Example: a.examples(),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return finish(cmd, usageErrorf("unexpected argument %q: every value is given as a flag", args[0]))
@@ -85,6 +87,19 @@ func (a action) command() *cobra.Command {
 		fs.String("file", "", fmt.Sprintf("JSON file (- for stdin) holding the request's fields, or the list of %s; flags override it", a.fileField))
 	}
 	return cmd
+}
+
+// examples are the action's example lines as the user would type them
+// in this binary.
+func (a action) examples() string {
+	if a.example == "" {
+		return ""
+	}
+	lines := strings.Split(a.example, "\n")
+	for i, l := range lines {
+		lines[i] = "  " + invocation() + " " + l
+	}
+	return strings.Join(lines, "\n")
 }
 
 // run checks the flags, sends the request and prints the answer.

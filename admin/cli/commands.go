@@ -1,15 +1,5 @@
 package cli
 
-import (
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-)
-
-func init() {
-	for _, r := range resources {
-		caddycmd.RegisterCommand(r.caddyCommand())
-	}
-}
-
 // Fields several commands share.
 var (
 	nameField        = field{json: "name", required: true, usage: "name"}
@@ -26,8 +16,9 @@ var policyBody = []field{
 	{json: "statements", kind: jsonList, required: true, usage: `statements as JSON: '[{"effect":"allow","methods":["GET"],"paths":["/api/*"]}]'`},
 }
 
-// resources is the command line, one entry per route of the admin API (see
-// admin/api.go).
+// resources are the subcommands of `tokengate`, with one action per route
+// of the admin API (see admin/api.go). Examples are written without what
+// starts them ("tokengate" or "caddy tokengate", see invocation).
 var resources = []resource{
 	{
 		name:  "org",
@@ -35,8 +26,9 @@ var resources = []resource{
 		long:  "Organizations hold accounts, users and policies. They are created on Caddy's admin endpoint only.",
 		actions: []action{
 			{name: "create", short: "Create an organization", method: "POST", path: "/orgs",
-				example: "  tokengate org create --name Acme --id acme",
-				body:    []field{nameField, {json: "id", usage: "organization id (default: generated org-…)"}}},
+				example: "org create --name Acme --org acme",
+				body: []field{nameField,
+					{json: "id", flag: "org", alias: "id", usage: "organization id (default: generated org-…)"}}},
 			{name: "get", short: "Show an organization", method: "GET", path: "/orgs/{org}"},
 		},
 	},
@@ -46,8 +38,9 @@ var resources = []resource{
 		long:  "Accounts (act-…) divide an organization; account-level users and policies belong to one.",
 		actions: []action{
 			{name: "create", short: "Create an account", method: "POST", path: "/orgs/{org}/accounts",
-				example: "  tokengate account create --org acme --name production",
-				body:    []field{nameField, {json: "id", usage: "account id, act- and 8 lowercase hex digits (default: generated)"}}},
+				example: "account create --org acme --name production\naccount create --org acme --name staging --account act-0000beef",
+				body: []field{nameField,
+					{json: "id", flag: "account", alias: "id", usage: "account id, act- and 8 lowercase hex digits (default: generated)"}}},
 			{name: "list", short: "List accounts", method: "GET", path: "/orgs/{org}/accounts"},
 			{name: "get", short: "Show an account", method: "GET", path: "/orgs/{org}/accounts/{account}"},
 			{name: "delete", short: "Delete an account (refused while users or policies belong to it)", method: "DELETE",
@@ -58,11 +51,12 @@ var resources = []resource{
 		name:  "user",
 		short: "Manages tokengate users",
 		long: "Users are ui (people) or programmatic (API only). A programmatic user is created with its first\n" +
-			"token, whose secret is printed this once.",
+			"token, whose secret is printed this once. A ui user needs --email and gets no token at creation.",
 		actions: []action{
 			{name: "create", short: "Create a user (a programmatic one with its first token)", method: "POST", path: "/orgs/{org}/users",
-				example: "  tokengate user create --org acme --type programmatic --level account --account act-1a2b3c4d --role viewer --name ci-bot",
-				secret:  true,
+				example: "user create --org acme --type programmatic --level account --account act-1a2b3c4d --role viewer --name ci-bot\n" +
+					"user create --org acme --type ui --level organization --accounts act-1a2b3c4d --role admin --name Ana --email ana@example.com",
+				secret: true,
 				body: []field{
 					{json: "type", required: true, usage: "programmatic or ui"},
 					{json: "level", required: true, usage: "account or organization"},
@@ -72,7 +66,7 @@ var resources = []resource{
 					{json: "accounts", kind: list, usage: "accounts (act-…) an organization-level user reaches"},
 					{json: "policies", kind: list, usage: "policies (pol-…) of a user with role policy"},
 					descriptionField,
-					{json: "email", usage: "email address of a ui user"},
+					{json: "email", usage: "email address, such as ana@example.com: required for --type ui, refused for programmatic"},
 				}},
 			{name: "list", short: "List users, a page at a time", method: "GET", path: "/orgs/{org}/users",
 				query: []field{
@@ -82,7 +76,7 @@ var resources = []resource{
 				}},
 			{name: "get", short: "Show a user", method: "GET", path: "/orgs/{org}/users/{user}"},
 			{name: "update", short: "Change a user; only the fields given change", method: "PATCH", path: "/orgs/{org}/users/{user}",
-				example: "  tokengate user update --org acme --user u-… --role editor\n  tokengate user update --org acme --user u-… --disabled=true",
+				example: "user update --org acme --user u-… --role editor\nuser update --org acme --user u-… --disabled=true",
 				changes: true,
 				body: []field{
 					{json: "name", usage: "name"},
@@ -102,8 +96,8 @@ var resources = []resource{
 		long:  "A token's secret is printed once, when it is created; only a hint of it is kept.",
 		actions: []action{
 			{name: "create", short: "Create a token, or rotate one with --replaces", method: "POST", path: "/orgs/{org}/users/{user}/tokens",
-				example: "  tokengate token create --org acme --user u-… --name deploy --expires-in 720h\n" +
-					"  tokengate token create --org acme --user u-… --replaces tok-… --overlap 1h",
+				example: "token create --org acme --user u-… --name deploy --expires-in 720h\n" +
+					"token create --org acme --user u-… --replaces tok-… --overlap 1h",
 				secret: true,
 				body: []field{
 					{json: "name", usage: "name"},
@@ -124,8 +118,8 @@ var resources = []resource{
 			"statements, or a whole policy document whose fields the flags override).",
 		actions: []action{
 			{name: "create", short: "Create a policy", method: "POST", path: "/orgs/{org}/policies",
-				example: `  tokengate policy create --org acme --name read --statements '[{"effect":"allow","methods":["GET"],"paths":["/api/**"]}]'` +
-					"\n  tokengate policy create --org acme --file policy.json",
+				example: `policy create --org acme --name read --statements '[{"effect":"allow","methods":["GET"],"paths":["/api/**"]}]'` +
+					"\npolicy create --org acme --file policy.json",
 				body: policyBody, fileField: "statements"},
 			{name: "list", short: "List policies", method: "GET", path: "/orgs/{org}/policies"},
 			{name: "get", short: "Show a policy", method: "GET", path: "/orgs/{org}/policies/{policy}"},

@@ -17,19 +17,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/tokengate/tokengate"
 	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/internal/etcdtest"
+	"github.com/tokengate/tokengate/internal/testenv"
 )
 
 // binary is the tokengate binary under test, built once by TestMain.
 var binary string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
+	if os.Getenv(asCaddyEnv) != "" {
+		// Started by runAsCaddy: this test binary is a Caddy build with
+		// the plugin, as xcaddy makes one, and its arguments are Caddy's.
+		caddycmd.Main()
+		os.Exit(0)
+	}
+	os.Exit(testenv.Run(func() int { return buildAndRun(m) }))
 }
+
+// asCaddyEnv, set in its environment, makes the test binary run as Caddy.
+const asCaddyEnv = "TOKENGATE_CLI_TEST_AS_CADDY"
 
 func buildAndRun(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "tokengate-cli-test")
@@ -101,15 +113,34 @@ type result struct {
 	status         int
 }
 
-// run runs the binary with args and the given extra environment
+// run runs the tokengate binary with args and the given extra environment
 // (TOKENGATE_TOKEN never comes from the test's own environment). It fails
 // the test if the token given in the environment shows up in the output.
 func run(t *testing.T, extraEnv []string, args ...string) result {
 	t.Helper()
+	return runProgram(t, binary, extraEnv, args...)
+}
+
+// runAsCaddy runs args as a Caddy build with the plugin would: that build
+// takes the admin commands under `tokengate` only, and knows nothing of the
+// tokengate binary's short form.
+func runAsCaddy(t *testing.T, extraEnv []string, args ...string) result {
+	t.Helper()
+	return runProgram(t, os.Args[0], append([]string{asCaddyEnv + "=1"}, extraEnv...), args...)
+}
+
+// runProgram runs program with its own HOME and XDG directories, so that
+// nothing it might write lands in the user's.
+func runProgram(t *testing.T, program string, extraEnv []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(cleanEnviron(), extraEnv...)
+	cmd := exec.CommandContext(ctx, program, args...)
+	home := t.TempDir()
+	cmd.Env = append(cleanEnviron(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_DATA_HOME="+filepath.Join(home, ".local", "share"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		"XDG_STATE_HOME="+filepath.Join(home, ".local", "state"))
+	cmd.Env = append(cmd.Env, extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -135,7 +166,8 @@ func run(t *testing.T, extraEnv []string, args ...string) result {
 func cleanEnviron() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TOKENGATE_TOKEN=") && !strings.HasPrefix(kv, "CADDY_ADMIN=") {
+		if !strings.HasPrefix(kv, "TOKENGATE_TOKEN=") && !strings.HasPrefix(kv, "CADDY_ADMIN=") &&
+			!strings.HasPrefix(kv, asCaddyEnv+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -155,6 +187,13 @@ func (e *env) as(t *testing.T, tok string, args ...string) result {
 	return run(t, []string{"TOKENGATE_TOKEN=" + tok}, append(args, "--url", e.mountURL)...)
 }
 
+// failed fails the test unless the run ended with the status of every
+// failure, Caddy's caddy.ExitCodeFailedStartup.
+func (r result) failed(t *testing.T) result {
+	t.Helper()
+	return r.must(t, caddy.ExitCodeFailedStartup)
+}
+
 // must fails the test unless the run ended with status.
 func (r result) must(t *testing.T, status int) result {
 	t.Helper()
@@ -167,7 +206,7 @@ func (r result) must(t *testing.T, status int) result {
 // ok fails the test unless the run succeeded.
 func (r result) ok(t *testing.T) result {
 	t.Helper()
-	return r.must(t, 0)
+	return r.must(t, caddy.ExitCodeSuccess)
 }
 
 // json decodes stdout.

@@ -21,23 +21,46 @@ const (
 
 // field is one flag of a command that becomes a JSON field of the request
 // body or a query parameter. Flags are named after the JSON fields, with
-// dashes where JSON has underscores (both spellings are accepted).
+// dashes where JSON has underscores (both spellings are accepted), except
+// that an id is named after what it identifies: org create takes --org and
+// account create --account, as every other command naming one does.
 type field struct {
 	json     string
 	kind     kind
 	required bool
 	usage    string
+	// flag, when set, names the flag instead of json.
+	flag string
+	// alias is a deprecated name the flag still answers to.
+	alias string
 }
 
-func (f field) flagName() string { return strings.ReplaceAll(f.json, "_", "-") }
+func (f field) flagName() string {
+	if f.flag != "" {
+		return f.flag
+	}
+	return strings.ReplaceAll(f.json, "_", "-")
+}
 
-// define adds the field's flag to fs. Defaults are zero values: whether a
-// flag counts is decided by whether it was given, never by its value.
+// define adds the field's flag to fs, and its deprecated alias. Defaults
+// are zero values: whether a flag counts is decided by whether it was
+// given, never by its value.
 func (f field) define(fs *pflag.FlagSet) {
-	name, usage := f.flagName(), f.usage
+	usage := f.usage
 	if f.required {
 		usage += " (required)"
 	}
+	if f.alias == "" {
+		f.defineAs(fs, f.flagName(), usage)
+		return
+	}
+	f.defineAs(fs, f.flagName(), usage+"; --"+f.alias+" is a deprecated alias")
+	f.defineAs(fs, f.alias, usage)
+	// Hidden from the flag list; using it prints a notice on stderr.
+	_ = fs.MarkDeprecated(f.alias, "use --"+f.flagName()+" instead")
+}
+
+func (f field) defineAs(fs *pflag.FlagSet, name, usage string) {
 	switch f.kind {
 	case list:
 		fs.StringSlice(name, nil, usage+"; comma-separated, may be repeated")
@@ -50,12 +73,29 @@ func (f field) define(fs *pflag.FlagSet) {
 	}
 }
 
-// given reports whether the user gave the flag.
-func (f field) given(fs *pflag.FlagSet) bool { return fs.Changed(f.flagName()) }
+// given reports whether the user gave the flag, under either name.
+func (f field) given(fs *pflag.FlagSet) bool {
+	return fs.Changed(f.flagName()) || (f.alias != "" && fs.Changed(f.alias))
+}
+
+// givenName is the name the flag was given under: its own, or its
+// deprecated alias. Giving both is a usage error.
+func (f field) givenName(fs *pflag.FlagSet) (string, error) {
+	if f.alias == "" || !fs.Changed(f.alias) {
+		return f.flagName(), nil
+	}
+	if fs.Changed(f.flagName()) {
+		return "", usageErrorf("give --%s once: --%s is its deprecated alias", f.flagName(), f.alias)
+	}
+	return f.alias, nil
+}
 
 // value reads the flag as the JSON value it stands for.
 func (f field) value(fs *pflag.FlagSet) (any, error) {
-	name := f.flagName()
+	name, err := f.givenName(fs)
+	if err != nil {
+		return nil, err
+	}
 	switch f.kind {
 	case list:
 		items, err := fs.GetStringSlice(name)

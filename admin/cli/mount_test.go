@@ -9,8 +9,8 @@ import (
 // --url, as an organization admin whose token is in TOKENGATE_TOKEN.
 func TestThroughMount(t *testing.T) {
 	e := startEnv(t)
-	e.op(t, "org", "create", "--name", "Acme", "--id", "acme").ok(t)
-	e.op(t, "org", "create", "--name", "Globex", "--id", "globex").ok(t)
+	e.op(t, "org", "create", "--name", "Acme", "--org", "acme").ok(t)
+	e.op(t, "org", "create", "--name", "Globex", "--org", "globex").ok(t)
 	act := e.op(t, "account", "create", "--org", "acme", "--name", "prod").ok(t).field(t, "id")
 	adminTok := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "organization",
 		"--accounts", act, "--role", "admin", "--name", "ops").ok(t).field(t, "token", "secret")
@@ -49,7 +49,7 @@ func TestThroughMount(t *testing.T) {
 		{"a token that is not one", "tgp_nope", []string{"org", "get", "--org", "acme"}, "unauthorized:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.as(t, c.tok, c.args...).must(t, 1)
+			r := e.as(t, c.tok, c.args...).failed(t)
 			if !strings.Contains(r.stderr, c.want) || r.stdout != "" {
 				t.Fatalf("stdout %q, stderr %q; want %q on stderr", r.stdout, r.stderr, c.want)
 			}
@@ -61,7 +61,7 @@ func TestThroughMount(t *testing.T) {
 // message on stderr and nothing on stdout.
 func TestErrorsFromTheAPI(t *testing.T) {
 	e := startEnv(t)
-	e.op(t, "org", "create", "--name", "Acme", "--id", "acme").ok(t)
+	e.op(t, "org", "create", "--name", "Acme", "--org", "acme").ok(t)
 	act := e.op(t, "account", "create", "--org", "acme", "--name", "prod").ok(t).field(t, "id")
 	user := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", act,
 		"--role", "viewer", "--name", "bot").ok(t).field(t, "user", "id")
@@ -72,7 +72,7 @@ func TestErrorsFromTheAPI(t *testing.T) {
 	}{
 		{"unknown org", []string{"org", "get", "--org", "nope"}, "not_found: organization nope not found (HTTP 404)"},
 		{"unknown user", []string{"user", "get", "--org", "acme", "--user", "u-nope"}, "not_found:"},
-		{"duplicate org", []string{"org", "create", "--name", "Acme", "--id", "acme"}, "conflict:"},
+		{"duplicate org", []string{"org", "create", "--name", "Acme", "--org", "acme"}, "conflict:"},
 		{"account in use", []string{"account", "delete", "--org", "acme", "--account", act}, "conflict:"},
 		{"bad field", []string{"user", "create", "--org", "acme", "--type", "robot", "--level", "account", "--account", act,
 			"--role", "viewer", "--name", "x"}, "invalid_request: type"},
@@ -80,7 +80,7 @@ func TestErrorsFromTheAPI(t *testing.T) {
 		{"bad statements", []string{"policy", "create", "--org", "acme", "--name", "p", "--statements", `[{"effect":"maybe"}]`}, "invalid_request:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.op(t, c.args...).must(t, 1)
+			r := e.op(t, c.args...).failed(t)
 			if !strings.Contains(r.stderr, c.want) {
 				t.Fatalf("stderr %q, want it to hold %q", r.stderr, c.want)
 			}

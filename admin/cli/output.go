@@ -9,14 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-)
-
-// Exit statuses, as scripts see them.
-const (
-	exitFailed = 1 // the API refused, or could not be reached
-	exitUsage  = 2 // the command was given wrongly; nothing was sent
 )
 
 // usageError is a mistake in how a command was given. It is found before
@@ -105,10 +98,14 @@ func holdsSecret(body []byte) bool {
 // does not repeat the secret.
 const secretNotice = `The token's "secret" (on stdout) is shown this once: store it now, it will not be shown again.`
 
-// finish ends a command. A usage error exits with status 2 and a pointer
-// to the help; any other error with status 1. The message is printed here,
-// plainly, instead of by cobra or Caddy's logger, so that scripts and
-// people see the API's code and message on one line of their own.
+// finish ends a command. Every failure exits as Caddy's own commands do:
+// caddycmd.Main exits with caddy.ExitCodeFailedStartup (1) for any error a
+// command returns, whether it was given wrongly, refused or could not reach
+// its endpoint; Caddy's other codes (2, 3) say how a server process quit
+// and are never used here. What failed is on stderr: the message is printed
+// here, plainly, instead of by cobra or Caddy's logger, so that scripts and
+// people see the API's code and message on one line of their own, and a
+// usage mistake ends with a pointer to the help.
 func finish(cmd *cobra.Command, err error) error {
 	if err == nil {
 		return nil
@@ -118,17 +115,7 @@ func finish(cmd *cobra.Command, err error) error {
 	fmt.Fprintln(stderr, "Error:", err)
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "See '%s --help'.\n", cmd.CommandPath())
-		return exitWith(cmd, exitUsage)
+		fmt.Fprintf(stderr, "See '%s --help'.\n", displayPath(cmd.CommandPath()))
 	}
 	return err
-}
-
-// exitWith returns the error that makes caddycmd.Main exit with status.
-// Caddy keeps its exit error type to itself; its command wrapper is the
-// one way to make one. Status 1 needs no such help: any error gives it.
-func exitWith(cmd *cobra.Command, status int) error {
-	return caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
-		return status, nil
-	})(cmd, nil)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,12 @@ func TestRequests(t *testing.T) {
 		body   map[string]any // nil: no body at all
 	}{
 		{"org create", []string{"org", "create", "--name", "Acme"}, "POST", "/orgs", "", map[string]any{"name": "Acme"}},
+		{"org create --org", []string{"org", "create", "--name", "Acme", "--org", "acme"}, "POST", "/orgs", "", map[string]any{"name": "Acme", "id": "acme"}},
+		{"org create --id, the deprecated alias", []string{"org", "create", "--name", "Acme", "--id", "acme"}, "POST", "/orgs", "", map[string]any{"name": "Acme", "id": "acme"}},
+		{"account create --account", []string{"account", "create", "--org", "acme", "--name", "prod", "--account", "act-0000beef"}, "POST", "/orgs/acme/accounts", "",
+			map[string]any{"name": "prod", "id": "act-0000beef"}},
+		{"account create --id, the deprecated alias", []string{"account", "create", "--org", "acme", "--name", "prod", "--id", "act-0000beef"}, "POST", "/orgs/acme/accounts", "",
+			map[string]any{"name": "prod", "id": "act-0000beef"}},
 		{"org get escapes the id", []string{"org", "get", "--org", "a b/c"}, "GET", "/orgs/a%20b%2Fc", "", nil},
 		{"user create sends only what was given",
 			[]string{"user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", "act-1a2b3c4d", "--role", "viewer", "--name", "ci-bot"},
@@ -64,7 +71,10 @@ func TestRequests(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := startRecorder(t, 200, `{}`)
-			run(t, nil, append(c.args, "--address", rec.address())...).ok(t)
+			r := run(t, nil, append(c.args, "--address", rec.address())...).ok(t)
+			if deprecated := slices.Contains(c.args, "--id"); deprecated != strings.Contains(r.stderr, "deprecated") {
+				t.Errorf("stderr %q: want a deprecation notice exactly when --id is given", r.stderr)
+			}
 			got := rec.received()
 			if len(got) != 1 {
 				t.Fatalf("%d requests, want 1", len(got))
@@ -116,8 +126,8 @@ func TestURLSendsTheToken(t *testing.T) {
 	}
 }
 
-// TestUsageMistakes: a command given wrongly exits 2 with a message, and
-// sends nothing.
+// TestUsageMistakes: a command given wrongly exits 1, as Caddy's commands
+// do, with a message and a pointer to the help, and sends nothing.
 func TestUsageMistakes(t *testing.T) {
 	stmts := `[{"effect":"allow","methods":["GET"],"paths":["/api/*"]}]`
 	listFile := filepath.Join(t.TempDir(), "statements.json")
@@ -140,6 +150,7 @@ func TestUsageMistakes(t *testing.T) {
 		{"not a number", nil, []string{"audit", "list", "--org", "acme", "--limit", "many"}, "address", "--limit"},
 		{"unknown flag", nil, []string{"org", "get", "--org", "acme", "--verbose"}, "address", "unknown flag: --verbose"},
 		{"no token flag", []string{"TOKENGATE_TOKEN=tgp_x"}, []string{"org", "get", "--org", "acme", "--token", "tgp_x"}, "url", "unknown flag: --token"},
+		{"--org and its alias --id", nil, []string{"org", "create", "--name", "Acme", "--org", "acme", "--id", "acme"}, "address", "give --org once"},
 		{"positional argument", nil, []string{"org", "get", "acme"}, "address", `unexpected argument "acme"`},
 		{"no subcommand", nil, []string{"user"}, "address", "choose one of: create, list, get, update, delete"},
 		{"unknown subcommand", nil, []string{"user", "show"}, "address", `unknown command "show"`},
@@ -157,9 +168,12 @@ func TestUsageMistakes(t *testing.T) {
 			case "url":
 				args = append(args, "--url", rec.URL+"/admin")
 			}
-			r := run(t, c.env, args...).must(t, 2)
+			r := run(t, c.env, args...).failed(t)
 			if !strings.Contains(r.stderr, c.want) || r.stdout != "" {
 				t.Fatalf("stdout %q, stderr %q; want %q on stderr", r.stdout, r.stderr, c.want)
+			}
+			if !strings.Contains(r.stderr, "See 'tokengate ") {
+				t.Errorf("stderr %q does not point at the help", r.stderr)
 			}
 			if n := len(rec.received()); n != 0 {
 				t.Fatalf("%d requests were sent", n)
@@ -176,7 +190,7 @@ func TestUnreachable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	r := run(t, nil, "org", "get", "--org", "acme", "--address", addr).must(t, 1)
+	r := run(t, nil, "org", "get", "--org", "acme", "--address", addr).failed(t)
 	if !strings.Contains(r.stderr, "reaching Caddy's admin endpoint at "+addr) {
 		t.Fatalf("stderr %q", r.stderr)
 	}
@@ -197,7 +211,7 @@ func TestAnswersOutsideTheAPI(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := startRecorder(t, c.status, c.body)
-			r := run(t, []string{"TOKENGATE_TOKEN=tgp_x"}, "org", "get", "--org", "acme", "--url", rec.URL).must(t, 1)
+			r := run(t, []string{"TOKENGATE_TOKEN=tgp_x"}, "org", "get", "--org", "acme", "--url", rec.URL).failed(t)
 			if !strings.Contains(r.stderr, c.want) {
 				t.Fatalf("stderr %q, want %q", r.stderr, c.want)
 			}

@@ -13,7 +13,7 @@ func TestWalkthrough(t *testing.T) {
 	e := startEnv(t)
 	var secrets []string
 
-	org := e.op(t, "org", "create", "--name", "Acme", "--id", "acme").ok(t)
+	org := e.op(t, "org", "create", "--name", "Acme", "--org", "acme").ok(t)
 	if got := org.field(t, "id"); got != "acme" {
 		t.Fatalf("org id %q", got)
 	}
@@ -22,7 +22,7 @@ func TestWalkthrough(t *testing.T) {
 	}
 	e.op(t, "org", "get", "--org", "acme").ok(t)
 	prod := e.op(t, "account", "create", "--org", "acme", "--name", "prod").ok(t).field(t, "id")
-	staging := e.op(t, "account", "create", "--org", "acme", "--name", "staging", "--id", "act-0000beef").ok(t).field(t, "id")
+	staging := e.op(t, "account", "create", "--org", "acme", "--name", "staging", "--account", "act-0000beef").ok(t).field(t, "id")
 	if staging != "act-0000beef" {
 		t.Fatalf("account id %q", staging)
 	}
