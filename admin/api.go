@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
@@ -103,11 +104,20 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, path string, caller 
 		writeError(w, notFound("no such route: "+r.Method+" "+path).(*apiError))
 		return
 	}
+	if a.verifier.Down() {
+		// The outage is logged once by the verifier; waiting for etcd
+		// here would only make the caller time out.
+		writeError(w, &apiError{code: errcode.StoreUnavailable, msg: "etcd is unreachable; nothing was changed, try again shortly"})
+		return
+	}
 	c := &call{api: a, w: w, r: r, caller: caller, params: params}
 	if err := rt.handle(c); err != nil {
 		ae, known := asAPIError(err)
-		if !known {
+		switch {
+		case !known:
 			a.logger.Error("admin request failed", zap.String("method", r.Method), zap.String("route", rt.pattern), zap.Error(err))
+		case ae.code == errcode.StoreUnavailable:
+			a.logger.Warn("admin request failed: store unavailable", zap.String("method", r.Method), zap.String("route", rt.pattern), zap.Error(err))
 		}
 		writeError(w, ae)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/tokengate"
 )
@@ -86,7 +87,7 @@ func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 
 	if h.carriesProgrammaticToken(r) {
-		refuseCaller(w, &apiError{status: http.StatusForbidden, code: "programmatic_ui_forbidden",
+		refuseCaller(w, &apiError{code: errcode.ProgrammaticUIForbidden,
 			msg: "programmatic users have no access to the UI; sign in with the personal access token of a UI user"})
 		return true
 	}
@@ -107,7 +108,11 @@ func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
 	if found != tokengate.OneToken {
 		return false
 	}
-	id, err := h.verifier.Verify(r.Context(), tok)
+	api, err := h.backend.get()
+	if err != nil {
+		return false
+	}
+	id, err := api.verifier.Verify(r.Context(), tok)
 	if err != nil {
 		return false
 	}
@@ -118,7 +123,12 @@ func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
 // serveConsoleAPI serves the API under console/api/ to an admin, as the
 // mount does, plus console/api/whoami.
 func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPath string) {
-	caller, err := h.authenticate(r, apiPath)
+	api, err := h.backend.get()
+	if err != nil {
+		unavailable(w, err)
+		return
+	}
+	caller, err := h.authenticate(api, r, apiPath)
 	if err != nil {
 		ae, _ := asAPIError(err)
 		refuseCaller(w, ae)
@@ -128,13 +138,13 @@ func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPat
 		serveWhoami(w, r, caller)
 		return
 	}
-	h.api.Serve(w, r, apiPath, caller)
+	api.Serve(w, r, apiPath, caller)
 }
 
 // refuseCaller writes an authentication or authorization error with its
 // RFC 6750 challenge.
 func refuseCaller(w http.ResponseWriter, ae *apiError) {
-	switch ae.status {
+	switch ae.code.Status() {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
 	case http.StatusForbidden:

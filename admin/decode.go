@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/policy"
 )
 
@@ -43,7 +44,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 func tooLarge() error {
-	return &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large",
+	return &apiError{code: errcode.PayloadTooLarge,
 		msg: fmt.Sprintf("the body is larger than %d bytes", MaxBody)}
 }
 

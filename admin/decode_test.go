@@ -81,7 +81,7 @@ func FuzzDecodeObject(f *testing.F) {
 		_, err := decodeObject(body, dst)
 		if err != nil {
 			var ae *apiError
-			if !errors.As(err, &ae) || ae.status != 400 {
+			if !errors.As(err, &ae) || ae.code.Status() != 400 {
 				t.Fatalf("error %v is not an invalid_request", err)
 			}
 			return

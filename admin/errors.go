@@ -5,29 +5,29 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/tokengate"
 )
 
 // apiError is an error with the status and code the API answers it with.
 type apiError struct {
-	status int
-	code   string
-	msg    string
+	code errcode.Code
+	msg  string
 }
 
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
+func (e *apiError) Error() string { return string(e.code) + ": " + e.msg }
 
 func invalid(field, msg string) error {
-	return &apiError{status: http.StatusBadRequest, code: "invalid_request", msg: field + " " + msg}
+	return &apiError{code: errcode.InvalidRequest, msg: field + " " + msg}
 }
 
 func forbidden(msg string) error {
-	return &apiError{status: http.StatusForbidden, code: "forbidden", msg: msg}
+	return &apiError{code: errcode.Forbidden, msg: msg}
 }
 
 func notFound(msg string) error {
-	return &apiError{status: http.StatusNotFound, code: "not_found", msg: msg}
+	return &apiError{code: errcode.NotFound, msg: msg}
 }
 
 // asAPIError maps what a call returned to its answer. Errors the store
@@ -39,24 +39,24 @@ func asAPIError(err error) (*apiError, bool) {
 	case errors.As(err, &ae):
 		return ae, true
 	case errors.As(err, &fe):
-		return &apiError{status: http.StatusBadRequest, code: "invalid_request", msg: fe.Field + " " + fe.Message}, true
+		return &apiError{code: errcode.InvalidRequest, msg: fe.Field + " " + fe.Message}, true
 	case errors.Is(err, store.ErrNotFound):
-		return &apiError{status: http.StatusNotFound, code: "not_found", msg: err.Error()}, true
+		return &apiError{code: errcode.NotFound, msg: err.Error()}, true
 	case errors.Is(err, store.ErrConflict):
-		return &apiError{status: http.StatusConflict, code: "conflict", msg: err.Error()}, true
+		return &apiError{code: errcode.Conflict, msg: err.Error()}, true
 	case errors.Is(err, store.ErrUnavailable):
-		return &apiError{status: http.StatusServiceUnavailable, code: "store_unavailable",
+		return &apiError{code: errcode.StoreUnavailable,
 			msg: "the store cannot be reached; nothing was changed, try again"}, true
 	}
-	return &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: "internal error"}, false
+	return &apiError{code: errcode.Internal, msg: "internal error"}, false
 }
 
 // writeError answers with the contract's error body, as the gateway does.
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.status == http.StatusServiceUnavailable {
+	if e.code == errcode.StoreUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
-	tokengate.WriteError(w, e.status, e.code, e.msg)
+	tokengate.WriteError(w, e.code.Status(), string(e.code), e.msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/tokengate"
 	"github.com/tokengate/tokengate/module/verify"
@@ -23,7 +25,7 @@ func init() {
 // AdminEndpoint serves the admin API under /tokengate/ on Caddy's admin
 // endpoint: the machine's operator, with full access.
 type AdminEndpoint struct {
-	api *API
+	backend *backend // nil when the config has no tokengate app
 }
 
 // CaddyModule returns the Caddy module information.
@@ -45,8 +47,36 @@ func (a *AdminEndpoint) Provision(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("tokengate app has unexpected type %T", app)
 	}
-	a.api = New(tg.Store(), tg.Verifier(), ctx.Logger(a))
+	a.backend = &backend{app: tg, logger: ctx.Logger(a)}
 	return nil
+}
+
+// backend is the API over the tokengate app's store, made once the app has
+// started: Provision opens nothing (so `tokengate validate` does not), and
+// Caddy may pass requests before the app's Start.
+type backend struct {
+	app    *tokengate.App
+	logger *zap.Logger
+	api    atomic.Pointer[API]
+}
+
+// get returns the API, starting the app first if need be.
+func (b *backend) get() (*API, error) {
+	if a := b.api.Load(); a != nil {
+		return a, nil
+	}
+	run, err := b.app.Running()
+	if err != nil {
+		return nil, err
+	}
+	b.api.CompareAndSwap(nil, New(run.Store, run.Verifier, b.logger))
+	return b.api.Load(), nil
+}
+
+// unavailable answers a request the API cannot serve because the app did
+// not start.
+func unavailable(w http.ResponseWriter, err error) {
+	writeError(w, &apiError{code: errcode.StoreUnavailable, msg: "the token store cannot be opened: " + err.Error()})
 }
 
 // Routes registers the API.
@@ -59,12 +89,17 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 		serveOpenAPI(w, r, "/tokengate")
 		return nil
 	}
-	if a.api == nil {
-		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "store_unavailable",
+	if a.backend == nil {
+		writeError(w, &apiError{code: errcode.StoreUnavailable,
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
 		return nil
 	}
-	a.api.Serve(w, r, strings.TrimPrefix(r.URL.Path, "/tokengate"), Caller{Operator: true})
+	api, err := a.backend.get()
+	if err != nil {
+		unavailable(w, err)
+		return nil
+	}
+	api.Serve(w, r, strings.TrimPrefix(r.URL.Path, "/tokengate"), Caller{Operator: true})
 	return nil
 }
 
@@ -75,8 +110,7 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 //		tokengate_admin
 //	}
 type Handler struct {
-	api      *API
-	verifier *verify.Verifier
+	backend *backend
 }
 
 // CaddyModule returns the Caddy module information.
@@ -98,8 +132,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("tokengate app has unexpected type %T", app)
 	}
-	h.verifier = tg.Verifier()
-	h.api = New(tg.Store(), tg.Verifier(), ctx.Logger())
+	h.backend = &backend{app: tg, logger: ctx.Logger()}
 	return nil
 }
 
@@ -113,38 +146,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if h.serveConsole(w, r) {
 		return nil
 	}
-	caller, err := h.authenticate(r, r.URL.Path)
+	api, err := h.backend.get()
+	if err != nil {
+		unavailable(w, err)
+		return nil
+	}
+	caller, err := h.authenticate(api, r, r.URL.Path)
 	if err != nil {
 		ae, _ := asAPIError(err)
 		refuseCaller(w, ae)
 		return nil
 	}
-	h.api.Serve(w, r, r.URL.Path, caller)
+	api.Serve(w, r, r.URL.Path, caller)
 	return nil
 }
 
 // authenticate verifies the bearer token of the request, through the same
 // verification as the gateway, and requires an admin, except from a UI user
 // on a self-service route (apiPath, the path under the API).
-func (h *Handler) authenticate(r *http.Request, apiPath string) (Caller, error) {
+func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Caller, error) {
 	tok, found := tokengate.BearerToken(r.Header)
 	switch found {
 	case tokengate.NoToken:
-		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "an admin's bearer token is required"}
+		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "an admin's bearer token is required"}
 	case tokengate.BadHeader:
-		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the Authorization header is not a single bearer token"}
+		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the Authorization header is not a single bearer token"}
 	}
-	id, err := h.verifier.Verify(r.Context(), tok)
+	id, err := api.verifier.Verify(r.Context(), tok)
 	switch {
 	case errors.Is(err, verify.ErrUnavailable):
-		return Caller{}, &apiError{status: http.StatusServiceUnavailable, code: "store_unavailable", msg: "the token store cannot be reached; try again shortly"}
+		return Caller{}, &apiError{code: errcode.StoreUnavailable, msg: "the token store cannot be reached; try again shortly"}
 	case errors.Is(err, verify.ErrExpired):
-		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the bearer token has expired"}
+		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the bearer token has expired"}
 	case err != nil:
-		return Caller{}, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "the bearer token is not valid"}
+		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the bearer token is not valid"}
 	}
 	logCaller(r, id)
-	if id.Role != store.RoleAdmin && !(id.Type == store.TypeUI && h.api.selfService(r.Method, apiPath)) {
+	if id.Role != store.RoleAdmin && !(id.Type == store.TypeUI && api.selfService(r.Method, apiPath)) {
 		return Caller{}, forbidden("only admins may use the admin API")
 	}
 	return Caller{Identity: id}, nil

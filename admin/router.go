@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/tokengate/tokengate/module/errcode"
 )
 
 // route is one method and path pattern of the API. Pattern segments in
@@ -83,6 +85,6 @@ func (rt *route) bind(segs []string) (map[string]string, bool) {
 // methodNotAllowed answers a known path with an unknown method.
 func methodNotAllowed(w http.ResponseWriter, allowed []string) {
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+	writeError(w, &apiError{code: errcode.MethodNotAllowed,
 		msg: "method not allowed here; allowed: " + strings.Join(allowed, ", ")})
 }

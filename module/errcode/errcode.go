@@ -36,6 +36,9 @@ const (
 	NotFound         Code = "not_found"
 	Conflict         Code = "conflict"
 	MethodNotAllowed Code = "method_not_allowed"
+	// Internal is a fault of tokengate's own, never an answer to bad
+	// input; it is logged.
+	Internal Code = "internal_error"
 )
 
 // Status is the HTTP status a code is answered with.
