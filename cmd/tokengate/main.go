@@ -6,6 +6,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,6 +16,7 @@ import (
 
 	_ "github.com/tokengate/tokengate"
 	"github.com/tokengate/tokengate/admin/cli"
+	"github.com/tokengate/tokengate/module/tokengate"
 )
 
 func main() {
@@ -24,5 +26,9 @@ func main() {
 		return
 	}
 	os.Args = cli.ShortForm(os.Args)
+	if len(os.Args) > 1 && os.Args[1] == "version" {
+		// Caddy's own line follows.
+		fmt.Println("tokengate", tokengate.Version())
+	}
 	caddycmd.Main()
 }

@@ -32,7 +32,8 @@ func (v *Verifier) Down() bool { return v.down.Load() }
 func (v *Verifier) monitor() {
 	defer v.wg.Done()
 	interval := v.heartbeatInterval()
-	t := time.NewTicker(interval)
+	// Look often: a state change is logged within this of happening.
+	t := time.NewTicker(min(interval, 100*time.Millisecond))
 	defer t.Stop()
 	started := v.cfg.now()
 	// Before the first answer, allow one lookup's time plus a heartbeat.
