@@ -283,12 +283,20 @@ func (g *gateway) read(resp *http.Response) response {
 // client would tidy up.
 func (g *gateway) raw(requestLine, tok string) response {
 	g.t.Helper()
+	return g.wire(fmt.Sprintf("%s\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", requestLine, tok))
+}
+
+// wire writes msg to the gateway byte for byte and reads the answer.
+func (g *gateway) wire(msg string) response {
+	g.t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "%s\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", requestLine, tok)
+	if _, err := io.WriteString(conn, msg); err != nil {
+		g.t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		g.t.Fatal(err)

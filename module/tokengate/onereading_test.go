@@ -1,13 +1,10 @@
 package tokengate_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"fmt"
 	"mime/multipart"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -18,11 +15,6 @@ import (
 // are added), for what an HTTP client would tidy up.
 func (g *gateway) rawHTTP(head string, body string) response {
 	g.t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer conn.Close()
 	msg := strings.ReplaceAll(strings.TrimSpace(head), "\n", "\r\n") + "\r\nHost: 127.0.0.1\r\n"
 	if body != "" {
 		msg += fmt.Sprintf("Content-Length: %d\r\n", len(body))
@@ -30,13 +22,7 @@ func (g *gateway) rawHTTP(head string, body string) response {
 	if !strings.Contains(strings.ToLower(head), "connection:") {
 		msg += "Connection: close\r\n"
 	}
-	fmt.Fprint(conn, msg+"\r\n"+body)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	return g.read(resp)
+	return g.wire(msg + "\r\n" + body)
 }
 
 // TestOneReading is the attack list of CONTRACT §5 "One reading": every
@@ -315,18 +301,7 @@ func TestOneReading(t *testing.T) {
 // without Host) and a chunked body as written.
 func (g *gateway) rawChunked(head, chunks string) response {
 	g.t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, head+"Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+chunks)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	return g.read(resp)
+	return g.wire(head + "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks)
 }
 
 // body2 is the response body as a string.
