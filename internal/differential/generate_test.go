@@ -170,6 +170,13 @@ func generate(act1, act2 string) []request {
 		{"application/x-www-form-urlencoded; charset=utf-8", "\ufeff_method=DELETE"},
 		{"", "\ufeff_method=DELETE"},
 		{"application/json", "\ufeff{\"_method\":\"DELETE\"}"},
+		// Round two.
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name='_method'\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name='.method'\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data;" + strings.Repeat(" ", 5077) + "name=_methodxyz; filename=\"a:b\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"_meth\\od\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW", "------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n"},
+		{"multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW", "------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n\r\n"},
 	} {
 		r := request{user: "jobs", method: "POST", target: "/api/jobs/nightly", body: c[1]}
 		if c[0] != "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"regexp"
 	"strings"
 )
 
@@ -71,6 +72,10 @@ func BodyKinds(contentType []string) (kinds Kinds, boundary string, err error) {
 	return kinds, boundary, nil
 }
 
+// boundaryParam finds "boundary=" in a lower-cased Content-Type; Rack takes
+// the last one, Go and PHP the parameter named so.
+var boundaryParam = regexp.MustCompile(`boundary[ \t]*=[ \t]*`)
+
 // multipartBoundary reads the boundary of a multipart Content-Type, when
 // every parser reads the same one: named once, 1 to 70 characters that no
 // parser takes as a separator, quote or escape (Rack ends a boundary at
@@ -78,7 +83,7 @@ func BodyKinds(contentType []string) (kinds Kinds, boundary string, err error) {
 // quoted or not.
 func multipartBoundary(ct string) (string, error) {
 	lower := strings.ToLower(ct)
-	if strings.Count(lower, "boundary") != 1 {
+	if len(boundaryParam.FindAllStringIndex(lower, -1)) != 1 {
 		return "", Unreadable("the multipart boundary is not named exactly once")
 	}
 	_, params, err := mime.ParseMediaType(ct)
@@ -92,9 +97,7 @@ func multipartBoundary(ct string) (string, error) {
 			return "", Unreadable("the multipart boundary holds characters parsers read differently")
 		}
 	}
-	raw := ct[strings.Index(lower, "boundary")+len("boundary"):]
-	raw = strings.TrimLeft(raw, " \t")
-	raw = strings.TrimPrefix(raw, "=")
+	raw := ct[boundaryParam.FindStringIndex(lower)[1]:]
 	raw = strings.TrimLeft(raw, " \t")
 	if !strings.HasPrefix(raw, boundary) && !strings.HasPrefix(raw, `"`+boundary+`"`) {
 		return "", Unreadable("the multipart boundary reads differently quoted and unquoted")
@@ -160,6 +163,9 @@ func BodyValues(dst []string, body []byte, kinds Kinds, boundary string, n Name)
 // encoded words or RFC 2231 parameters, no transfer encodings), else it is
 // Unreadable. The values of parts named n are appended.
 func multipartValues(dst []string, body []byte, boundary string, n Name) ([]string, error) {
+	if len(body) == 0 {
+		return dst, nil
+	}
 	delim := []byte("--" + boundary)
 	if !bytes.HasPrefix(body, delim) {
 		return dst, Unreadable("the multipart body does not start with its boundary")
@@ -168,7 +174,7 @@ func multipartValues(dst []string, body []byte, boundary string, n Name) ([]stri
 	rest := body[len(delim):]
 	for {
 		if bytes.HasPrefix(rest, []byte("--")) {
-			if tail := rest[2:]; len(tail) > 0 && !bytes.Equal(tail, []byte("\r\n")) {
+			if len(bytes.Trim(rest[2:], " \t\r\n")) > 0 {
 				return dst, Unreadable("the multipart body goes on after its closing boundary")
 			}
 			return dst, nil
@@ -195,37 +201,52 @@ func multipartValues(dst []string, body []byte, boundary string, n Name) ([]stri
 			}
 			head, content = part[:len(part)-2], nil
 		}
-		name, err := partName(string(head))
+		names, err := partNames(string(head))
 		if err != nil {
 			return dst, err
 		}
-		if n.Reads(name) {
-			dst = append(dst, string(content))
+		for _, name := range names {
+			if n.Reads(name) {
+				dst = append(dst, string(content))
+				break
+			}
 		}
 	}
 }
 
-// partName reads the field name of a part from its header block: at most
-// Content-Disposition (exactly once, and named nowhere else in the block:
-// Rack finds it anywhere), Content-Type and Content-Transfer-Encoding, once
-// each.
-func partName(head string) (string, error) {
+// maxPartHeaderLine bounds a part header line: PHP reads part headers in
+// 5120-byte pieces, so a longer line is two headers to it.
+const maxPartHeaderLine = 1000
+
+// paramName finds the parameters name, name*, filename and filename* of a
+// lower-cased Content-Disposition, with what starts their value.
+var paramName = regexp.MustCompile(`(^|[^a-z0-9_-])(file)?name(\*?)[ \t]*=[ \t]*(.?)`)
+
+// partNames reads the field name of a part from its header block, as Go
+// parses it, as written (PHP) and with every quoted pair unescaped. The
+// block may hold only Content-Disposition (exactly once, and named nowhere
+// else in the block: Rack finds it anywhere), Content-Type and
+// Content-Transfer-Encoding, once each, on lines PHP reads whole.
+func partNames(head string) ([]string, error) {
 	if strings.Count(strings.ToLower(head), "content-disposition") != 1 {
-		return "", Unreadable("a multipart part names Content-Disposition other than once")
+		return nil, Unreadable("a multipart part names Content-Disposition other than once")
 	}
 	var disposition string
 	seen := map[string]bool{}
 	for _, line := range strings.Split(head, "\r\n") {
 		if line == "" || strings.ContainsAny(line, "\r\n") || line[0] == ' ' || line[0] == '\t' {
-			return "", Unreadable("a multipart part header is folded or broken")
+			return nil, Unreadable("a multipart part header is folded or broken")
+		}
+		if len(line) > maxPartHeaderLine {
+			return nil, Unreadable("a multipart part header line is too long to be read whole everywhere")
 		}
 		key, value, ok := strings.Cut(line, ":")
 		if !ok || strings.TrimSpace(key) != key {
-			return "", Unreadable("a multipart part header has no name")
+			return nil, Unreadable("a multipart part header has no name")
 		}
 		key = strings.ToLower(key)
 		if seen[key] {
-			return "", Unreadable("a multipart part has a header twice")
+			return nil, Unreadable("a multipart part has a header twice")
 		}
 		seen[key] = true
 		switch key {
@@ -236,35 +257,80 @@ func partName(head string) (string, error) {
 			switch strings.ToLower(strings.TrimSpace(value)) {
 			case "7bit", "8bit", "binary":
 			default:
-				return "", Unreadable("a multipart part uses a transfer encoding")
+				return nil, Unreadable("a multipart part uses a transfer encoding")
 			}
 		default:
-			return "", Unreadable("a multipart part has a header other than Content-Disposition, Content-Type and Content-Transfer-Encoding")
+			return nil, Unreadable("a multipart part has a header other than Content-Disposition, Content-Type and Content-Transfer-Encoding")
 		}
 	}
 	lower := strings.ToLower(disposition)
-	if strings.Contains(lower, "*=") || strings.Contains(lower, "=?") || strings.Contains(lower, `\`) {
-		return "", Unreadable("a multipart part name is encoded")
+	if strings.Contains(lower, "=?") || strings.Contains(lower, `\"`) {
+		return nil, Unreadable("a multipart part name is encoded")
 	}
 	typ, params, err := mime.ParseMediaType(disposition)
-	if err != nil || typ != "form-data" {
-		return "", Unreadable("a multipart Content-Disposition cannot be read")
+	if err != nil || typ != "form-data" || params["name"] == "" {
+		return nil, Unreadable("a multipart Content-Disposition cannot be read")
 	}
-	want := strings.Count(lower, "name=")
-	for k := range params {
-		switch k {
-		case "name":
-			want--
-		case "filename":
-			want--
-		default:
-			return "", Unreadable("a multipart Content-Disposition has unknown parameters")
+	found := paramName.FindAllStringSubmatch(lower, -1)
+	for _, m := range found {
+		switch {
+		case m[2] == "" && m[3] == "*":
+			return nil, Unreadable("a multipart part name is encoded (name*)")
+		case m[4] == "'":
+			// PHP reads single-quoted values; Go and Rack do not.
+			return nil, Unreadable("a multipart part name is in single quotes")
 		}
 	}
-	if want != 0 || params["name"] == "" {
-		return "", Unreadable("a multipart Content-Disposition names its part ambiguously")
+	for k := range params {
+		if k != "name" && k != "filename" {
+			return nil, Unreadable("a multipart Content-Disposition has unknown parameters")
+		}
 	}
-	return params["name"], nil
+	// Every name-like parameter must be one Go read: no decoys such as
+	// xname=, no filename and filename* together.
+	if len(found) != len(params) {
+		return nil, Unreadable("a multipart Content-Disposition names its part ambiguously")
+	}
+	raw := rawName(disposition)
+	return []string{params["name"], raw, unquotePairs(raw)}, nil
+}
+
+// unquotePairs reads every "\x" as "x", as RFC 7230's quoted-pair and
+// Python's email parser do (Go only for separators, PHP never).
+func unquotePairs(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// rawName is the name parameter as written, quotes dropped, escapes kept.
+func rawName(disposition string) string {
+	lower := strings.ToLower(disposition)
+	for _, loc := range paramName.FindAllStringSubmatchIndex(lower, -1) {
+		if loc[4] >= 0 { // filename
+			continue
+		}
+		v := disposition[loc[8]:]
+		if strings.HasPrefix(v, `"`) {
+			if end := strings.IndexByte(v[1:], '"'); end >= 0 {
+				return v[1 : 1+end]
+			}
+			return v[1:]
+		}
+		if end := strings.IndexAny(v, "; \t"); end >= 0 {
+			return v[:end]
+		}
+		return v
+	}
+	return ""
 }
 
 // containsFold reports whether b holds sub in any letter case.
@@ -283,6 +349,9 @@ func containsFold(b, sub []byte) bool {
 // jsonValues reads the members of a top-level JSON object named n. Their
 // values must be strings; a body that is not JSON is Unreadable.
 func jsonValues(dst []string, body []byte, n Name) ([]string, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return dst, nil // no members; Express reads {}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil {

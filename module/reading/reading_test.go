@@ -130,6 +130,8 @@ func TestBodyKinds(t *testing.T) {
 		{[]string{"multipart/form-data"}, 0, "", true},
 		{[]string{"multipart/form-data; boundary=a; xboundary=b"}, 0, "", true},
 		{[]string{"multipart/form-data; boundary=a; boundary=b"}, 0, "", true},
+		{[]string{"multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW"}, Multipart, "----WebKitFormBoundary7MA4YWxkTrZu0gW", false},
+		{[]string{`multipart/form-data; boundary="xboundary=y"`}, 0, "", true},
 	}
 	for _, tt := range tests {
 		kinds, boundary, err := BodyKinds(tt.ct)
@@ -167,7 +169,17 @@ func TestBodyValues(t *testing.T) {
 		{Multipart, part(`form-data; name="a"; name="_method"`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data; name*=UTF-8''_method`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data; name="=?utf-8?q?_method?="`, "DELETE") + "--" + b + "--", nil, true},
-		{Multipart, part(`form-data; name="_meth\od"`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="_meth\od"`, "DELETE") + "--" + b + "--", []string{"DELETE"}, false}, // quoted pairs unescaped
+		{Multipart, part(`form-data; name='_method'`, "DELETE") + "--" + b + "--", nil, true},                  // PHP reads single quotes
+		{Multipart, part(`form-data; name=x; filename='a'`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; filename="a\"; name=_method"; name=x`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data;`+strings.Repeat(" ", 5077)+`name=_methodxyz; filename="a:b"`, "DELETE") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="f"; filename*=UTF-8''%C3%A9.txt`, "x") + "--" + b + "--", nil, false},
+		{Multipart, part(`form-data; name="f"; filename="a"; filename*=UTF-8''b`, "x") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="f"; filename="C:\x\a.txt"`, "x") + "--" + b + "--\r\n\r\n", nil, false},
+		{Multipart, "", nil, false},
+		{JSON, "", nil, false},
+		{JSON, " \r\n\t", nil, false},
 		{Multipart, part(`form-data; xname="_method"; name="a"`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, "--" + b + "\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--" + b + "--", nil, true},
 		{Multipart, "--" + b + "\r\nContent-Disposition: form-data;\r\n name=\"_method\"\r\n\r\nDELETE\r\n--" + b + "--", nil, true},

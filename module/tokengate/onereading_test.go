@@ -42,6 +42,15 @@ func TestOneReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, jobsTok := g.user(func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{jobs.ID} })
+	// Everything under /api except DELETE.
+	noDelete, err := g.writer.CreatePolicy(ctx, store.Policy{Org: g.org, Name: "no-delete", Statements: []store.Statement{
+		{Effect: "allow", Methods: []string{"*"}, Paths: []string{"/api/**"}},
+		{Effect: "deny", Methods: []string{"DELETE"}, Paths: []string{"/api/**"}},
+	}}, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, policy2Tok := g.user(func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{noDelete.ID} })
 	_, uiTok := g.user(func(u *store.User) { u.Type = store.TypeUI })
 
 	t.Run("Connection cannot drop the identity tags", func(t *testing.T) {
@@ -229,6 +238,47 @@ func TestOneReading(t *testing.T) {
 			r := g.send("POST", "/api/jobs/nightly", jobsTok, strings.NewReader(c.body), "Content-Type", c.contentType)
 			if r.code != "role_forbidden" {
 				t.Errorf("%s: %d %q", c.what, r.status, r.code)
+			}
+		}
+
+		// Round two. A lower-case method is POST to Symfony, which
+		// upper-cases it before reading _method.
+		for _, method := range []string{"post", "pOST"} {
+			r := g.rawHTTP(method+" /api/scratch/x HTTP/1.1\nAuthorization: Bearer "+policy2Tok+"\nContent-Type: application/x-www-form-urlencoded", "_method=DELETE")
+			if r.code != "role_forbidden" {
+				t.Errorf("%s with _method=DELETE in the body: %d %q", method, r.status, r.code)
+			}
+		}
+		for _, c := range []struct{ what, body string }{
+			// PHP reads single-quoted parameter values.
+			{"PHP: a single-quoted part name", "--abc\r\nContent-Disposition: form-data; name='_method'\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"PHP: an unterminated single-quoted part name", "--abc\r\nContent-Disposition: form-data; name='_method\r\n\r\nDELETE\r\n--abc--\r\n"},
+			// PHP reads part headers in 5120-byte pieces.
+			{"PHP: a part header line of 5120 bytes", "--abc\r\nContent-Disposition: form-data;" + strings.Repeat(" ", 5077) + "name=_methodxyz; filename=\"a:b\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"an escaped quote in a part header", "--abc\r\nContent-Disposition: form-data; filename=\"a\\\"; name=_method\"; name=x\r\n\r\nDELETE\r\n--abc--\r\n"},
+		} {
+			r := g.send("POST", "/api/jobs/nightly", jobsTok, strings.NewReader(c.body), "Content-Type", "multipart/form-data; boundary=abc")
+			if r.code != "role_forbidden" {
+				t.Errorf("%s: %d %q", c.what, r.status, r.code)
+			}
+		}
+		// What browsers and common clients send is not refused.
+		for _, c := range []struct{ what, contentType, body string }{
+			{"Chrome's boundary", "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
+				"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n"},
+			{"a CRLF after the closing boundary", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--abc--\r\n\r\n"},
+			{"a non-ASCII file name (urllib3)", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''%C3%A9t%C3%A9.txt\r\nContent-Type: text/plain\r\n\r\nhi\r\n--abc--\r\n"},
+			{"an Internet Explorer file name", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\x\\a.txt\"\r\n\r\nhi\r\n--abc--\r\n"},
+			{"an empty multipart body", "multipart/form-data; boundary=abc", ""},
+			{"an empty JSON body", "application/json", ""},
+			{"a JSON body of white space", "application/json", " \r\n"},
+		} {
+			r := g.send("POST", "/api/jobs/nightly", jobsTok, strings.NewReader(c.body), "Content-Type", c.contentType)
+			if r.status != 200 {
+				t.Errorf("%s refused: %d %s", c.what, r.status, r.body)
 			}
 		}
 

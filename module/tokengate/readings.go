@@ -309,7 +309,8 @@ func (h *Handler) judgeRole(r *http.Request, id *verify.Identity, j *judgedHeade
 			}
 		}
 	}
-	if r.Method == http.MethodPost && id.Role == store.RolePolicy && !id.Rules.AllowsEveryMethod(paths) {
+	// "post" too: Symfony upper-cases the method before it reads _method.
+	if strings.EqualFold(r.Method, http.MethodPost) && id.Role == store.RolePolicy && !id.Rules.AllowsEveryMethod(paths) {
 		vals, ref := readBodyMethods(r)
 		if ref.code != "" {
 			return ref
