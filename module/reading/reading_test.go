@@ -2,6 +2,8 @@ package reading
 
 import (
 	"errors"
+	"io"
+	"mime/multipart"
 	"slices"
 	"strings"
 	"testing"
@@ -213,4 +215,35 @@ func BenchmarkQueryValues(b *testing.B) {
 			b.Fatal(v)
 		}
 	}
+}
+
+// FuzzMultipartAgreesWithGo: whenever a multipart body is read without
+// error, every _method field Go's own multipart reader finds in it is among
+// the values read (the gateway's reading is never narrower than Go's).
+func FuzzMultipartAgreesWithGo(f *testing.F) {
+	const b = "XyZ"
+	f.Add("--" + b + "\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--" + b + "--\r\n")
+	f.Add("--" + b + "\r\nContent-Disposition: form-data; name=\"a\"; filename=\"f\"\r\nContent-Type: text/plain\r\n\r\nx\r\n--" + b + "\r\nContent-Disposition: form-data; name=_METHOD\r\n\r\nPUT\r\n--" + b + "--")
+	f.Fuzz(func(t *testing.T, body string) {
+		vals, err := BodyValues(nil, []byte(body), Multipart, b, MethodParam)
+		if err != nil {
+			return
+		}
+		mr := multipart.NewReader(strings.NewReader(body), b)
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				return
+			}
+			if MethodParam.Reads(p.FormName()) {
+				v, err := io.ReadAll(p)
+				if err != nil {
+					return
+				}
+				if !slices.Contains(vals, string(v)) {
+					t.Fatalf("Go reads _method %q (field %q); the reading has %q", v, p.FormName(), vals)
+				}
+			}
+		}
+	})
 }
