@@ -170,6 +170,11 @@ func generate(act1, act2 string) []request {
 		{"application/x-www-form-urlencoded; charset=utf-8", "\ufeff_method=DELETE"},
 		{"", "\ufeff_method=DELETE"},
 		{"application/json", "\ufeff{\"_method\":\"DELETE\"}"},
+		// Round three.
+		{"multipart/form-data; boundaryx=xyz; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--xyz\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--xyz--\r\n\r\n--abc--\r\n"},
+		{"multipart/form-data; x=boundary; y=xyz; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--xyz\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--xyz--\r\n\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"_me\"; name*1=thod\r\n\r\nDELETE\r\n--abc--\r\n"},
+		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Length: 1\r\n\r\n1\r\n--abc--\r\n"},
 		// Round two.
 		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name='_method'\r\n\r\nDELETE\r\n--abc--\r\n"},
 		{"multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name='.method'\r\n\r\nDELETE\r\n--abc--\r\n"},

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/tokengate/tokengate/module/reading"
 )
 
 // Statement allows or denies methods on paths.
@@ -85,11 +87,8 @@ func (s *Set) Allows(method string, readings []string) bool {
 		return false
 	}
 	for _, p := range readings {
-		lower := strings.ToLower(p)
-		for i := range s.deny {
-			if s.deny[i].matches(method, lower, true) {
-				return false
-			}
+		if s.denies(method, p) {
+			return false
 		}
 		allowed := false
 		for i := range s.allow {
@@ -113,11 +112,8 @@ func (s *Set) AllowsEveryMethod(readings []string) bool {
 		return false
 	}
 	for _, p := range readings {
-		lower := strings.ToLower(p)
-		for i := range s.deny {
-			if s.deny[i].matchesPath(lower, true) {
-				return false
-			}
+		if s.denies("", p) {
+			return false
 		}
 		allowed := false
 		for i := range s.allow {
@@ -131,6 +127,34 @@ func (s *Set) AllowsEveryMethod(readings []string) bool {
 		}
 	}
 	return true
+}
+
+// denies reports whether a deny statement matches method (any method when
+// empty) on the path p read leniently: letters folded as the most lenient
+// upstream folds them (reading.Fold: "admın" is "admin" to Java's
+// equalsIgnoreCase), and also without the extension of its last segment
+// ("/x/admin.json" is "/x/admin" to routers that take a format suffix).
+func (s *Set) denies(method, p string) bool {
+	folded := reading.Fold(p)
+	variants := [2]string{folded, withoutExtension(folded)}
+	for i := range s.deny {
+		for _, v := range variants {
+			if method == "" && s.deny[i].matchesPath(v, true) || method != "" && s.deny[i].matches(method, v, true) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withoutExtension drops everything from the first "." of the last
+// segment, unless the segment starts with it.
+func withoutExtension(p string) string {
+	last := strings.LastIndexByte(p, '/')
+	if dot := strings.IndexByte(p[last+1:], '.'); dot > 0 {
+		return p[:last+1+dot]
+	}
+	return p
 }
 
 func (r *rule) matches(method, p string, fold bool) bool {
@@ -201,7 +225,7 @@ func compilePattern(p string) (pattern, error) {
 		if seg == "." || seg == ".." {
 			return pattern{}, errors.New(`"." and ".." segments never match a cleaned path`)
 		}
-		pat.lower = append(pat.lower, strings.ToLower(seg))
+		pat.lower = append(pat.lower, reading.Fold(seg))
 	}
 	return pat, nil
 }

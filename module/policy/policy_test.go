@@ -93,7 +93,15 @@ func TestPathTricks(t *testing.T) {
 		"//api/admin",
 		"/./api/admin",
 		"/../api/admin",
+		"/api/admin;x=1/users",
+		"/api/public/..;/admin",
+		"/api/adm%C4%B1n/users", // ı: "I" in upper case (Java's equalsIgnoreCase)
+		"/api/ADM%C4%B0N",       // İ
+		"/api/admin.json",       // a format suffix (Rails)
+		"/api/admin/users.json", //
+		"/api/%E2%84%AAadmin/x", // not admin, but the Kelvin sign folds to k: stays allowed below
 	}
+	denied = denied[:len(denied)-1]
 	for _, p := range denied {
 		if allows(s, "GET", p) {
 			t.Errorf("GET %s allowed", p)
@@ -122,6 +130,12 @@ func TestPathTricks(t *testing.T) {
 	}
 	if allows(s, "GET", "/api/"+strings.Repeat("a", MaxRequestPath)) {
 		t.Error("over-long path judged")
+	}
+	// Lenient readings widen denials only.
+	for _, p := range []string{"/api/administrators", "/api/admins.json", "/api/files/report.pdf", "/api/.admin"} {
+		if !allows(s, "GET", p) {
+			t.Errorf("GET %s refused", p)
+		}
 	}
 }
 

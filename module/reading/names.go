@@ -97,6 +97,32 @@ func (n Name) match(s string, skipSpace bool) bool {
 	return true
 }
 
+// Fold returns s in lower case as the most lenient upstream compares it:
+// letters whose upper or lower case is an ASCII letter as that letter in
+// lower case ("ı" and "İ" as "i", the Kelvin sign as "k", "ſ" as "s"), other
+// letters in Unicode lower case.
+func Fold(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if c, ok := fold(r); ok && r != ' ' && r != '.' {
+			b.WriteByte(c)
+		} else {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
 // leading is how many bytes of s come before a name: "[" and "]" (Rack),
 // byte order marks (Express's body-parser drops one before a form) and,
 // with skipSpace, white space (PHP).

@@ -134,6 +134,15 @@ func TestBodyKinds(t *testing.T) {
 		{[]string{"multipart/form-data; boundary=a; boundary=b"}, 0, "", true},
 		{[]string{"multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW"}, Multipart, "----WebKitFormBoundary7MA4YWxkTrZu0gW", false},
 		{[]string{`multipart/form-data; boundary="xboundary=y"`}, 0, "", true},
+		{[]string{"multipart/form-data; boundaryx=xyz; boundary=abc"}, 0, "", true}, // PHP takes the first
+		{[]string{"multipart/form-data; boundary=abc; boundary*=xyz"}, 0, "", true}, // Werkzeug reads boundary*
+		{[]string{"multipart/form-data; x=boundary; boundary=abc"}, 0, "", true},
+		{[]string{"multipart/form-data; Boundary=xboundaryx"}, 0, "", true}, // PHP finds the value's first
+		{[]string{`Multipart/Form-Data; BOUNDARY="b0undary"`}, Multipart, "b0undary", false},
+		{[]string{"text/plain; x=multipart; boundary=abc"}, Multipart, "abc", false}, // formidable
+		{[]string{"text/plain; x=json"}, JSON, "", false},                            // formidable
+		{[]string{"application/x-www-form-urlencodedx"}, URLEncoded, "", false},
+		{[]string{`multipart/form-data; boundary="===============1234=="`}, Multipart, "===============1234==", false},
 	}
 	for _, tt := range tests {
 		kinds, boundary, err := BodyKinds(tt.ct)
@@ -171,13 +180,17 @@ func TestBodyValues(t *testing.T) {
 		{Multipart, part(`form-data; name="a"; name="_method"`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data; name*=UTF-8''_method`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data; name="=?utf-8?q?_method?="`, "DELETE") + "--" + b + "--", nil, true},
-		{Multipart, part(`form-data; name="_meth\od"`, "DELETE") + "--" + b + "--", []string{"DELETE"}, false}, // quoted pairs unescaped
-		{Multipart, part(`form-data; name='_method'`, "DELETE") + "--" + b + "--", nil, true},                  // PHP reads single quotes
+		{Multipart, part(`form-data; name="_meth\od"`, "DELETE") + "--" + b + "--", nil, true}, // Python unescapes, PHP does not
+		{Multipart, part(`form-data; name='_method'`, "DELETE") + "--" + b + "--", nil, true},  // PHP reads single quotes
 		{Multipart, part(`form-data; name=x; filename='a'`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data; filename="a\"; name=_method"; name=x`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data;`+strings.Repeat(" ", 5077)+`name=_methodxyz; filename="a:b"`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, part(`form-data; name="f"; filename*=UTF-8''%C3%A9.txt`, "x") + "--" + b + "--", nil, false},
-		{Multipart, part(`form-data; name="f"; filename="a"; filename*=UTF-8''b`, "x") + "--" + b + "--", nil, true},
+		{Multipart, part(`form-data; name="f"; filename="a"; filename*=UTF-8''b`, "x") + "--" + b + "--", nil, false}, // .NET
+		{Multipart, part(`form-data; name="_me"; name*1=thod`, "DELETE") + "--" + b + "--", nil, true},                // Werkzeug joins the pieces
+		{Multipart, part(`form-data; name="f"; filename="a\"b.txt"`, "x") + "--" + b + "--", nil, false},              // Go's writer escapes quotes
+		{Multipart, "--" + b + "\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Length: 1\r\n\r\nx\r\n--" + b + "--", nil, false},
+		{Multipart, "--" + b + "\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-ID: _method\r\n\r\nx\r\n--" + b + "--", nil, true},
 		{Multipart, part(`form-data; name="f"; filename="C:\x\a.txt"`, "x") + "--" + b + "--\r\n\r\n", nil, false},
 		{Multipart, "", nil, false},
 		{JSON, "", nil, false},

@@ -262,6 +262,30 @@ func TestOneReading(t *testing.T) {
 				t.Errorf("%s: %d %q", c.what, r.status, r.code)
 			}
 		}
+		// Round three: PHP takes the first "boundary" in the header,
+		// Werkzeug reads boundary* and joins name*1 pieces into the name,
+		// formidable picks its parser by a substring anywhere.
+		hidden := "--abc\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n--xyz\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--xyz--\r\n\r\n--abc--\r\n"
+		for _, c := range []struct{ what, contentType, body string }{
+			{"PHP: boundaryx= before boundary=", "multipart/form-data; boundaryx=xyz; boundary=abc", hidden},
+			{"PHP: boundary in another parameter's value", "multipart/form-data; x=boundary; y=xyz; boundary=abc", hidden},
+			{"Werkzeug: boundary*", "multipart/form-data; boundary=abc; boundary*=xyz", hidden},
+			{"Werkzeug: name*1 joined to name", "multipart/form-data; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"_me\"; name*1=thod\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"formidable: multipart anywhere", "text/plain; x=multipart; boundary=abc", "--abc\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--abc--\r\n"},
+			{"formidable: json anywhere", "text/plain; x=json", `{"_method":"DELETE"}`},
+			{"formidable: urlencoded anywhere", "application/x-www-form-urlencodedx", "_method=DELETE"},
+		} {
+			r := g.send("POST", "/api/jobs/nightly", jobsTok, strings.NewReader(c.body), "Content-Type", c.contentType)
+			if r.code != "role_forbidden" {
+				t.Errorf("%s: %d %q", c.what, r.status, r.code)
+			}
+		}
+		for _, p := range []string{"/api/adm%C4%B1n/users", "/api/admin.json"} {
+			if r := g.raw("GET "+p+" HTTP/1.1", jobsTok); r.code != "role_forbidden" {
+				t.Errorf("GET %s: %d %q", p, r.status, r.code)
+			}
+		}
+
 		// What browsers and common clients send is not refused.
 		for _, c := range []struct{ what, contentType, body string }{
 			{"Chrome's boundary", "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
@@ -273,6 +297,12 @@ func TestOneReading(t *testing.T) {
 			{"an Internet Explorer file name", "multipart/form-data; boundary=abc",
 				"--abc\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\x\\a.txt\"\r\n\r\nhi\r\n--abc--\r\n"},
 			{"an empty multipart body", "multipart/form-data; boundary=abc", ""},
+			{"a Content-Length in a part (OkHttp, Faraday)", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Length: 1\r\n\r\n1\r\n--abc--\r\n"},
+			{".NET: filename and filename*", `multipart/form-data; boundary="3f1e0c2a-6b1d-4c1e-9d8e-2a7b5c4d3e2f"`,
+				"--3f1e0c2a-6b1d-4c1e-9d8e-2a7b5c4d3e2f\r\nContent-Type: text/plain\r\nContent-Disposition: form-data; name=file; filename=a.txt; filename*=utf-8''a.txt\r\n\r\nhi\r\n--3f1e0c2a-6b1d-4c1e-9d8e-2a7b5c4d3e2f--\r\n"},
+			{"Go's multipart.Writer: an escaped quote in a file name", "multipart/form-data; boundary=abc",
+				"--abc\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\\\"b.txt\"\r\nContent-Type: application/octet-stream\r\n\r\nhi\r\n--abc--\r\n"},
 			{"an empty JSON body", "application/json", ""},
 			{"a JSON body of white space", "application/json", " \r\n"},
 		} {
