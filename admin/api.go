@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/metrics"
+	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
 )
@@ -21,6 +23,10 @@ type API struct {
 	verifier *verify.Verifier
 	logger   *zap.Logger
 	routes   []route
+	// reports and revoker take reports of leaked credentials; the app
+	// owns them, shared by both mounts.
+	reports *report.Limiter
+	revoker *report.Revoker
 }
 
 // New returns the API over a store and the verifier of the same instance.
@@ -48,6 +54,7 @@ func New(s *store.Store, v *verify.Verifier, logger *zap.Logger) *API {
 		newRoute("GET", "/orgs/{org}/users/{user}/tokens", listTokens).selfService(),
 		newRoute("DELETE", "/orgs/{org}/users/{user}/tokens/{tok}", revokeToken).selfService(),
 		newRoute("GET", "/orgs/{org}/audit", listEvents),
+		newRoute("POST", "/credentials/revoke", reportCredentials).public(),
 	}
 	return a
 }
@@ -69,8 +76,22 @@ func (a *API) selfService(method, path string) bool {
 	return rt != nil && rt.self
 }
 
+// public reports whether path is that of a route anyone may call, with
+// any method (another method is answered 405, without a token too): there
+// is no caller to authenticate.
+func (a *API) public(path string) bool {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for i := range a.routes {
+		if _, ok := a.routes[i].bind(segs); ok && a.routes[i].open {
+			return true
+		}
+	}
+	return false
+}
+
 // Caller is who makes a request: the operator (Caddy's admin endpoint) or
-// the holder of a verified token.
+// the holder of a verified token; the zero Caller on a public route of
+// tokengate_admin, which serves anyone.
 type Caller struct {
 	Operator bool
 	Identity *verify.Identity

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -576,19 +577,40 @@ func TestConsoleAddProgrammaticUser(t *testing.T) {
 		s.waitFor("the error shows", `document.getElementById("add-error").textContent.includes("at least one policy")`)
 		s.screenshot("add-account-user-error")
 		s.do("choosing the policy", chromedp.Click(chromedp.ID("add-policy-"+w.polDeploy)))
+		// Allowed networks: a mistyped one is refused, naming the field,
+		// and the focus goes to it.
+		s.do("typing a network", chromedp.SendKeys(chromedp.ID("add-cidrs"), "127.0.0.1/8"))
+		s.click("Create")
+		s.waitFor("the network is refused", `document.getElementById("add-error").textContent.includes("allowed_cidrs")`)
+		if id := s.activeID(); id != "add-cidrs" {
+			t.Errorf("focus after a refused network is on %q, want the Allowed networks field", id)
+		}
+		eval[string](s, "clearing the networks", `document.getElementById("add-cidrs").value = ""`)
+		s.do("correcting the networks", chromedp.SendKeys(chromedp.ID("add-cidrs"), "127.0.0.0/8, ::1/128"))
 		s.screenshot("add-account-user")
 	})
 	s.waitFor("the new user is listed", userRow("release-bot"))
 	releaseBot := s.userIDOf("release-bot")
+	var stored struct {
+		AllowedCIDRs []string `json:"allowed_cidrs"`
+	}
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+releaseBot, nil), 200).json(t, &stored)
+	if !slices.Equal(stored.AllowedCIDRs, []string{"127.0.0.0/8", "::1/128"}) {
+		t.Errorf("release-bot was created with allowed_cidrs %q", stored.AllowedCIDRs)
+	}
 	gatewayOK(t, e, secret, "POST", "/api/deployments/7/restart", upstreamIdentity{UserID: releaseBot, UserType: "programmatic",
 		UserName: "release-bot", Org: w.org, Account: w.production, Role: "policy"})
 	gatewayRefuses(t, e, secret, "DELETE", "/api/deployments/7", 403, "role_forbidden")
 	gatewayRefuses(t, e, secret, "GET", "/api/clusters?accountId="+w.staging, 403, "account_forbidden")
 	s.closeToken(secret)
 	cells = s.rowCells("release-bot")
-	if !strings.Contains(cells[2], "Policy based: Deploy production") || !strings.Contains(cells[3], "Production") {
+	if !strings.Contains(cells[2], "Policy based: Deploy production") || !strings.Contains(cells[3], "Production") ||
+		!strings.Contains(cells[0], "Allowed networks: 127.0.0.0/8, ::1/128") {
 		t.Errorf("the account-level user's row: %q", cells)
 	}
+	// Outside its networks, its token is refused.
+	e.must(e.call("", "PATCH", "/orgs/"+w.org+"/users/"+releaseBot, map[string]any{"allowed_cidrs": []string{"10.0.0.0/8"}}), 200)
+	gatewayRefuses(t, e, secret, "POST", "/api/deployments/7/restart", 403, "ip_forbidden")
 	s.screenshot("account-programmatic-users")
 }
 
@@ -910,8 +932,12 @@ func TestConsoleKeyboard(t *testing.T) {
 	}
 	account := eval[string](s, "reading the chosen account", `document.activeElement.checked ? document.activeElement.value : ""`)
 	for _, k := range []string{kb.Tab, kb.Tab} {
-		key("to the Create button", k)
+		key("to the allowed networks", k)
 	}
+	if id := s.activeID(); id != "add-cidrs" {
+		t.Fatalf("Tab order in the dialog reaches %q, want Allowed networks", id)
+	}
+	key("to the Create button", kb.Tab)
 	if id := s.activeID(); id != "add-submit" {
 		t.Fatalf("Tab order in the dialog reaches %q, want Create", id)
 	}

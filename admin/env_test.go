@@ -78,12 +78,19 @@ http://127.0.0.1:{{PORT}} {
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
+	return startEnvWith(t, envCaddyfile)
+}
+
+// startEnvWith is startEnv with another Caddyfile using the same
+// placeholders.
+func startEnvWith(t *testing.T, caddyfile string) *env {
+	t.Helper()
 	e := &env{t: t, etcd: etcdtest.Start(t), logFile: filepath.Join(t.TempDir(), "caddy.log")}
 	adminPort, port := caddytest.FreePort(t), caddytest.FreePort(t)
 	e.adminURL = fmt.Sprintf("http://127.0.0.1:%d/tokengate", adminPort)
 	e.siteURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	t.Cleanup(e.checkLogsHoldNoSecret) // runs after Caddy has stopped
-	caddytest.Load(t, envCaddyfile, map[string]string{"ADMIN": fmt.Sprint(adminPort), "ETCD": e.etcd.Endpoint(),
+	caddytest.Load(t, caddyfile, map[string]string{"ADMIN": fmt.Sprint(adminPort), "ETCD": e.etcd.Endpoint(),
 		"LOG": e.logFile, "PORT": fmt.Sprint(port)})
 	return e
 }

@@ -66,6 +66,7 @@ func TestMetrics(t *testing.T) {
 	before := e.scrape()
 
 	_, tok := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "viewer"})
+	_, remoteTok := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "viewer", "allowed_cidrs": []string{"192.0.2.0/24"}})
 	for range 5 {
 		e.gateway(tok, "/api/x") // 1 miss, then hits
 	}
@@ -76,6 +77,7 @@ func TestMetrics(t *testing.T) {
 	e.send(tok, "DELETE", e.siteURL+"/api/x", nil, "")              // role_forbidden
 	e.send(tok, "GET", e.siteURL+"/api/x?accountId="+w.a2, nil, "") // account_forbidden
 	e.gateway(w.orgViewerTok, "/api/x")                             // account_required
+	e.gateway(remoteTok, "/api/x")                                  // ip_forbidden
 	e.syncCache()
 	after := e.scrape()
 
@@ -89,17 +91,19 @@ func TestMetrics(t *testing.T) {
 		"tokengate_verifications_total{reason=role_forbidden,result=forbidden}":            1,
 		"tokengate_verifications_total{reason=account_forbidden,result=forbidden}":         1,
 		"tokengate_verifications_total{reason=account_required,result=bad_request}":        1,
-		"tokengate_admin_actions_total{action=user.create}":                                1,
+		"tokengate_verifications_total{reason=ip_forbidden,result=forbidden}":              1,
+		"tokengate_admin_actions_total{action=user.create}":                                2,
 	}
 	for key, n := range want {
 		if got := delta(key); got != n {
 			t.Errorf("%s went up by %v, want %v", key, got, n)
 		}
 	}
-	// 5 + 3 token verifications on the gateway (4 with the same token) and
-	// the org viewer's: misses are the first sight of each token.
-	if got := delta("tokengate_cache_misses_total"); got != 2 {
-		t.Errorf("cache misses went up by %v, want 2", got)
+	// 5 + 3 token verifications on the gateway (4 with the same token), the
+	// org viewer's and the remote one's: misses are the first sight of each
+	// token.
+	if got := delta("tokengate_cache_misses_total"); got != 3 {
+		t.Errorf("cache misses went up by %v, want 3", got)
 	}
 	if got := delta("tokengate_cache_hits_total"); got < 7 {
 		t.Errorf("cache hits went up by %v, want at least 7", got)

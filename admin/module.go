@@ -69,7 +69,9 @@ func (b *backend) get() (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.api.CompareAndSwap(nil, New(run.Store, run.Verifier, b.logger))
+	api := New(run.Store, run.Verifier, b.logger)
+	api.reports, api.revoker = run.Reports, run.Revoker
+	b.api.CompareAndSwap(nil, api)
 	return b.api.Load(), nil
 }
 
@@ -151,6 +153,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		unavailable(w, err)
 		return nil
 	}
+	if api.public(r.URL.Path) {
+		// Anyone may report a leaked credential: a token sent along is
+		// ignored, neither required nor verified nor logged.
+		api.Serve(w, r, r.URL.Path, Caller{})
+		return nil
+	}
 	caller, err := h.authenticate(api, r, r.URL.Path)
 	if err != nil {
 		ae, _ := asAPIError(err)
@@ -162,8 +170,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 }
 
 // authenticate verifies the bearer token of the request, through the same
-// verification as the gateway, and requires an admin, except from a UI user
-// on a self-service route (apiPath, the path under the API).
+// verification as the gateway, checks the client address against the
+// user's allowed_cidrs (403 ip_forbidden), and requires an admin, except
+// from a UI user on a self-service route (apiPath, the path under the API).
 func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Caller, error) {
 	tok, found := tokengate.BearerToken(r.Header)
 	switch found {
@@ -182,6 +191,10 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the bearer token is not valid"}
 	}
 	logCaller(r, id)
+	// The user's networks, as the gateway judges them, before its role.
+	if msg := tokengate.ClientIPRefusal(r, id); msg != "" {
+		return Caller{}, &apiError{code: errcode.IPForbidden, msg: msg}
+	}
 	if id.Role != store.RoleAdmin && !(id.Type == store.TypeUI && api.selfService(r.Method, apiPath)) {
 		return Caller{}, forbidden("only admins may use the admin API")
 	}

@@ -328,7 +328,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		e.call(tok, "GET", org+"/users?limit=2", nil)
 		e.call(tok, "GET", org+"/users?type=ui&account="+act, nil)
 		e.call(tok, "GET", org+"/users/"+u, nil)
-		e.call(tok, "PATCH", org+"/users/"+u, map[string]any{"disabled": true})
+		e.call(tok, "PATCH", org+"/users/"+u, map[string]any{"disabled": true, "allowed_cidrs": []string{"10.0.0.0/8", "2001:db8::/32"}})
 		tk := e.must(e.call(tok, "POST", org+"/users/"+u+"/tokens", map[string]any{"expires_in": "1h"}), 201).field(t, "id")
 		e.call(tok, "GET", org+"/users/"+u+"/tokens", nil)
 		e.call(tok, "DELETE", org+"/users/"+u+"/tokens/"+tk, nil)
@@ -348,6 +348,24 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	e.call(w.orgAdmin, "POST", "/orgs", map[string]string{"name": "Initech"}) // 403
 	e.call(w.viewerA1, "GET", org, nil)                                       // 403
 	e.send("tgp_x", "GET", siteMount+org, nil, "")                            // 401
+
+	// The public report route, on both mounts, without a token: taken,
+	// refused as malformed, and over report_limit (60/1h per client IP;
+	// every request here comes from 127.0.0.1).
+	for _, mount := range []string{e.adminURL, siteMount} {
+		e.send("", "POST", mount+"/credentials/revoke", map[string]any{"credentials": []string{"tgp_x", e.unknownToken()}}, "application/json")
+		e.send("", "POST", mount+"/credentials/revoke", map[string]any{"credentials": make([]string, admin.MaxReported+1)}, "application/json") // 400
+	}
+	for i := 0; i < 60; i++ {
+		if e.send("", "POST", siteMount+"/credentials/revoke", map[string]any{"credentials": []string{}}, "application/json").status == 429 {
+			break
+		}
+	}
+	// 403 ip_forbidden: an admin outside its networks.
+	_, remote := e.programmatic(w.org, map[string]any{"level": "organization", "role": "admin", "allowed_cidrs": []string{"192.0.2.0/24"}})
+	if r := e.call(remote, "GET", org+"/users", nil); r.code != "ip_forbidden" {
+		t.Errorf("an admin outside its networks: %d %s", r.status, r.body)
+	}
 
 	statuses := map[int]bool{}
 	rec.mu.Lock()
@@ -386,7 +404,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 			t.Errorf("%s: a body the document does not describe: %s", name, x.body)
 		}
 	}
-	for _, s := range []int{200, 201, 204, 400, 401, 403, 404, 405, 409, 413} {
+	for _, s := range []int{200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 429} {
 		if !statuses[s] {
 			t.Errorf("no answer with status %d was checked", s)
 		}

@@ -18,6 +18,9 @@ type route struct {
 	// self marks a self-service route: open to UI users who are no
 	// admins, for their own data.
 	self bool
+	// open marks a public route: tokengate_admin serves it to anyone,
+	// without looking at a token.
+	open bool
 }
 
 // Route describes a route, for documentation and tests.
@@ -33,6 +36,13 @@ func newRoute(method, pattern string, handle func(c *call) error) route {
 // handler must then check that the data is the caller's own.
 func (rt route) selfService() route {
 	rt.self = true
+	return rt
+}
+
+// public marks the route as open to anyone, token or not: its handler
+// must need no caller.
+func (rt route) public() route {
+	rt.open = true
 	return rt
 }
 

@@ -19,7 +19,7 @@ func createUser(c *call) error {
 	err = c.decode(fields{
 		"type": &in.Type, "level": &in.Level, "account": &in.Account, "accounts": &in.Accounts,
 		"role": &in.Role, "policies": &in.Policies, "name": &in.Name, "description": &in.Description,
-		"email": &in.Email,
+		"email": &in.Email, "allowed_cidrs": &in.AllowedCIDRs,
 	}, "type", "level", "role", "name")
 	if err != nil {
 		return err
@@ -146,7 +146,8 @@ func getUser(c *call) error {
 }
 
 // PATCH /orgs/{org}/users/{user}: name, description, role, accounts,
-// policies, disabled. Moving a user off the policy role drops its policies.
+// policies, allowed_cidrs, disabled. Moving a user off the policy role drops
+// its policies.
 func patchUser(c *call) error {
 	_, sc, err := c.user()
 	if err != nil {
@@ -155,7 +156,8 @@ func patchUser(c *call) error {
 	var in store.User
 	present, err := c.decodePresent(fields{
 		"name": &in.Name, "description": &in.Description, "role": &in.Role,
-		"accounts": &in.Accounts, "policies": &in.Policies, "disabled": &in.Disabled,
+		"accounts": &in.Accounts, "policies": &in.Policies, "allowed_cidrs": &in.AllowedCIDRs,
+		"disabled": &in.Disabled,
 	})
 	if err != nil {
 		return err
@@ -185,6 +187,9 @@ func patchUser(c *call) error {
 		}
 		if present["policies"] {
 			u.Policies = in.Policies
+		}
+		if present["allowed_cidrs"] {
+			u.AllowedCIDRs = in.AllowedCIDRs
 		}
 		if present["disabled"] {
 			u.Disabled = in.Disabled

@@ -55,27 +55,28 @@ func viewPolicy(p *store.Policy) policyView {
 }
 
 type userView struct {
-	ID          string      `json:"id"`
-	Org         string      `json:"org"`
-	Type        string      `json:"type"`
-	Level       string      `json:"level"`
-	Account     string      `json:"account,omitempty"`
-	Accounts    []string    `json:"accounts,omitempty"`
-	Role        string      `json:"role"`
-	Policies    []string    `json:"policies,omitempty"`
-	Name        string      `json:"name"`
-	Description string      `json:"description"`
-	Email       string      `json:"email,omitempty"`
-	Disabled    bool        `json:"disabled"`
-	CreatedAt   time.Time   `json:"created_at"`
-	CreatedBy   store.Actor `json:"created_by"`
-	UpdatedAt   *time.Time  `json:"updated_at,omitempty"`
+	ID           string      `json:"id"`
+	Org          string      `json:"org"`
+	Type         string      `json:"type"`
+	Level        string      `json:"level"`
+	Account      string      `json:"account,omitempty"`
+	Accounts     []string    `json:"accounts,omitempty"`
+	Role         string      `json:"role"`
+	Policies     []string    `json:"policies,omitempty"`
+	Name         string      `json:"name"`
+	Description  string      `json:"description"`
+	Email        string      `json:"email,omitempty"`
+	AllowedCIDRs []string    `json:"allowed_cidrs,omitempty"`
+	Disabled     bool        `json:"disabled"`
+	CreatedAt    time.Time   `json:"created_at"`
+	CreatedBy    store.Actor `json:"created_by"`
+	UpdatedAt    *time.Time  `json:"updated_at,omitempty"`
 }
 
 func viewUser(u *store.User) userView {
 	v := userView{ID: u.ID, Org: u.Org, Type: u.Type, Level: u.Level, Account: u.Account, Accounts: u.Accounts,
 		Role: u.Role, Policies: u.Policies, Name: u.Name, Description: u.Description, Email: u.Email,
-		Disabled: u.Disabled, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
+		AllowedCIDRs: u.AllowedCIDRs, Disabled: u.Disabled, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
 	// Organization-level users always show their account list, even empty.
 	if u.Level == store.LevelOrganization && v.Accounts == nil {
 		v.Accounts = []string{}
@@ -122,8 +123,9 @@ type eventView struct {
 	Action  string      `json:"action"`
 	Target  string      `json:"target"`
 	Account string      `json:"account,omitempty"`
+	Reason  string      `json:"reason,omitempty"`
 }
 
 func viewEvent(e *store.Event) eventView {
-	return eventView{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Account: e.Account}
+	return eventView{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Account: e.Account, Reason: e.Reason}
 }

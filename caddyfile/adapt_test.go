@@ -84,6 +84,11 @@ func TestGlobalOptionErrors(t *testing.T) {
 		{"etcd without endpoints", "{\n\ttokengate {\n\t\tetcd {\n\t\t\tprefix /a\n\t\t}\n\t}\n}\n", "endpoints is required"},
 		{"empty endpoints", "{\n\ttokengate {\n\t\tetcd {\n\t\t\tendpoints\n\t\t}\n\t}\n}\n", "Caddyfile:4"},
 		{"option twice", "{\n\ttokengate\n\ttokengate\n}\n", "more than once"},
+		{"report_limit without window", "{\n\ttokengate {\n\t\treport_limit 60\n\t}\n}\n", "is not <requests>/<window>"},
+		{"report_limit of zero", "{\n\ttokengate {\n\t\treport_limit 0/1h\n\t}\n}\n", "requests must be a number"},
+		{"report_limit with a bad window", "{\n\ttokengate {\n\t\treport_limit 60/soon\n\t}\n}\n", "window must be a duration"},
+		{"report_limit twice", "{\n\ttokengate {\n\t\treport_limit 60/1h\n\t\treport_limit 5/1m\n\t}\n}\n", "report_limit given more than once"},
+		{"report_limit with two arguments", "{\n\ttokengate {\n\t\treport_limit 60 1h\n\t}\n}\n", "report_limit: expected one argument, got more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

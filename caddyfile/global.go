@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/tokengate/tokengate/module/etcdconn"
+	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/tokengate"
 )
 
@@ -35,6 +36,7 @@ func init() {
 //		negative_ttl <duration>
 //		max_stale <duration>
 //		header_prefix <prefix>
+//		report_limit <requests>/<window>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -72,6 +74,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			app.NegativeTTL, err = durationArg(d)
 		case "max_stale":
 			app.MaxStale, err = durationArg(d)
+		case "report_limit":
+			var v string
+			if v, err = oneArg(d); err == nil {
+				if _, err = report.ParseLimit(v); err != nil {
+					err = d.Errf("report_limit: %v", err)
+				}
+				app.ReportLimit = v
+			}
 		default:
 			return nil, d.Errf("tokengate: unknown sub-option %q", name)
 		}

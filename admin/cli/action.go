@@ -36,6 +36,10 @@ type action struct {
 	// done confirms an answer without a body; {name}s are filled as in
 	// path.
 	done string
+	// reportsStdin makes the action `token report`: it sends the tokens
+	// read from standard input (see report.go), never from flags or
+	// arguments.
+	reportsStdin bool
 }
 
 // idFlags describes the flags that fill a route's {name}s.
@@ -65,12 +69,22 @@ func (a action) command() *cobra.Command {
 		Short:   a.short,
 		Example: a.examples(),
 		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && a.reportsStdin {
+				// Never echoed: it may be a token.
+				return finish(cmd, usageErrorf("tokens are not taken as arguments (they would stay in shell history "+
+					"and process lists): give them on standard input, one a line"))
+			}
 			if len(args) > 0 {
 				return finish(cmd, usageErrorf("unexpected argument %q: every value is given as a flag", args[0]))
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error { return finish(cmd, a.run(cmd)) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.reportsStdin {
+				return finish(cmd, reportTokens(cmd, a.path))
+			}
+			return finish(cmd, a.run(cmd))
+		},
 	}
 	fs := cmd.Flags()
 	fs.SortFlags = false // in the order of the API's fields, required first

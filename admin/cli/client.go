@@ -43,6 +43,22 @@ type target struct {
 // targetFrom reads --address, --url and TOKENGATE_TOKEN. Its errors are
 // usage errors: nothing has been sent yet.
 func targetFrom(fs *pflag.FlagSet) (target, error) {
+	t, err := endpointFrom(fs)
+	if err != nil || t.mount == nil {
+		return t, err
+	}
+	tok := strings.TrimSpace(os.Getenv(tokenEnv))
+	if tok == "" {
+		return target{}, usageErrorf("--url needs an admin's token in the %s environment variable "+
+			"(there is no flag for it, so that it stays out of shell history and process lists)", tokenEnv)
+	}
+	t.token = tok
+	return t, nil
+}
+
+// endpointFrom reads --address and --url: where a request goes, without
+// any token (public routes need none, and get none).
+func endpointFrom(fs *pflag.FlagSet) (target, error) {
 	address, _ := fs.GetString("address")
 	rawURL, _ := fs.GetString("url")
 	if !fs.Changed("url") {
@@ -61,12 +77,7 @@ func targetFrom(fs *pflag.FlagSet) (target, error) {
 	if mount.RawQuery != "" || mount.Fragment != "" {
 		return target{}, usageErrorf("--url must be the mount's base URL, without query or fragment")
 	}
-	tok := strings.TrimSpace(os.Getenv(tokenEnv))
-	if tok == "" {
-		return target{}, usageErrorf("--url needs an admin's token in the %s environment variable "+
-			"(there is no flag for it, so that it stays out of shell history and process lists)", tokenEnv)
-	}
-	return target{mount: mount, token: tok}, nil
+	return target{mount: mount}, nil
 }
 
 // describe names the target in messages. It never includes the token.
@@ -130,7 +141,8 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// mountRequest addresses a tokengate_admin mount with the bearer token.
+// mountRequest addresses a tokengate_admin mount with the bearer token, if
+// the target has one.
 // Redirects are not followed, so the token is only ever sent to the URL
 // the user named.
 func (t target) mountRequest(ctx context.Context, method, path string, body []byte) (*http.Request, *http.Client, error) {
@@ -139,7 +151,9 @@ func (t target) mountRequest(ctx context.Context, method, path string, body []by
 	if err != nil {
 		return nil, nil, fmt.Errorf("making the request to %s: %w", t.describe(), err)
 	}
-	req.Header.Set("Authorization", "Bearer "+t.token)
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return req, client, nil
 }

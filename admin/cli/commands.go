@@ -67,6 +67,7 @@ var resources = []resource{
 					{json: "policies", kind: list, usage: "policies (pol-…) of a user with role policy"},
 					descriptionField,
 					{json: "email", usage: "email address, such as ana@example.com: required for --type ui, refused for programmatic"},
+					{json: "allowed_cidrs", kind: list, usage: "networks the user's tokens may be used from, such as 10.0.0.0/8,2001:db8::/32 (default: anywhere)"},
 				}},
 			{name: "list", short: "List users, a page at a time", method: "GET", path: "/orgs/{org}/users",
 				query: []field{
@@ -76,7 +77,8 @@ var resources = []resource{
 				}},
 			{name: "get", short: "Show a user", method: "GET", path: "/orgs/{org}/users/{user}"},
 			{name: "update", short: "Change a user; only the fields given change", method: "PATCH", path: "/orgs/{org}/users/{user}",
-				example: "user update --org acme --user u-… --role editor\nuser update --org acme --user u-… --disabled=true",
+				example: "user update --org acme --user u-… --role editor\nuser update --org acme --user u-… --disabled=true\n" +
+					"user update --org acme --user u-… --allowed-cidrs 10.0.0.0/8,2001:db8::/32",
 				changes: true,
 				body: []field{
 					{json: "name", usage: "name"},
@@ -84,6 +86,7 @@ var resources = []resource{
 					{json: "role", usage: "viewer, editor, admin, or policy"},
 					{json: "accounts", kind: list, usage: "accounts (act-…), replacing the current list"},
 					{json: "policies", kind: list, usage: "policies (pol-…), replacing the current list"},
+					{json: "allowed_cidrs", kind: list, usage: `networks the user's tokens may be used from, replacing the current list ("" for anywhere)`},
 					{json: "disabled", kind: boolean, usage: "disable (true) or enable (false) the user and its tokens"},
 				}},
 			{name: "delete", short: "Delete a user and all its tokens", method: "DELETE", path: "/orgs/{org}/users/{user}",
@@ -93,7 +96,9 @@ var resources = []resource{
 	{
 		name:  "token",
 		short: "Manages a tokengate user's tokens",
-		long:  "A token's secret is printed once, when it is created; only a hint of it is kept.",
+		long: "A token's secret is printed once, when it is created; only a hint of it is kept.\n" +
+			"token report takes leaked tokens of anyone, one a line on standard input, and makes the live\n" +
+			"ones stop working everywhere; it needs no token, with --address or --url.",
 		actions: []action{
 			{name: "create", short: "Create a token, or rotate one with --replaces", method: "POST", path: "/orgs/{org}/users/{user}/tokens",
 				example: "token create --org acme --user u-… --name deploy --expires-in 720h\n" +
@@ -108,6 +113,10 @@ var resources = []resource{
 			{name: "list", short: "List a user's tokens (never their secrets)", method: "GET", path: "/orgs/{org}/users/{user}/tokens"},
 			{name: "revoke", short: "Revoke a token at once", method: "DELETE", path: "/orgs/{org}/users/{user}/tokens/{token}",
 				done: "token {token} revoked"},
+			{name: "report", short: "Report leaked tokens, read from standard input one a line: the live ones stop working",
+				method: "POST", path: "/credentials/revoke", reportsStdin: true,
+				example: "token report < leaked.txt\n" +
+					"token report --url https://gw.example.com/admin < leaked.txt"},
 		},
 	},
 	{

@@ -133,6 +133,13 @@ func runAsCaddy(t *testing.T, extraEnv []string, args ...string) result {
 // nothing it might write lands in the user's.
 func runProgram(t *testing.T, program string, extraEnv []string, args ...string) result {
 	t.Helper()
+	return runProgramInput(t, program, nil, extraEnv, args...)
+}
+
+// runProgramInput is runProgram with stdin as the program's standard input
+// (none when nil).
+func runProgramInput(t *testing.T, program string, stdin io.Reader, extraEnv []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, program, args...)
@@ -142,7 +149,7 @@ func runProgram(t *testing.T, program string, extraEnv []string, args ...string)
 		"XDG_STATE_HOME="+filepath.Join(home, ".local", "state"))
 	cmd.Env = append(cmd.Env, extraEnv...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	err := cmd.Run()
 	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
 	var exitErr *exec.ExitError

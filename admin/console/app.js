@@ -589,6 +589,7 @@ async function userRow(u) {
       el("span", { class: "user-name", text: u.name }),
       u.description ? el("span", { class: "hint block", text: u.description }) : null,
       el("span", { class: "hint block mono nowrap", text: u.id }),
+      u.allowed_cidrs ? el("span", { class: "hint block", text: "Allowed networks: " + u.allowed_cidrs.join(", ") }) : null,
       u.disabled ? el("span", { class: "badge", text: "disabled" }) : null),
     el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
     roleCell(u),
@@ -672,7 +673,9 @@ $("add-form").addEventListener("submit", async (ev) => {
   const errorRegion = $("add-error");
   clearError(errorRegion);
   const nameField = $("add-name");
+  const cidrsField = $("add-cidrs");
   nameField.removeAttribute("aria-invalid");
+  cidrsField.removeAttribute("aria-invalid");
   const name = nameField.value.trim();
   if (!name) {
     nameField.setAttribute("aria-invalid", "true");
@@ -701,6 +704,9 @@ $("add-form").addEventListener("submit", async (ev) => {
       }
     }
   }
+  // Commas or spaces between networks; the API checks each one.
+  const cidrs = cidrsField.value.split(/[\s,]+/).filter(Boolean);
+  if (cidrs.length > 0) body.allowed_cidrs = cidrs;
   const submit = $("add-submit");
   submit.disabled = true;
   try {
@@ -715,7 +721,12 @@ $("add-form").addEventListener("submit", async (ev) => {
     loadUsers(target, true);
   } catch (err) {
     report(err, errorRegion, "Could not create the user: ");
-    if (!err.handled) nameField.focus();
+    if (!err.handled && err.code === "invalid_request" && err.message.startsWith("allowed_cidrs")) {
+      cidrsField.setAttribute("aria-invalid", "true");
+      cidrsField.focus();
+    } else if (!err.handled) {
+      nameField.focus();
+    }
   } finally {
     submit.disabled = false;
   }

@@ -152,10 +152,38 @@ var (
 // AdminAction counts one change made through the admin API.
 func AdminAction(action string) { adminActions.WithLabelValues(action).Inc() }
 
+// Results of a report of leaked credentials, the values of the "result"
+// label of tokengate_report_requests_total.
+const (
+	ReportAccepted    = "accepted"
+	ReportRateLimited = "rate_limited"
+	ReportRefused     = "refused" // malformed: a 400 or 413
+)
+
+// Reports of leaked credentials (POST /credentials/revoke).
+var (
+	reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "report", Name: "requests_total",
+		Help: "Calls of the public /credentials/revoke, by result: accepted, rate_limited, refused (malformed).",
+	}, []string{"result"})
+	ReportsAccepted    = reports.WithLabelValues(ReportAccepted)
+	ReportsRateLimited = reports.WithLabelValues(ReportRateLimited)
+	ReportsRefused     = reports.WithLabelValues(ReportRefused)
+
+	ReportedCredentials = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "report", Name: "credentials_total",
+		Help: "Well-formed credentials received in accepted reports, live or not.",
+	})
+	ReportRevocations = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "report", Name: "revocations_total",
+		Help: "Live tokens revoked because they were reported.",
+	})
+)
+
 // process is every process-wide collector.
 var process = []prometheus.Collector{
 	verifications, CacheHits, CacheMisses, CacheEvictions, etcdDuration, etcdErrors,
-	WatchRestarts, WatchFlushes, adminActions,
+	WatchRestarts, WatchFlushes, adminActions, reports, ReportedCredentials, ReportRevocations,
 }
 
 // Register adds tokengate's process-wide metrics and the given per-config

@@ -27,11 +27,13 @@ const (
 )
 
 // Actor types recorded in the audit trail and in created_by. Operator is
-// whoever holds Caddy's admin endpoint.
+// whoever holds Caddy's admin endpoint; reporter is whoever reported a
+// token as leaked (its ID is the client IP the report came from).
 const (
 	ActorUI           = TypeUI
 	ActorProgrammatic = TypeProgrammatic
 	ActorOperator     = "operator"
+	ActorReporter     = "reporter"
 )
 
 // Actor is who made a change.
@@ -75,21 +77,24 @@ type Policy struct {
 
 // User is a UI or programmatic user.
 type User struct {
-	ID          string    `json:"id"`
-	Org         string    `json:"org"`
-	Type        string    `json:"type"`
-	Level       string    `json:"level"`
-	Account     string    `json:"account,omitempty"`
-	Accounts    []string  `json:"accounts,omitempty"`
-	Role        string    `json:"role"`
-	Policies    []string  `json:"policies,omitempty"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Email       string    `json:"email,omitempty"`
-	Disabled    bool      `json:"disabled"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   Actor     `json:"created_by"`
-	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	ID          string   `json:"id"`
+	Org         string   `json:"org"`
+	Type        string   `json:"type"`
+	Level       string   `json:"level"`
+	Account     string   `json:"account,omitempty"`
+	Accounts    []string `json:"accounts,omitempty"`
+	Role        string   `json:"role"`
+	Policies    []string `json:"policies,omitempty"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Email       string   `json:"email,omitempty"`
+	// AllowedCIDRs are the networks the user's tokens may be used from, in
+	// canonical form (see ParseCIDR); none: anywhere.
+	AllowedCIDRs []string  `json:"allowed_cidrs,omitempty"`
+	Disabled     bool      `json:"disabled"`
+	CreatedAt    time.Time `json:"created_at"`
+	CreatedBy    Actor     `json:"created_by"`
+	UpdatedAt    time.Time `json:"updated_at,omitzero"`
 }
 
 // Reaches reports whether the user may act on the given account.
@@ -136,6 +141,9 @@ type Event struct {
 	Action  string    `json:"action"`
 	Target  string    `json:"target"`
 	Account string    `json:"account,omitempty"`
+	// Reason says why, where the action alone does not: "reported" for
+	// a token revoked because it was reported as leaked.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Audit actions.

@@ -269,6 +269,19 @@ func TestUserValidationAndReferences(t *testing.T) {
 		{"policies without policy role", func(u *User) { u.Policies = []string{f.polOrg} }, "policies"},
 		{"unknown policy", func(u *User) { u.Role, u.Policies = RolePolicy, []string{"pol-00000000"} }, "policies"},
 		{"other account's policy", func(u *User) { u.Account, u.Role, u.Policies = f.act2, RolePolicy, []string{f.polAct} }, "policies"},
+		{"network not a CIDR", func(u *User) { u.AllowedCIDRs = []string{"10.0.0.0/33"} }, "allowed_cidrs"},
+		{"network with host bits", func(u *User) { u.AllowedCIDRs = []string{"10.1.2.3/8"} }, "allowed_cidrs"},
+		{"network a bare address", func(u *User) { u.AllowedCIDRs = []string{"10.0.0.1"} }, "allowed_cidrs"},
+		{"network IPv4-mapped", func(u *User) { u.AllowedCIDRs = []string{"::ffff:10.0.0.0/104"} }, "allowed_cidrs"},
+		{"network with a zone", func(u *User) { u.AllowedCIDRs = []string{"fe80::%eth0/64"} }, "allowed_cidrs"},
+		{"network listed twice", func(u *User) { u.AllowedCIDRs = []string{"2001:db8::/32", "2001:DB8:0::/32"} }, "allowed_cidrs"},
+		{"network too long", func(u *User) { u.AllowedCIDRs = []string{strings.Repeat("1", 65)} }, "allowed_cidrs"},
+		{"too many networks", func(u *User) {
+			u.AllowedCIDRs = nil
+			for i := range MaxCIDRsOfUser + 1 {
+				u.AllowedCIDRs = append(u.AllowedCIDRs, fmt.Sprintf("10.0.%d.0/24", i))
+			}
+		}, "allowed_cidrs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,6 +312,68 @@ func TestUserValidationAndReferences(t *testing.T) {
 				t.Fatalf("UpdateUser = %v, want a FieldError on %q", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestAllowedCIDRs: networks are stored in canonical form, in the order
+// given, as many as the limit; an update replaces or clears them and is
+// audited like any other change.
+func TestAllowedCIDRs(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	u, _ := f.programmatic(t, func(u *User) {
+		u.AllowedCIDRs = []string{"2001:0DB8::/32", "10.0.0.0/8", "::1/128", "0.0.0.0/0"}
+	})
+	want := []string{"2001:db8::/32", "10.0.0.0/8", "::1/128", "0.0.0.0/0"}
+	if !slices.Equal(u.AllowedCIDRs, want) {
+		t.Fatalf("created with %q, want %q", u.AllowedCIDRs, want)
+	}
+	if got, err := s.GetUser(ctx, f.org, u.ID); err != nil || !slices.Equal(got.AllowedCIDRs, want) {
+		t.Fatalf("stored %q, %v; want %q", got.AllowedCIDRs, err, want)
+	}
+	var most []string
+	for i := range MaxCIDRsOfUser {
+		most = append(most, fmt.Sprintf("10.%d.0.0/16", i))
+	}
+	for _, list := range [][]string{most, {"192.0.2.0/24"}, {}} {
+		updated, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.AllowedCIDRs = list; return nil }, operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetUser(ctx, f.org, u.ID)
+		if err != nil || !slices.Equal(got.AllowedCIDRs, updated.AllowedCIDRs) || len(got.AllowedCIDRs) != len(list) {
+			t.Fatalf("after updating to %d networks: stored %q, %v", len(list), got.AllowedCIDRs, err)
+		}
+	}
+	events, _, err := s.ListEvents(ctx, f.org, "", 10, "")
+	if err != nil || len(events) < 3 || events[0].Action != ActionUserUpdate || events[0].Target != u.ID {
+		t.Fatalf("audit: %+v, %v", events, err)
+	}
+}
+
+func TestParseCIDR(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.0/8":          "10.0.0.0/8",
+		"2001:0DB8::/32":      "2001:db8::/32",
+		"::/0":                "::/0",
+		"10.1.2.3/8":          "write 10.0.0.0/8 for the network, or 10.1.2.3/32 for one address",
+		"::ffff:10.0.0.0/104": "write it as 10.0.0.0/8",
+		"::ffff:10.1.2.3/104": "write it as 10.0.0.0/8",
+		"::ffff:0:0/80":       "write ::/80 for the network",
+		"fe80::1%eth0/64":     "not a network",
+		"::ffff:10.0.0.1":     "write 10.0.0.1/32",
+		"2001:db8::1":         "write 2001:db8::1/128",
+		"example.com/8":       "not a network",
+	} {
+		p, err := ParseCIDR(in)
+		got := p.String()
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("ParseCIDR(%q) = %q, want %q in it", in, got, want)
+		}
 	}
 }
 

@@ -112,6 +112,7 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 		u := old
 		u.Accounts = append([]string(nil), old.Accounts...)
 		u.Policies = append([]string(nil), old.Policies...)
+		u.AllowedCIDRs = append([]string(nil), old.AllowedCIDRs...)
 		if err := change(&u); err != nil {
 			return nil, callerError{err}
 		}

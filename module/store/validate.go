@@ -18,6 +18,7 @@ const (
 	MaxEmailLen       = 254
 	MaxAccountsOfUser = 100
 	MaxPoliciesOfUser = 20
+	MaxCIDRsOfUser    = 100
 	MaxStatements     = 100
 	MaxStatementItems = 50
 	MaxPathLen        = 1024
@@ -56,7 +57,8 @@ func checkDescription(v string) error {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // ValidateUser checks the rules every stored user obeys: the fields that go
-// with its type, level and role. It does not check that the accounts and
+// with its type, level and role, and its allowed_cidrs, which it rewrites in
+// canonical form (a new slice). It does not check that the accounts and
 // policies it names exist; the store does that inside the transaction.
 func ValidateUser(u *User) error {
 	switch u.Type {
@@ -136,6 +138,11 @@ func ValidateUser(u *User) error {
 	} else if len(u.Policies) > 0 {
 		return &FieldError{"policies", `is only allowed when role is "policy"`}
 	}
+	cidrs, err := canonicalCIDRs(u.AllowedCIDRs)
+	if err != nil {
+		return err
+	}
+	u.AllowedCIDRs = cidrs
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokengate/tokengate/module/etcdconn"
 	"github.com/tokengate/tokengate/module/metrics"
+	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
 )
@@ -63,10 +64,18 @@ type App struct {
 	// with this prefix is removed. Must end with "-". Default: X-Tokengate-.
 	HeaderPrefix string `json:"header_prefix,omitempty"`
 
+	// Per client IP, how many calls of the public POST /credentials/revoke
+	// (reports of leaked credentials, on Caddy's admin endpoint and on
+	// tokengate_admin) this instance takes in a window, written
+	// "<requests>/<window>"; more are answered 429. IPv6 addresses count
+	// per /64. Default: 60/1h.
+	ReportLimit string `json:"report_limit,omitempty"`
+
 	connKey     string
 	verifierKey string
 	cacheConfig verify.Config
 	logger      *zap.Logger
+	reports     *report.Limiter
 
 	state *appState // made in Provision
 }
@@ -77,14 +86,20 @@ type appState struct {
 	mu      sync.Mutex // serialises starting and cleaning up
 	running atomic.Pointer[Running]
 	cleaned bool
+	revoker *report.Revoker // this config's, stopped in Cleanup
 }
 
 // Running is what a started app works with: the etcd connection, the
-// store on it and the identity cache.
+// store on it and the identity cache, and what takes reports of leaked
+// credentials.
 type Running struct {
 	Conn     *etcdconn.Conn
 	Store    *store.Store
 	Verifier *verify.Verifier
+	// Reports limits the reports each client may send; Revoker revokes
+	// the live tokens they name.
+	Reports *report.Limiter
+	Revoker *report.Revoker
 }
 
 // CaddyModule returns the Caddy module information.
@@ -124,6 +139,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("etcd: %v", err)
 		}
 	}
+	limit, err := a.reportLimit()
+	if err != nil {
+		return err
+	}
+	a.reports = report.NewLimiter(limit)
 	a.cacheConfig = verify.Config{
 		CacheEntries: a.CacheEntries,
 		CacheTTL:     time.Duration(a.CacheTTL),
@@ -199,7 +219,8 @@ func (a *App) Running() (*Running, error) {
 		return nil, fmt.Errorf("starting the identity cache: %v", err)
 	}
 	v := val.(pooledVerifier).Verifier
-	r := &Running{Conn: conn, Store: v.Store(), Verifier: v}
+	st.revoker = report.NewRevoker(a.revokeReported(v.Store()))
+	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports, Revoker: st.revoker}
 	st.running.Store(r)
 	return r, nil
 }
@@ -315,6 +336,9 @@ func (a *App) Cleanup() error {
 	if st.running.Load() == nil {
 		return nil
 	}
+	// The servers of this config have stopped: no report comes any more,
+	// and those queued are finished before the store may close.
+	st.revoker.Close()
 	_, err1 := resources.Delete(a.verifierKey)
 	_, err2 := resources.Delete(a.connKey)
 	return errors.Join(err1, err2)

@@ -176,6 +176,9 @@ func TestAppConfigErrors(t *testing.T) {
 		`, "header_prefix": "X-Auth"`,
 		`, "header_prefix": "X Bad-"`,
 		`, "cache_entries": -5`,
+		`, "report_limit": "60"`,
+		`, "report_limit": "0/1h"`,
+		`, "report_limit": "60/0s"`,
 		`, "max_stale": "10m"`,
 		`, "etcd": {"endpoints": []}`,
 		`, "etcd": {"endpoints": ["10.0.0.1:2379"]}`,
@@ -195,7 +198,7 @@ func TestAppConfigErrors(t *testing.T) {
 
 // TestJSONRoundTrip: the app's JSON names are the contract's.
 func TestJSONRoundTrip(t *testing.T) {
-	in := `{"etcd":{"endpoints":["https://10.0.0.1:2379"],"prefix":"/tg","username":"u","password":"{env.P}","tls_ca":"ca.pem","tls_cert":"c.pem","tls_key":"k.pem","dial_timeout":5000000000},"embedded_dir":"/d","cache_entries":10,"cache_ttl":300000000000,"negative_ttl":10000000000,"max_stale":60000000000,"header_prefix":"X-Tokengate-"}`
+	in := `{"etcd":{"endpoints":["https://10.0.0.1:2379"],"prefix":"/tg","username":"u","password":"{env.P}","tls_ca":"ca.pem","tls_cert":"c.pem","tls_key":"k.pem","dial_timeout":5000000000},"embedded_dir":"/d","cache_entries":10,"cache_ttl":300000000000,"negative_ttl":10000000000,"max_stale":60000000000,"header_prefix":"X-Tokengate-","report_limit":"60/1h"}`
 	var a App
 	dec := json.NewDecoder(strings.NewReader(in))
 	dec.DisallowUnknownFields()

@@ -130,6 +130,14 @@ http://127.0.0.1:{{PORT}} {
 
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
+	return startGatewayWith(t, gatewayCaddyfile)
+}
+
+// startGatewayWith is startGateway on another Caddyfile, with the same
+// placeholders: {{ETCD}}, {{LOG}}, {{UPSTREAM}}, and {{PORT}} and {{PORT2}}
+// for the sites base and lenient reach.
+func startGatewayWith(t *testing.T, caddyfile string) *gateway {
+	t.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		json.NewEncoder(w).Encode(echo{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header, Body: string(body), Trailer: r.Trailer})
@@ -142,7 +150,7 @@ func startGateway(t *testing.T) *gateway {
 	port, port2 := caddytest.FreePort(t), caddytest.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.lenient = fmt.Sprintf("http://127.0.0.1:%d", port2)
-	caddytest.Load(t, gatewayCaddyfile, map[string]string{"ETCD": g.etcd.Endpoint(), "LOG": g.logFile,
+	caddytest.Load(t, caddyfile, map[string]string{"ETCD": g.etcd.Endpoint(), "LOG": g.logFile,
 		"PORT": fmt.Sprint(port), "PORT2": fmt.Sprint(port2), "UPSTREAM": strings.TrimPrefix(upstream.URL, "http://")})
 
 	ctx := g.ctx()

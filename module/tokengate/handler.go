@@ -214,6 +214,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.refuseVerification(w, r, err)
 	}
+	// Where the token may be used from comes first: a token used outside
+	// its user's networks learns nothing of what it could reach here.
+	if msg := ClientIPRefusal(r, id); msg != "" {
+		return h.refuse(w, r, id, errcode.IPForbidden, msg)
+	}
 
 	// 5. Programmatic users never reach the UI.
 	if h.Mode == ModeUI {

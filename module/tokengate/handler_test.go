@@ -92,6 +92,12 @@ func TestHandlerValidate(t *testing.T) {
 // benchHandler is a handler on a real verifier holding one cached token.
 func benchHandler(b *testing.B) (*Handler, string) {
 	b.Helper()
+	return testHandler(b, nil)
+}
+
+// testHandler is benchHandler with the token's user changed by mutate.
+func testHandler(b testing.TB, mutate func(u *store.User)) (*Handler, string) {
+	b.Helper()
 	srv := etcdtest.Start(b)
 	st := store.New(srv.Client(), "/tg")
 	ctx := context.Background()
@@ -106,6 +112,9 @@ func benchHandler(b *testing.B) (*Handler, string) {
 	secret, _ := token.Generate(token.Programmatic)
 	nt := store.NewToken{Hash: token.Sum(secret), Token: store.Token{ID: store.NewTokenID()}}
 	u := store.User{Org: "acme", Type: store.TypeProgrammatic, Level: store.LevelAccount, Account: a.ID, Role: store.RoleViewer, Name: "bot"}
+	if mutate != nil {
+		mutate(&u)
+	}
 	if _, err := st.CreateUser(ctx, u, &nt, op); err != nil {
 		b.Fatal(err)
 	}

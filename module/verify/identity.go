@@ -2,6 +2,7 @@ package verify
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -33,9 +34,35 @@ type Identity struct {
 	Rules *policy.Set
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time
+	// AllowedPrefixes are the networks of the user's allowed_cidrs. Only
+	// meaningful when RestrictsIP: see AdmitsIP.
+	AllowedPrefixes []netip.Prefix
 
-	disabled bool
-	lastUse  atomic.Int64 // unix seconds this token's use was last noted
+	disabled     bool
+	ipRestricted bool         // the user has allowed_cidrs, parsed or not
+	lastUse      atomic.Int64 // unix seconds this token's use was last noted
+}
+
+// RestrictsIP reports whether the user may use its tokens only from the
+// networks of its allowed_cidrs.
+func (id *Identity) RestrictsIP() bool { return id.ipRestricted }
+
+// AdmitsIP reports whether a request from addr may use the identity: always
+// when the user has no allowed_cidrs, else when one of its networks holds
+// addr. An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is the IPv4 client it
+// stands for. An invalid addr (Caddy knew no client address) is admitted only
+// where there is no list.
+func (id *Identity) AdmitsIP(addr netip.Addr) bool {
+	if !id.ipRestricted {
+		return true
+	}
+	addr = addr.Unmap().WithZone("")
+	for _, p := range id.AllowedPrefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Reaches reports whether the identity may act on the given account.
@@ -97,6 +124,16 @@ func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
 	}
 	if t.ExpiresAt != nil {
 		id.ExpiresAt = *t.ExpiresAt
+	}
+	// An entry that does not parse (written past the admin API) admits
+	// nobody: the list still restricts, so a damaged list fails closed.
+	if len(u.AllowedCIDRs) > 0 {
+		id.ipRestricted = true
+		for _, s := range u.AllowedCIDRs {
+			if p, err := store.ParseCIDR(s); err == nil {
+				id.AllowedPrefixes = append(id.AllowedPrefixes, p)
+			}
+		}
 	}
 	return id
 }

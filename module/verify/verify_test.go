@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,6 +265,49 @@ func TestTokenKindMustMatchUserType(t *testing.T) {
 	e.wantErr(secret, ErrUnknown)
 }
 
+// TestAllowedIPs: the identity carries the user's networks; IPv4 clients
+// match IPv4 networks also as IPv4-mapped IPv6 addresses; without a known
+// client address only users without networks pass; a stored list that does
+// not parse (written past the admin API) admits nobody.
+func TestAllowedIPs(t *testing.T) {
+	e := newEnv(t, Config{})
+	_, open := e.user(nil)
+	limited, limitedTok := e.user(func(u *store.User) { u.AllowedCIDRs = []string{"10.0.0.0/8", "2001:db8::/32"} })
+	if id := e.mustVerify(open); id.RestrictsIP() || !id.AdmitsIP(netip.Addr{}) || !id.AdmitsIP(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatalf("a user without networks is restricted: %+v", id.AllowedPrefixes)
+	}
+	id := e.mustVerify(limitedTok)
+	for addr, want := range map[string]bool{
+		"10.1.2.3": true, "::ffff:10.1.2.3": true, "2001:db8::1": true, "2001:db8::1%eth0": true,
+		"11.0.0.1": false, "::ffff:11.0.0.1": false, "2001:db9::1": false, "::1": false, "127.0.0.1": false,
+		"::a01:203": false, // the IPv4-compatible form is IPv6, not 10.1.2.3
+	} {
+		if got := id.AdmitsIP(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("AdmitsIP(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if id.AdmitsIP(netip.Addr{}) {
+		t.Error("a restricted user is admitted from an unknown address")
+	}
+
+	// Damaged in etcd: the list restricts, and admits nobody.
+	raw, err := e.writer.Client().Get(e.ctx(), "/tg/users/"+e.org+"/"+limited.ID)
+	if err != nil || len(raw.Kvs) != 1 {
+		t.Fatalf("reading the user: %v", err)
+	}
+	damaged := strings.Replace(string(raw.Kvs[0].Value), `"10.0.0.0/8","2001:db8::/32"`, `"10.0.0.0/99","not a network"`, 1)
+	if damaged == string(raw.Kvs[0].Value) {
+		t.Fatalf("allowed_cidrs not found in %s", raw.Kvs[0].Value)
+	}
+	if _, err := e.writer.Client().Put(e.ctx(), "/tg/users/"+e.org+"/"+limited.ID, damaged); err != nil {
+		t.Fatal(err)
+	}
+	e.synced()
+	if id := e.mustVerify(limitedTok); !id.RestrictsIP() || id.AdmitsIP(netip.MustParseAddr("10.1.2.3")) || len(id.AllowedPrefixes) != 0 {
+		t.Fatalf("a damaged list: restricted %v, prefixes %v", id.RestrictsIP(), id.AllowedPrefixes)
+	}
+}
+
 // TestInvalidation checks every kind of change a cached identity depends
 // on, made through another store (another instance), reaching the verifier
 // through its watch alone.
@@ -325,6 +369,30 @@ func TestInvalidation(t *testing.T) {
 			check: func(e *env, secret string) {
 				if id := e.mustVerify(secret); id.Role != store.RoleAdmin {
 					e.t.Fatalf("role = %s", id.Role)
+				}
+			},
+		},
+		{
+			name: "allowed networks added",
+			change: func(e *env, u *store.User, secret string) {
+				e.update(u, func(u *store.User) { u.AllowedCIDRs = []string{"10.0.0.0/8"} })
+			},
+			check: func(e *env, secret string) {
+				id := e.mustVerify(secret)
+				if !id.RestrictsIP() || id.AdmitsIP(netip.MustParseAddr("127.0.0.1")) || !id.AdmitsIP(netip.MustParseAddr("10.1.2.3")) {
+					e.t.Fatalf("allowed networks %v not in effect", id.AllowedPrefixes)
+				}
+			},
+		},
+		{
+			name: "allowed networks cleared",
+			user: func(e *env, u *store.User) { u.AllowedCIDRs = []string{"10.0.0.0/8"} },
+			change: func(e *env, u *store.User, secret string) {
+				e.update(u, func(u *store.User) { u.AllowedCIDRs = nil })
+			},
+			check: func(e *env, secret string) {
+				if id := e.mustVerify(secret); id.RestrictsIP() || !id.AdmitsIP(netip.MustParseAddr("127.0.0.1")) {
+					e.t.Fatalf("cleared networks still in effect: %v", id.AllowedPrefixes)
 				}
 			},
 		},
