@@ -97,6 +97,23 @@ func TestAllowedCIDRs(t *testing.T) {
 		}
 	})
 
+	t.Run("an admin cannot lift its own limit", func(t *testing.T) {
+		// An org admin limited to loopback (where the test runs) would,
+		// with a stolen token, clear its own list and go anywhere.
+		adminU, adminTok := e.programmatic(w.org, map[string]any{"level": "organization", "role": "admin",
+			"accounts": []string{w.a1}, "allowed_cidrs": []string{"127.0.0.0/8", "::1/128"}})
+		for _, widened := range [][]string{{}, {"0.0.0.0/0", "::/0"}, {"127.0.0.0/8", "10.0.0.0/8"}} {
+			r := e.call(adminTok, "PATCH", o+"/users/"+adminU, map[string]any{"allowed_cidrs": widened})
+			if r.status != 403 || !strings.Contains(string(r.body), `"forbidden"`) {
+				t.Fatalf("own allowed_cidrs widened to %q: %d %s", widened, r.status, r.body)
+			}
+		}
+		// Narrowing its own list is fine.
+		e.must(e.call(adminTok, "PATCH", o+"/users/"+adminU, map[string]any{"allowed_cidrs": []string{"127.0.0.1/32", "::1/128"}}), 200)
+		e.must(e.call(adminTok, "PATCH", o+"/users/"+adminU, map[string]any{"description": "still fine"}), 200)
+		e.must(e.call(w.orgAdmin, "PATCH", o+"/users/"+adminU, map[string]any{"allowed_cidrs": []string{}}), 200)
+	})
+
 	t.Run("every change is audited", func(t *testing.T) {
 		var audit struct {
 			Events []struct{ Action, Target string }

@@ -189,6 +189,12 @@ func patchUser(c *call) error {
 			u.Policies = in.Policies
 		}
 		if present["allowed_cidrs"] {
+			// A stolen admin token used inside the network must not
+			// lift its own limit: it may narrow it, another admin or
+			// the operator may widen it.
+			if !c.caller.Operator && c.caller.Identity.UserID == u.ID && !narrows(u.AllowedCIDRs, in.AllowedCIDRs) {
+				return forbidden("an admin can only narrow its own allowed_cidrs; another admin or the operator can widen them")
+			}
 			u.AllowedCIDRs = in.AllowedCIDRs
 		}
 		if present["disabled"] {
@@ -200,6 +206,35 @@ func patchUser(c *call) error {
 		return err
 	}
 	return c.changed(http.StatusOK, store.ActionUserUpdate, u.ID, viewUser(u))
+}
+
+// narrows reports whether every network of next lies within one of prev
+// (an empty list is everywhere). Entries that do not parse are left to the
+// store's validation, which refuses them.
+func narrows(prev, next []string) bool {
+	if len(prev) == 0 {
+		return true
+	}
+	if len(next) == 0 {
+		return false
+	}
+	for _, n := range next {
+		np, err := store.ParseCIDR(n)
+		if err != nil {
+			return true
+		}
+		within := false
+		for _, o := range prev {
+			if op, err := store.ParseCIDR(o); err == nil && op.Bits() <= np.Bits() && op.Contains(np.Addr()) {
+				within = true
+				break
+			}
+		}
+		if !within {
+			return false
+		}
+	}
+	return true
 }
 
 // DELETE /orgs/{org}/users/{user}: the user and all its tokens, at once.

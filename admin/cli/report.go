@@ -89,7 +89,9 @@ func readTokens(r io.Reader) (tokens []string, skipped int, err error) {
 		}
 		if tooLong {
 			skipped++
-		} else if s := strings.TrimSpace(string(line)); s != "" {
+		} else if s := strings.TrimSpace(strings.TrimPrefix(string(line), "\ufeff")); s != "" {
+			// A byte order mark (Windows editors, PowerShell) starts
+			// the first line; it is not part of the token.
 			if _, perr := token.Parse(s); perr != nil {
 				skipped++
 			} else {

@@ -35,7 +35,9 @@ func TestTokenReport(t *testing.T) {
 		tokens string
 		args   []string
 	}{
-		{"admin endpoint", first + "\n\n   " + second + "  \nnot a token\n", []string{"--address", e.adminAddr}},
+		// A byte order mark starts files from Windows editors and
+		// PowerShell; CRLF line ends too.
+		{"admin endpoint", "\ufeff" + first + "\r\n\r\n   " + second + "  \r\nnot a token\n", []string{"--address", e.adminAddr}},
 		// No TOKENGATE_TOKEN: the route is public.
 		{"mount", third, []string{"--url", e.mountURL}},
 	} {

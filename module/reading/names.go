@@ -34,12 +34,13 @@ func NewName(name string) Name {
 //   - letters in any case, including non-ASCII letters whose upper or
 //     lower case is an ASCII letter ("ı" upper-cases to "I", as .NET's
 //     case-insensitive comparison does);
-//   - " " and "." read as "_" (PHP), leading spaces dropped (PHP) or not;
+//   - " " and "." read as "_" (PHP), leading white space and control
+//     characters dropped (PHP, Tomcat) or not;
 //   - leading "[" and "]" dropped (Rack), and a leading byte order mark
 //     (Express's body-parser drops one before a form);
 //   - the name ending at "[" or "]" (arrays and maps: "accountId[]",
 //     "accountId[0]"), at "." (dotted binders), at a NUL byte (PHP), or
-//     before trailing white space.
+//     before trailing white space and control characters (Tomcat).
 func (n Name) Reads(raw string) bool {
 	if plainASCII(raw) {
 		return n.matches(raw)
@@ -166,8 +167,11 @@ func fold(r rune) (byte, bool) {
 	return 0, false
 }
 
+// isSpace reports whether c is trimmed from names by some upstream: white
+// space, and every other control character (Java's String.trim, which
+// Tomcat applies to multipart field names, drops everything up to " ").
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+	return c <= ' ' || c == 0x7f
 }
 
 // plainASCII reports whether s needs no decoding: ASCII without "%" or

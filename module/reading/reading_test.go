@@ -31,6 +31,7 @@ func TestNameReads(t *testing.T) {
 		}, "accountId"},
 		{method, []string{
 			"_method", "_METHOD", "%5Fmethod", "_m%65thod", ".method", "%2Emethod", "+method", "_method[]", "_method%00",
+			"%01_method", "_method%1F", "%00_method%01", "%7F_method", // Tomcat trims control characters
 		}, []string{
 			"method", "__method", "_methods", "payment_method", "x_method", "_meth",
 		}, "_method"},
@@ -175,6 +176,7 @@ func TestBodyValues(t *testing.T) {
 		{Multipart, part(`form-data; name="a"`, "1") + part(`form-data; name="_method"`, "DELETE") + "--" + b + "--\r\n", []string{"DELETE"}, false},
 		{Multipart, part(`form-data; name="f"; filename="_method"`, "x") + "--" + b + "--", nil, false},
 		{Multipart, part(`form-data; name=_METHOD`, "PUT") + "--" + b + "--", []string{"PUT"}, false},
+		{Multipart, part("form-data; name=\"\x01_method\x02\"", "PUT") + "--" + b + "--", []string{"PUT"}, false}, // Tomcat trims
 		{Multipart, "preamble\r\n" + part(`form-data; name="_method"`, "DELETE") + "--" + b + "--", nil, true},
 		{Multipart, strings.ReplaceAll(part(`form-data; name="_method"`, "DELETE")+"--"+b+"--", "\r\n", "\n"), nil, true},
 		{Multipart, part(`form-data; name="a"; name="_method"`, "DELETE") + "--" + b + "--", nil, true},

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // A user's allowed_cidrs: the networks its tokens may be used from (CONTRACT
@@ -21,6 +22,9 @@ import (
 func ParseCIDR(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
+		if strings.Contains(s, "%") {
+			return netip.Prefix{}, fmt.Errorf("%q names an interface zone: networks have none", s)
+		}
 		if a, aerr := netip.ParseAddr(s); aerr == nil {
 			return netip.Prefix{}, fmt.Errorf("%q is an address, not a network: write %s/%d for that one address", s, a.Unmap(), a.Unmap().BitLen())
 		}
