@@ -27,6 +27,9 @@ type API struct {
 	// owns them, shared by both mounts.
 	reports *report.Limiter
 	revoker *report.Revoker
+	// webhookAllowPrivate lets webhook URLs lead to restricted addresses
+	// (the app's webhook_allow_private).
+	webhookAllowPrivate bool
 }
 
 // New returns the API over a store and the verifier of the same instance.
@@ -54,6 +57,12 @@ func New(s *store.Store, v *verify.Verifier, logger *zap.Logger) *API {
 		newRoute("GET", "/orgs/{org}/users/{user}/tokens", listTokens).selfService(),
 		newRoute("DELETE", "/orgs/{org}/users/{user}/tokens/{tok}", revokeToken).selfService(),
 		newRoute("GET", "/orgs/{org}/audit", listEvents),
+		newRoute("POST", "/orgs/{org}/webhooks", createWebhook),
+		newRoute("GET", "/orgs/{org}/webhooks", listWebhooks),
+		newRoute("GET", "/orgs/{org}/webhooks/{wh}", getWebhook),
+		newRoute("PATCH", "/orgs/{org}/webhooks/{wh}", patchWebhook),
+		newRoute("DELETE", "/orgs/{org}/webhooks/{wh}", deleteWebhook),
+		newRoute("GET", "/orgs/{org}/webhooks/{wh}/deliveries", listDeliveries),
 		newRoute("POST", "/credentials/revoke", reportCredentials).public(),
 	}
 	return a

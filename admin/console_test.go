@@ -16,7 +16,8 @@ import (
 )
 
 // consoleCaddyfile is env's site with the gateway route in front of a real
-// upstream, so tests see the identity headers the upstream receives.
+// upstream, so tests see the identity headers the upstream receives; its
+// webhooks may reach receivers on loopback.
 const consoleCaddyfile = `{
 	admin 127.0.0.1:{{ADMIN}}
 	persist_config off
@@ -25,6 +26,7 @@ const consoleCaddyfile = `{
 			endpoints {{ETCD}}
 			prefix /tg
 		}
+		webhook_allow_private
 	}
 	log {
 		output file {{LOG}}

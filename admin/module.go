@@ -71,6 +71,7 @@ func (b *backend) get() (*API, error) {
 	}
 	api := New(run.Store, run.Verifier, b.logger)
 	api.reports, api.revoker = run.Reports, run.Revoker
+	api.webhookAllowPrivate = run.WebhookAllowPrivate
 	b.api.CompareAndSwap(nil, api)
 	return b.api.Load(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pb33f/go-yaml"
 	"github.com/pb33f/libopenapi"
@@ -23,6 +24,7 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/tokengate/tokengate/admin"
+	"github.com/tokengate/tokengate/internal/webhooktest"
 )
 
 // The OpenAPI document is checked with libopenapi and libopenapi-validator
@@ -298,7 +300,7 @@ func servedDocument(t *testing.T, mount string) []byte {
 // the API refuses as malformed (400, 405, 413) are the ones the document
 // refuses too.
 func TestOpenAPIMatchesAnswers(t *testing.T) {
-	e := startEnv(t)
+	e := startEnvWith(t, privateCaddyfile) // webhooks may reach the test's receiver
 	w := e.setup()
 	org := "/orgs/" + w.org
 	siteMount := e.siteURL + "/admin"
@@ -333,6 +335,22 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		e.call(tok, "GET", org+"/users/"+u+"/tokens", nil)
 		e.call(tok, "DELETE", org+"/users/"+u+"/tokens/"+tk, nil)
 		e.call(tok, "GET", org+"/audit?limit=3", nil)
+		rcv := webhooktest.Start(t)
+		rcv.Answer(func(n int, _ webhooktest.Arrival) int { return []int{503, 204}[n%2] })
+		created := e.must(e.call(tok, "POST", org+"/webhooks", map[string]any{"url": rcv.URL, "events": []string{"*"}, "description": "d"}), 201)
+		rcv.SetSecret(created.field(t, "secret"))
+		wh := created.field(t, "id")
+		e.call(tok, "GET", org+"/webhooks", nil)
+		e.call(tok, "GET", org+"/webhooks/"+wh, nil)
+		e.call(tok, "PATCH", org+"/webhooks/"+wh, map[string]any{"events": []string{"token.revoke", "webhook.update"}, "disabled": false})
+		webhooktest.WaitFor(t, "deliveries are logged", 20*time.Second, func() bool {
+			return strings.Contains(string(e.call(tok, "GET", org+"/webhooks/"+wh+"/deliveries?limit=5", nil).body), `"delivered"`)
+		})
+		e.call(tok, "POST", org+"/webhooks", map[string]any{"url": "ftp://x.example/", "events": []string{"*"}}) // 400
+		e.call(tok, "PATCH", org+"/webhooks/"+wh, map[string]any{"secret": "whsec_x"})                           // 400
+		e.call(tok, "GET", org+"/webhooks/"+wh+"/deliveries?limit=0", nil)                                       // 400
+		e.call(tok, "DELETE", org+"/webhooks/"+wh, nil)
+		e.call(tok, "GET", org+"/webhooks/"+wh, nil)     // 404
 		e.call(tok, "DELETE", org+"/accounts/"+act, nil) // 409
 		e.call(tok, "DELETE", org+"/users/"+u, nil)
 		e.call(tok, "DELETE", org+"/policies/"+pol, nil)

@@ -117,15 +117,56 @@ func viewToken(t *store.Token) tokenView {
 		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt}
 }
 
-type eventView struct {
-	Time    time.Time   `json:"time"`
-	Actor   store.Actor `json:"actor"`
-	Action  string      `json:"action"`
-	Target  string      `json:"target"`
-	Account string      `json:"account,omitempty"`
-	Reason  string      `json:"reason,omitempty"`
+// eventView is an audit event as the API shows it, the same shape
+// webhooks deliver.
+type eventView = store.EventView
+
+func viewEvent(e *store.Event) eventView { return e.View() }
+
+// webhookView is a webhook as listed: never its secret.
+type webhookView struct {
+	ID          string      `json:"id"`
+	Org         string      `json:"org"`
+	URL         string      `json:"url"`
+	Events      []string    `json:"events"`
+	Description string      `json:"description"`
+	Disabled    bool        `json:"disabled"`
+	CreatedAt   time.Time   `json:"created_at"`
+	CreatedBy   store.Actor `json:"created_by"`
+	UpdatedAt   *time.Time  `json:"updated_at,omitempty"`
 }
 
-func viewEvent(e *store.Event) eventView {
-	return eventView{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Account: e.Account, Reason: e.Reason}
+func viewWebhook(w *store.Webhook) webhookView {
+	v := webhookView{ID: w.ID, Org: w.Org, URL: w.URL, Events: w.Events, Description: w.Description, Disabled: w.Disabled,
+		CreatedAt: w.CreatedAt, CreatedBy: w.CreatedBy}
+	if !w.UpdatedAt.IsZero() {
+		v.UpdatedAt = &w.UpdatedAt
+	}
+	return v
+}
+
+// newWebhookView is a webhook as created: the one answer that holds its
+// secret.
+type newWebhookView struct {
+	webhookView
+	Secret string `json:"secret"`
+}
+
+func viewNewWebhook(w *store.Webhook) newWebhookView {
+	return newWebhookView{webhookView: viewWebhook(w), Secret: w.Secret}
+}
+
+type deliveryView struct {
+	EventID    string    `json:"event_id"`
+	Type       string    `json:"type"`
+	Attempt    int       `json:"attempt"`
+	Status     string    `json:"status"`
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Time       time.Time `json:"time"`
+}
+
+func viewDelivery(d *store.Delivery) deliveryView {
+	return deliveryView{EventID: d.EventID, Type: d.Type, Attempt: d.Attempt, Status: d.Status, HTTPStatus: d.HTTPStatus,
+		Error: d.Error, Time: d.Time}
 }

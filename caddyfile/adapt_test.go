@@ -89,6 +89,8 @@ func TestGlobalOptionErrors(t *testing.T) {
 		{"report_limit with a bad window", "{\n\ttokengate {\n\t\treport_limit 60/soon\n\t}\n}\n", "window must be a duration"},
 		{"report_limit twice", "{\n\ttokengate {\n\t\treport_limit 60/1h\n\t\treport_limit 5/1m\n\t}\n}\n", "report_limit given more than once"},
 		{"report_limit with two arguments", "{\n\ttokengate {\n\t\treport_limit 60 1h\n\t}\n}\n", "report_limit: expected one argument, got more"},
+		{"webhook_allow_private with an argument", "{\n\ttokengate {\n\t\twebhook_allow_private yes\n\t}\n}\n", "Caddyfile:3"},
+		{"webhook_allow_private twice", "{\n\ttokengate {\n\t\twebhook_allow_private\n\t\twebhook_allow_private\n\t}\n}\n", "webhook_allow_private given more than once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

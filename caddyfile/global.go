@@ -37,6 +37,7 @@ func init() {
 //		max_stale <duration>
 //		header_prefix <prefix>
 //		report_limit <requests>/<window>
+//		webhook_allow_private
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -82,6 +83,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				app.ReportLimit = v
 			}
+		case "webhook_allow_private":
+			if d.NextArg() {
+				return nil, d.Errf("webhook_allow_private: takes no argument")
+			}
+			if d.NextBlock(d.Nesting()) {
+				return nil, d.Errf("webhook_allow_private: takes no block")
+			}
+			app.WebhookAllowPrivate = true
 		default:
 			return nil, d.Errf("tokengate: unknown sub-option %q", name)
 		}

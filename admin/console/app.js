@@ -160,6 +160,10 @@ const ACTION_LABELS = {
   "user.delete": "User deleted",
   "token.create": "Token created",
   "token.revoke": "Token revoked",
+  "token.expiring": "Token expiring",
+  "webhook.create": "Webhook created",
+  "webhook.update": "Webhook changed",
+  "webhook.delete": "Webhook deleted",
 };
 const TYPE_LABELS = { ui: "UI user", programmatic: "programmatic", operator: "operator" };
 
@@ -298,23 +302,25 @@ $("token-done").addEventListener("click", () => {
   $("token-dialog").close();
 });
 
-$("copy-token").addEventListener("click", async () => {
-  const field = $("new-token");
+// copyField copies a field's value to the clipboard, or, where the browser
+// refuses, selects it for the admin to copy; status says which.
+async function copyField(field, status, noun) {
   try {
     if (!navigator.clipboard) throw new Error("no clipboard");
     await navigator.clipboard.writeText(field.value);
-    $("copy-status").textContent = "Copied to the clipboard.";
+    status.textContent = "Copied to the clipboard.";
   } catch (_) {
-    // No clipboard access here: select the token for the admin to copy.
     field.focus();
     field.select();
-    $("copy-status").textContent = "The browser did not allow copying. The token is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+    status.textContent = `The browser did not allow copying. The ${noun} is selected: press Ctrl+C (⌘C on a Mac) to copy it.`;
   }
-});
+}
+
+$("copy-token").addEventListener("click", () => copyField($("new-token"), $("copy-status"), "token"));
 
 // ---- signing in and out ---------------------------------------------------
 
-const VIEWS = ["loading", "signin", "settings", "audit"];
+const VIEWS = ["loading", "signin", "settings", "audit", "webhooks"];
 
 function showView(name) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== name;
@@ -367,6 +373,9 @@ async function startSession(me) {
   }
   $("session-user").textContent = `${me.name} · ${ROLE_LABELS[me.role] || me.role}, ` +
     (me.level === "organization" ? `organization ${me.org}` : `account ${accountLabel(me.account)}`);
+  // Webhooks belong to the whole organization: its organization-level
+  // admins manage them.
+  $("nav-webhooks-item").hidden = me.level !== "organization";
   $("main-nav").hidden = false;
   $("session").hidden = false;
   if (!location.hash || location.hash === "#") {
@@ -388,6 +397,9 @@ function signOut(message) {
   $("users-body").replaceChildren();
   $("audit-body").replaceChildren();
   $("tokens-body").replaceChildren();
+  $("webhooks-body").replaceChildren();
+  $("deliveries-body").replaceChildren();
+  $("new-secret").value = "";
   $("session-user").textContent = "";
   history.replaceState(null, "", location.pathname + location.search);
   showSignin();
@@ -405,6 +417,7 @@ function signOut(message) {
 //   #/settings/organization[/programmatic-users]
 //   #/settings/account/<act>[/programmatic-users]
 //   #/audit
+//   #/webhooks
 
 window.addEventListener("hashchange", () => {
   clearError($("alert"));
@@ -421,6 +434,17 @@ function route() {
   const [top, scope, ...rest] = parts;
   setCurrent($("nav-settings"), top === "settings");
   setCurrent($("nav-audit"), top === "audit");
+  setCurrent($("nav-webhooks"), top === "webhooks");
+  if (top === "webhooks") {
+    if (state.me.level !== "organization") {
+      location.replace("#/settings");
+      return;
+    }
+    showView("webhooks");
+    $("webhooks-title").focus();
+    loadWebhooks();
+    return;
+  }
   if (top === "audit") {
     showView("audit");
     $("audit-scope").textContent = state.me.level === "account"
@@ -907,6 +931,223 @@ async function eventRow(e) {
 }
 
 $("audit-more").addEventListener("click", () => loadAudit(false));
+
+// ---- webhooks -----------------------------------------------------------------
+
+const DELIVERIES_PAGE = 25;
+const DELIVERY_LABELS = { delivered: "Delivered", retrying: "Failed; will be retried", failed: "Failed; given up" };
+const webhooks = { generation: 0 };
+
+async function loadWebhooks() {
+  const generation = ++webhooks.generation;
+  $("webhooks-table").setAttribute("aria-busy", "true");
+  try {
+    const list = (await call("GET", orgPath("/webhooks"))).webhooks;
+    if (generation !== webhooks.generation) return;
+    $("webhooks-body").replaceChildren(...list.map(webhookRow));
+    $("webhooks-empty").hidden = list.length > 0;
+  } catch (err) {
+    if (generation === webhooks.generation) report(err);
+  } finally {
+    if (generation === webhooks.generation) $("webhooks-table").removeAttribute("aria-busy");
+  }
+}
+
+function eventsLabel(events) {
+  if (events.length === 1 && events[0] === "*") return "All events";
+  return events.join(", ");
+}
+
+function webhookRow(h) {
+  const label = h.description || h.url;
+  const deliveriesButton = el("button", { type: "button", class: "secondary small" }, "Deliveries", srOnly(` of ${label}`));
+  deliveriesButton.addEventListener("click", () => openDeliveries(h, deliveriesButton));
+  const toggle = el("button", { type: "button", class: "secondary small" }, h.disabled ? "Enable" : "Disable", srOnly(` ${label}`));
+  toggle.addEventListener("click", () => toggleWebhook(h, toggle));
+  const remove = el("button", { type: "button", class: "danger small" }, "Delete", srOnly(` ${label}`));
+  remove.addEventListener("click", () => deleteWebhook(h, remove));
+  return el("tr", { "data-webhook-id": h.id },
+    el("th", { scope: "row", tabindex: "-1" },
+      el("span", { class: "block mono webhook-url", text: h.url }),
+      h.description ? el("span", { class: "hint block", text: h.description }) : null,
+      el("span", { class: "hint block mono nowrap", text: h.id })),
+    el("td", { text: eventsLabel(h.events) }),
+    el("td", {}, h.disabled ? el("span", { class: "badge", text: "disabled" }) : "Active"),
+    el("td", {}, timeEl(h.created_at)),
+    el("td", { class: "row-actions" }, deliveriesButton, toggle, remove));
+}
+
+// Adding a webhook.
+
+function updateEventsScope() {
+  $("webhook-events-list").hidden = !$("webhook-events-some").checked;
+}
+
+$("webhook-events-all").addEventListener("change", updateEventsScope);
+$("webhook-events-some").addEventListener("change", updateEventsScope);
+
+$("add-webhook").addEventListener("click", () => {
+  $("webhook-form").reset();
+  clearError($("webhook-error"));
+  $("webhook-url").removeAttribute("aria-invalid");
+  $("webhook-events-list").replaceChildren(...Object.keys(ACTION_LABELS).map((a) =>
+    checkbox("events", `webhook-event-${a.replace(".", "-")}`, a, `${ACTION_LABELS[a]} (${a})`)));
+  updateEventsScope();
+  openDialog($("webhook-dialog"), $("webhook-url"), $("add-webhook"), $("webhooks-title"));
+});
+
+$("webhook-cancel").addEventListener("click", () => $("webhook-dialog").close());
+
+$("webhook-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const errorRegion = $("webhook-error");
+  clearError(errorRegion);
+  const urlField = $("webhook-url");
+  urlField.removeAttribute("aria-invalid");
+  const url = urlField.value.trim();
+  if (!url) {
+    urlField.setAttribute("aria-invalid", "true");
+    showError(errorRegion, "Endpoint URL is required.");
+    urlField.focus();
+    return;
+  }
+  let events = ["*"];
+  if ($("webhook-events-some").checked) {
+    events = checked("webhook-events-list");
+    if (events.length === 0) {
+      showError(errorRegion, "Choose at least one event, or All events.");
+      $("webhook-events-list").querySelector("input").focus();
+      return;
+    }
+  }
+  const body = { url, events };
+  const description = $("webhook-description").value.trim();
+  if (description) body.description = description;
+  const submit = $("webhook-submit");
+  submit.disabled = true;
+  try {
+    const created = await call("POST", orgPath("/webhooks"), body);
+    closeQuietly($("webhook-dialog"));
+    say(`Webhook ${created.id} created. Copy its signing secret now.`);
+    showSecret(created, $("add-webhook"), $("webhooks-title"));
+    loadWebhooks();
+  } catch (err) {
+    report(err, errorRegion, "Could not create the webhook: ");
+    if (!err.handled && err.code === "invalid_request" && err.message.startsWith("url")) {
+      urlField.setAttribute("aria-invalid", "true");
+    }
+    if (!err.handled) urlField.focus();
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+// The signing secret, shown once: it leaves the page when the dialog
+// closes, however it closes.
+
+function showSecret(h, returnTo, fallback) {
+  $("secret-context").textContent = `The signing secret of the webhook to ${h.url} (${h.id}).`;
+  $("new-secret").value = h.secret;
+  $("copy-secret-status").textContent = "";
+  openDialog($("secret-dialog"), $("new-secret"), returnTo, fallback);
+}
+
+function forgetSecret() {
+  $("new-secret").value = "";
+  $("copy-secret-status").textContent = "";
+}
+
+$("secret-dialog").addEventListener("cancel", forgetSecret);
+$("secret-dialog").addEventListener("close", forgetSecret);
+$("secret-done").addEventListener("click", () => {
+  forgetSecret();
+  $("secret-dialog").close();
+});
+$("copy-secret").addEventListener("click", () => copyField($("new-secret"), $("copy-secret-status"), "secret"));
+
+// Enabling, disabling, deleting.
+
+async function toggleWebhook(h, button) {
+  button.disabled = true;
+  try {
+    await call("PATCH", orgPath(`/webhooks/${enc(h.id)}`), { disabled: !h.disabled });
+    say(h.disabled ? `The webhook to ${h.url} is enabled.` : `The webhook to ${h.url} is disabled: it receives nothing until enabled again.`);
+    $("webhooks-title").focus();
+    await loadWebhooks();
+  } catch (err) {
+    report(err, $("alert"), "Could not change the webhook: ");
+    button.disabled = false;
+  }
+}
+
+async function deleteWebhook(h, opener) {
+  const confirmed = await confirmAction({
+    title: "Delete this webhook?",
+    message: `The webhook to ${h.url} and its deliveries log are deleted: nothing more is sent to it, events in retry included. This cannot be undone.`,
+    yes: "Delete webhook",
+  }, opener, $("webhooks-title"));
+  if (!confirmed) return;
+  try {
+    await call("DELETE", orgPath(`/webhooks/${enc(h.id)}`));
+    say(`The webhook to ${h.url} is deleted.`);
+    $("webhooks-title").focus();
+    await loadWebhooks();
+  } catch (err) {
+    report(err, $("alert"), "Could not delete the webhook: ");
+  }
+}
+
+// Recent deliveries of one webhook.
+
+const deliveries = { hook: null };
+
+async function openDeliveries(h, opener) {
+  deliveries.hook = h;
+  $("deliveries-title").textContent = `Recent deliveries to ${h.url}`;
+  $("deliveries-caption").textContent = `Recent deliveries to ${h.url}, newest first`;
+  $("deliveries-body").replaceChildren();
+  $("deliveries-empty").hidden = true;
+  clearError($("deliveries-error"));
+  openDialog($("deliveries-dialog"), $("deliveries-close"), opener, $("webhooks-title"));
+  await renderDeliveries();
+}
+
+async function renderDeliveries() {
+  const h = deliveries.hook;
+  if (!h) return;
+  $("deliveries-table").setAttribute("aria-busy", "true");
+  try {
+    const q = new URLSearchParams({ limit: String(DELIVERIES_PAGE) });
+    const list = (await call("GET", orgPath(`/webhooks/${enc(h.id)}/deliveries?${q}`))).deliveries;
+    if (deliveries.hook !== h) return;
+    $("deliveries-body").replaceChildren(...list.map(deliveryRow));
+    $("deliveries-empty").hidden = list.length > 0;
+  } catch (err) {
+    report(err, $("deliveries-error"));
+  } finally {
+    $("deliveries-table").removeAttribute("aria-busy");
+  }
+}
+
+function deliveryRow(d) {
+  const detail = [d.http_status ? `HTTP ${d.http_status}` : "", d.error || ""].filter(Boolean).join(": ");
+  return el("tr", { "data-status": d.status },
+    el("th", { scope: "row" }, timeEl(d.time)),
+    el("td", {}, ACTION_LABELS[d.type] || d.type, " ", el("code", { class: "hint", text: d.type }),
+      el("span", { class: "hint block mono nowrap", text: d.event_id })),
+    el("td", { text: String(d.attempt) }),
+    el("td", {}, el("span", { class: "block delivery-result", text: DELIVERY_LABELS[d.status] || d.status }),
+      detail ? el("span", { class: "hint block", text: detail }) : null));
+}
+
+$("deliveries-refresh").addEventListener("click", renderDeliveries);
+$("deliveries-close").addEventListener("click", () => {
+  deliveries.hook = null;
+  $("deliveries-dialog").close();
+});
+$("deliveries-dialog").addEventListener("cancel", () => {
+  deliveries.hook = null;
+});
 
 // ---- start ------------------------------------------------------------------
 

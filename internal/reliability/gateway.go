@@ -90,6 +90,9 @@ type GatewayConfig struct {
 	CacheTTL, MaxStale, NegativeTTL time.Duration
 	// Upstream is the URL requests that pass are proxied to.
 	Upstream string
+	// WebhookAllowPrivate lets the instance's webhooks reach receivers on
+	// loopback (a test's).
+	WebhookAllowPrivate bool
 }
 
 // Gateway is a running tokengate process: Caddy with the tokengate app on
@@ -154,6 +157,9 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig) (*Gateway, error) {
 	ports := etcdcluster.FreePorts(t, 2)
 	var cache strings.Builder
+	if cfg.WebhookAllowPrivate {
+		cache.WriteString("\t\twebhook_allow_private\n")
+	}
 	for _, s := range []struct {
 		name string
 		d    time.Duration

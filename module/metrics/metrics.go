@@ -180,10 +180,45 @@ var (
 	})
 )
 
+// Webhook delivery attempts, the values of the "status" label of
+// tokengate_webhook_attempts_total: the receiver answered 2xx, the attempt
+// failed and another follows, or the event was given up.
+const (
+	WebhookDelivered = "delivered"
+	WebhookRetrying  = "retrying"
+	WebhookFailed    = "failed"
+)
+
+// Webhooks.
+var (
+	webhookAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "webhook", Name: "attempts_total",
+		Help: "Webhook delivery attempts made by this instance, by status: delivered, retrying (failed; another follows), failed (given up).",
+	}, []string{"status"})
+	WebhookAttemptsDelivered = webhookAttempts.WithLabelValues(WebhookDelivered)
+	WebhookAttemptsRetrying  = webhookAttempts.WithLabelValues(WebhookRetrying)
+	WebhookAttemptsFailed    = webhookAttempts.WithLabelValues(WebhookFailed)
+
+	WebhookLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "webhook", Name: "delivery_latency_seconds",
+		Help:    "From an audit event's time to its receiver's 2xx answer, retries included.",
+		Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60, 600, 3600, 86400},
+	})
+	WebhookElections = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "webhook", Name: "leader_terms_total",
+		Help: "Times this instance won the election of the webhook deliverer.",
+	})
+	ExpiryWarnings = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "webhook", Name: "expiry_warnings_total",
+		Help: "token.expiring events this instance wrote.",
+	})
+)
+
 // process is every process-wide collector.
 var process = []prometheus.Collector{
 	verifications, CacheHits, CacheMisses, CacheEvictions, etcdDuration, etcdErrors,
 	WatchRestarts, WatchFlushes, adminActions, reports, ReportedCredentials, ReportRevocations,
+	webhookAttempts, WebhookLatency, WebhookElections, ExpiryWarnings,
 }
 
 // Register adds tokengate's process-wide metrics and the given per-config

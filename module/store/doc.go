@@ -17,4 +17,9 @@
 //	/usertokens/<org>/<user>/<tok>     index: a user's tokens, value is the digest
 //	/lastused/<org>/<user>/<tok>       when the token was last used
 //	/audit/<org>/<newest-first seq>    audit event
+//	/webhooks/<org>/<wh>               webhook (with its signing secret)
+//	/whcursors/<org>/<wh>              the audit revision a webhook's deliveries reached
+//	/whdeliveries/<org>/<wh>/<seq>     a webhook's delivery attempts, newest first (the last 100)
+//	/expiring/<org>/<user>/<tok>       which token.expiring warnings a token has had
+//	/leader/webhooks/<lease>           the election of the gateway delivering webhooks
 package store

@@ -18,6 +18,7 @@ var (
 	policyIDPattern  = regexp.MustCompile(`^pol-[0-9a-f]{8}$`)
 	userIDPattern    = regexp.MustCompile(`^u-[0-9a-f]{12}$`)
 	tokenIDPattern   = regexp.MustCompile(`^tok-[0-9a-f]{12}$`)
+	webhookIDPattern = regexp.MustCompile(`^wh-[0-9a-f]{8}$`)
 )
 
 // ValidOrgID reports whether id can name an organization: lowercase letters,
@@ -36,6 +37,9 @@ func ValidUserID(id string) bool { return userIDPattern.MatchString(id) }
 // ValidTokenID reports whether id has the shape tok-<12 lowercase hex>.
 func ValidTokenID(id string) bool { return tokenIDPattern.MatchString(id) }
 
+// ValidWebhookID reports whether id has the shape wh-<8 lowercase hex>.
+func ValidWebhookID(id string) bool { return webhookIDPattern.MatchString(id) }
+
 func newID(prefix string, hexLen int) string {
 	b := make([]byte, hexLen/2)
 	if _, err := rand.Read(b); err != nil {
@@ -50,6 +54,7 @@ func NewAccountID() string { return newID("act-", 8) }
 func NewPolicyID() string  { return newID("pol-", 8) }
 func NewUserID() string    { return newID("u-", 12) }
 func NewTokenID() string   { return newID("tok-", 12) }
+func NewWebhookID() string { return newID("wh-", 8) }
 
 func (s *Store) orgKey(org string) string          { return s.prefix + "/orgs/" + org }
 func (s *Store) accountsPrefix(org string) string  { return s.prefix + "/accounts/" + org + "/" }
@@ -69,6 +74,39 @@ func (s *Store) userTokenKey(org, user, tok string) string {
 	return s.userTokensPrefix(org, user) + tok
 }
 func (s *Store) auditPrefix(org string) string { return s.prefix + "/audit/" + org + "/" }
+
+// AuditPrefix is where an organization's audit events live: what a
+// webhook's deliveries follow.
+func (s *Store) AuditPrefix(org string) string { return s.auditPrefix(org) }
+
+// WebhooksPrefix is where every organization's webhooks live.
+func (s *Store) WebhooksPrefix() string { return s.prefix + "/webhooks/" }
+
+// WebhookLeaderPrefix is the etcd election of the gateway that delivers
+// webhooks (go.etcd.io/etcd/client/v3/concurrency).
+func (s *Store) WebhookLeaderPrefix() string { return s.prefix + "/leader/webhooks/" }
+
+// NoVerdictPrefixes are the key prefixes whose changes never change a
+// token's verdict: the identity cache's watch ignores them.
+func (s *Store) NoVerdictPrefixes() []string {
+	return []string{s.prefix + "/audit/", s.prefix + "/lastused/", s.WebhooksPrefix(), s.prefix + "/whcursors/",
+		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/"}
+}
+
+func (s *Store) webhooksPrefix(org string) string { return s.WebhooksPrefix() + org + "/" }
+func (s *Store) webhookKey(org, id string) string { return s.webhooksPrefix(org) + id }
+func (s *Store) webhookCursorKey(org, id string) string {
+	return s.prefix + "/whcursors/" + org + "/" + id
+}
+func (s *Store) deliveriesPrefix(org, id string) string {
+	return s.prefix + "/whdeliveries/" + org + "/" + id + "/"
+}
+func (s *Store) expiringUserPrefix(org, user string) string {
+	return s.prefix + "/expiring/" + org + "/" + user + "/"
+}
+func (s *Store) expiringKey(org, user, tok string) string {
+	return s.expiringUserPrefix(org, user) + tok
+}
 
 // auditSeq orders events newest first: keys sort ascending, so the sequence
 // counts down from the largest time; the random tail keeps events of the

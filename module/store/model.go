@@ -28,13 +28,19 @@ const (
 
 // Actor types recorded in the audit trail and in created_by. Operator is
 // whoever holds Caddy's admin endpoint; reporter is whoever reported a
-// token as leaked (its ID is the client IP the report came from).
+// token as leaked (its ID is the client IP the report came from); system is
+// tokengate itself (token.expiring events), with the ID "tokengate".
 const (
 	ActorUI           = TypeUI
 	ActorProgrammatic = TypeProgrammatic
 	ActorOperator     = "operator"
 	ActorReporter     = "reporter"
+	ActorSystem       = "system"
 )
+
+// System is tokengate itself, as the actor of the events it writes on its
+// own (token.expiring).
+var System = Actor{ID: "tokengate", Type: ActorSystem}
 
 // Actor is who made a change.
 type Actor struct {
@@ -124,6 +130,10 @@ type Token struct {
 	CreatedBy  Actor      `json:"created_by"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// ReplacedBy is the token that replaced this one in a rotation with
+	// an overlap: it is on its way out, and no token.expiring event is
+	// sent for it.
+	ReplacedBy string `json:"replaced_by,omitempty"`
 }
 
 // Expired reports whether the token has expired at time now.
@@ -133,17 +143,49 @@ func (t *Token) Expired(now time.Time) bool {
 
 // Event is one entry of the audit trail.
 type Event struct {
-	// Seq orders events newest first; it is also the listing cursor.
-	Seq     string    `json:"-"`
-	Time    time.Time `json:"time"`
-	Org     string    `json:"org"`
-	Actor   Actor     `json:"actor"`
-	Action  string    `json:"action"`
-	Target  string    `json:"target"`
-	Account string    `json:"account,omitempty"`
+	// Seq orders events newest first; it is also the listing cursor and
+	// the event's ID (the webhook-id of its deliveries).
+	Seq string `json:"-"`
+	// Revision is the etcd revision the event was written at: the order
+	// of the audit trail, which webhooks are delivered in. Every
+	// transaction writes at most one event, so no two events share one.
+	Revision int64     `json:"-"`
+	Time     time.Time `json:"time"`
+	Org      string    `json:"org"`
+	Actor    Actor     `json:"actor"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target"`
+	Account  string    `json:"account,omitempty"`
+	// User is the user whose token a token.* event is about.
+	User string `json:"user,omitempty"`
 	// Reason says why, where the action alone does not: "reported" for
 	// a token revoked because it was reported as leaked.
 	Reason string `json:"reason,omitempty"`
+	// Window and ExpiresAt, of a token.expiring event: which warning this
+	// is ("7d" or "1d" before expiry) and when the token expires.
+	Window    string     `json:"window,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// EventView is an audit event as the audit API shows it, and as webhooks
+// deliver it (the data of the payload).
+type EventView struct {
+	ID        string     `json:"id"`
+	Time      time.Time  `json:"time"`
+	Actor     Actor      `json:"actor"`
+	Action    string     `json:"action"`
+	Target    string     `json:"target"`
+	Account   string     `json:"account,omitempty"`
+	User      string     `json:"user,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Window    string     `json:"window,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// View is the event as the audit API shows it.
+func (e *Event) View() EventView {
+	return EventView{ID: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Account: e.Account,
+		User: e.User, Reason: e.Reason, Window: e.Window, ExpiresAt: e.ExpiresAt}
 }
 
 // Audit actions.
@@ -159,4 +201,83 @@ const (
 	ActionUserDelete    = "user.delete"
 	ActionTokenCreate   = "token.create"
 	ActionTokenRevoke   = "token.revoke"
+	// ActionTokenExpiring warns, 7 days and 1 day ahead, that a token
+	// expires; tokengate writes it itself (actor System).
+	ActionTokenExpiring = "token.expiring"
+	ActionWebhookCreate = "webhook.create"
+	ActionWebhookUpdate = "webhook.update"
+	ActionWebhookDelete = "webhook.delete"
 )
+
+// Actions are every audit action, in the order the documentation lists
+// them: what a webhook may subscribe to.
+var Actions = []string{
+	ActionOrgCreate, ActionAccountCreate, ActionAccountDelete,
+	ActionPolicyCreate, ActionPolicyUpdate, ActionPolicyDelete,
+	ActionUserCreate, ActionUserUpdate, ActionUserDelete,
+	ActionTokenCreate, ActionTokenRevoke, ActionTokenExpiring,
+	ActionWebhookCreate, ActionWebhookUpdate, ActionWebhookDelete,
+}
+
+// Webhook is a subscription of an organization to audit actions: each
+// event it subscribes to is POSTed to URL, signed with Secret (Standard
+// Webhooks).
+type Webhook struct {
+	ID  string `json:"id"`
+	Org string `json:"org"`
+	URL string `json:"url"`
+	// Events are the actions delivered, or just "*" for every one.
+	Events      []string `json:"events"`
+	Description string   `json:"description"`
+	// Disabled webhooks receive nothing: events meanwhile are skipped.
+	Disabled bool `json:"disabled"`
+	// Secret signs the deliveries: "whsec_" and the base64 of the key.
+	// It is kept because signing needs it; the API shows it only in the
+	// answer that creates the webhook, and nothing logs it.
+	Secret    string    `json:"secret"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy Actor     `json:"created_by"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+
+	// CreateRevision is the etcd revision the webhook was created at:
+	// deliveries start with the events of that revision (its own
+	// webhook.create event), and the engine's writes are guarded by it.
+	CreateRevision int64 `json:"-"`
+}
+
+// Subscribes reports whether the webhook delivers events of action.
+func (w *Webhook) Subscribes(action string) bool {
+	for _, e := range w.Events {
+		if e == "*" || e == action {
+			return true
+		}
+	}
+	return false
+}
+
+// Delivery statuses.
+const (
+	// DeliveryDelivered: the receiver answered 2xx.
+	DeliveryDelivered = "delivered"
+	// DeliveryRetrying: the attempt failed; another follows.
+	DeliveryRetrying = "retrying"
+	// DeliveryFailed: the last attempt failed and the event was given up
+	// after the retry period, or the webhook was disabled meanwhile.
+	DeliveryFailed = "failed"
+)
+
+// Delivery is one attempt to deliver an event to a webhook.
+type Delivery struct {
+	// Seq orders deliveries newest first; it is also the listing cursor.
+	Seq     string `json:"-"`
+	EventID string `json:"event_id"`
+	Type    string `json:"type"`
+	// Attempt counts the attempts for this event, from 1.
+	Attempt int    `json:"attempt"`
+	Status  string `json:"status"`
+	// HTTPStatus is the receiver's answer; 0 when there was none.
+	HTTPStatus int `json:"http_status,omitempty"`
+	// Error says why the attempt failed.
+	Error string    `json:"error,omitempty"`
+	Time  time.Time `json:"time"`
+}

@@ -108,7 +108,7 @@ func (s *Store) revokeDigest(ctx context.Context, h token.Hash, by Actor) (*Toke
 		s.delToken(&w, &t)
 		revoked = &t
 		return s.withEvent(&w, Event{Org: ref.Org, Actor: by, Action: ActionTokenRevoke, Target: t.ID,
-			Account: u.Account, Reason: ReasonReported})
+			Account: u.Account, User: t.User, Reason: ReasonReported})
 	})
 	if err != nil {
 		return nil, err

@@ -107,8 +107,9 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by 
 				until := now.Add(rot.Overlap)
 				if old.ExpiresAt == nil || until.Before(*old.ExpiresAt) {
 					old.ExpiresAt = &until
-					w.put(s.userTokenKey(old.Org, old.User, old.ID), old)
 				}
+				old.ReplacedBy = t.ID
+				w.put(s.userTokenKey(old.Org, old.User, old.ID), old)
 			case old.Expired(now):
 				s.delToken(&w, &old)
 			default:
@@ -124,7 +125,7 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by 
 		if err := r.putToken(&w, &nt); err != nil {
 			return nil, err
 		}
-		return s.withEvent(&w, Event{Org: t.Org, Actor: by, Action: ActionTokenCreate, Target: t.ID, Account: u.Account})
+		return s.withEvent(&w, Event{Org: t.Org, Actor: by, Action: ActionTokenCreate, Target: t.ID, Account: u.Account, User: t.User})
 	})
 	if err != nil {
 		return nil, err
@@ -174,16 +175,17 @@ func (s *Store) RevokeToken(ctx context.Context, org, user, id string, by Actor)
 		}
 		var w writes
 		s.delToken(&w, &t)
-		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionTokenRevoke, Target: id, Account: u.Account})
+		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionTokenRevoke, Target: id, Account: u.Account, User: user})
 	})
 }
 
-// delToken adds the writes that remove a token: its record, its digest and
-// its last-use time.
+// delToken adds the writes that remove a token: its record, its digest,
+// its last-use time and its expiry warnings.
 func (s *Store) delToken(w *writes, t *Token) {
 	w.del(s.userTokenKey(t.Org, t.User, t.ID))
 	w.del(s.tokenKeyHex(t.Hash))
 	w.del(s.lastUsedKey(t.Org, t.User, t.ID))
+	w.del(s.expiringKey(t.Org, t.User, t.ID))
 }
 
 func decodeRef(b []byte) (tokenRef, error) {

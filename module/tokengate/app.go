@@ -20,6 +20,7 @@ import (
 	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
+	"github.com/tokengate/tokengate/module/webhook"
 )
 
 func init() {
@@ -71,6 +72,12 @@ type App struct {
 	// per /64. Default: 60/1h.
 	ReportLimit string `json:"report_limit,omitempty"`
 
+	// Lets webhooks reach loopback, private, link-local and similar
+	// addresses (for tests and receivers on an internal network). Without
+	// it, a webhook URL resolving to one is refused when it is saved, and
+	// every delivery refuses to connect to one. Default: false.
+	WebhookAllowPrivate bool `json:"webhook_allow_private,omitempty"`
+
 	connKey     string
 	verifierKey string
 	cacheConfig verify.Config
@@ -90,8 +97,8 @@ type appState struct {
 }
 
 // Running is what a started app works with: the etcd connection, the
-// store on it and the identity cache, and what takes reports of leaked
-// credentials.
+// store on it and the identity cache, what takes reports of leaked
+// credentials, and the webhook delivery engine.
 type Running struct {
 	Conn     *etcdconn.Conn
 	Store    *store.Store
@@ -100,6 +107,10 @@ type Running struct {
 	// the live tokens they name.
 	Reports *report.Limiter
 	Revoker *report.Revoker
+	// Webhooks delivers webhooks while this instance leads; the API checks
+	// webhook URLs against WebhookAllowPrivate.
+	Webhooks            *webhook.Engine
+	WebhookAllowPrivate bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -118,6 +129,13 @@ var resources = caddy.NewUsagePool()
 type pooledConn struct{ *etcdconn.Conn }
 
 func (p pooledConn) Destruct() error { return p.Close() }
+
+type pooledEngine struct{ *webhook.Engine }
+
+func (p pooledEngine) Destruct() error {
+	p.Close()
+	return nil
+}
 
 type pooledVerifier struct{ *verify.Verifier }
 
@@ -219,11 +237,33 @@ func (a *App) Running() (*Running, error) {
 		return nil, fmt.Errorf("starting the identity cache: %v", err)
 	}
 	v := val.(pooledVerifier).Verifier
+	val, _, err = resources.LoadOrNew(a.webhooksKey(), func() (caddy.Destructor, error) {
+		eng, err := webhook.New(v.Store(), webhook.Config{Logger: longLived.Named("webhooks"), AllowPrivate: a.WebhookAllowPrivate})
+		if err != nil {
+			return nil, err
+		}
+		eng.Start()
+		return pooledEngine{eng}, nil
+	})
+	if err != nil {
+		_, _ = resources.Delete(a.verifierKey)
+		_, _ = resources.Delete(a.connKey)
+		return nil, fmt.Errorf("starting webhook deliveries: %v", err)
+	}
+	eng := val.(pooledEngine).Engine
+	// The engine outlives reloads; the config loaded last says where its
+	// deliveries may go.
+	eng.SetAllowPrivate(a.WebhookAllowPrivate)
 	st.revoker = report.NewRevoker(a.revokeReported(v.Store()))
-	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports, Revoker: st.revoker}
+	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports, Revoker: st.revoker,
+		Webhooks: eng, WebhookAllowPrivate: a.WebhookAllowPrivate}
 	st.running.Store(r)
 	return r, nil
 }
+
+// webhooksKey names the webhook engine in the pool: one per etcd
+// connection, whatever the cache settings.
+func (a *App) webhooksKey() string { return a.connKey + "|webhooks" }
 
 // fillDefaults resolves where the data lives and checks the settings that
 // are the app's own.
@@ -309,6 +349,15 @@ func (a *App) gauges() []prometheus.Collector {
 			return 0
 		})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "webhook", Name: "leader",
+			Help: "1 while this instance is the one of the cluster delivering webhooks, else 0.",
+		}, func() float64 {
+			if r := a.state.running.Load(); r != nil && r.Webhooks.Leading() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "store", Name: "reachable",
 			Help: "1 while etcd answers the watch, 0 when it has been silent for several heartbeats.",
 		}, read(func(v *verify.Verifier) float64 {
@@ -339,9 +388,10 @@ func (a *App) Cleanup() error {
 	// The servers of this config have stopped: no report comes any more,
 	// and those queued are finished before the store may close.
 	st.revoker.Close()
+	_, err0 := resources.Delete(a.webhooksKey())
 	_, err1 := resources.Delete(a.verifierKey)
 	_, err2 := resources.Delete(a.connKey)
-	return errors.Join(err1, err2)
+	return errors.Join(err0, err1, err2)
 }
 
 // Store is where tokengate's data lives; nil if the app cannot start.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,8 +258,8 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 	defer hb.Wait()
 	defer cancel()
 
-	// Audit events and last-use times never change a verdict.
-	audit, lastUsed := prefix+"/audit/", prefix+"/lastused/"
+	// Audit events, last-use times and webhooks never change a verdict.
+	ignored := v.store.NoVerdictPrefixes()
 	delivered := false
 	for wr := range wch {
 		if err := wr.Err(); err != nil {
@@ -268,7 +269,7 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 		var last int64
 		for _, ev := range wr.Events {
 			key := string(ev.Kv.Key)
-			if !strings.HasPrefix(key, audit) && !strings.HasPrefix(key, lastUsed) {
+			if !slices.ContainsFunc(ignored, func(p string) bool { return strings.HasPrefix(key, p) }) {
 				v.changes.record(key, ev.Kv.ModRevision)
 			}
 			last = ev.Kv.ModRevision
