@@ -136,6 +136,8 @@ func TestDeliveredInOrder(t *testing.T) {
 			t.Fatalf("delivery %s does not match its audit event %+v: %+v", a.ID, ev, a.Payload)
 		}
 	}
+	// The delivery is logged just after the receiver answers.
+	webhooktest.WaitFor(t, "every delivery logged", 10*time.Second, func() bool { return len(e.deliveries(h)) >= 21 })
 	ds := e.deliveries(h)
 	if len(ds) != 21 || ds[0].EventID != got[20].ID || ds[0].Status != store.DeliveryDelivered || ds[0].Attempt != 1 || ds[0].HTTPStatus != 204 {
 		t.Fatalf("deliveries log: %d entries, newest %+v", len(ds), ds[0])
@@ -210,6 +212,8 @@ func TestRetriedUntilDelivered(t *testing.T) {
 		t.Errorf("first retry after %s, want within 2s", first)
 	}
 	t.Logf("first retry after %s", first)
+	// The last delivery is logged just after the receiver answers.
+	webhooktest.WaitFor(t, "every attempt logged", 10*time.Second, func() bool { return len(e.deliveries(h)) >= 5 })
 	ds := e.deliveries(h)
 	var statuses []string
 	for _, d := range slices.Backward(ds) {
