@@ -11,57 +11,11 @@
 // (A answers once the change is committed and applied by its own cache).
 package main
 
-import (
-	"flag"
-	"fmt"
-	"os"
-	"strings"
-	"time"
+import "github.com/tokengate/tokengate/internal/measure"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+// tool is tgfresh's command line.
+var tool = measure.Tool[*result]{Name: "tgfresh", Measure: run,
+	Count: "tokens", CountDefault: 200, CountUsage: "tokens to revoke, one after the other",
+	TimeoutUsage: "longest to wait for B to refuse one token"}
 
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
-
-	_ "github.com/tokengate/tokengate"
-)
-
-// instanceEnv set means: run as a tokengate instance (Caddy), not as the
-// measuring tool.
-const instanceEnv = "TGFRESH_INSTANCE"
-
-func main() {
-	if os.Getenv(instanceEnv) != "" {
-		caddycmd.Main()
-		return
-	}
-	tokens := flag.Int("tokens", 200, "tokens to revoke, one after the other")
-	endpoints := flag.String("etcd", "", "etcd client URLs, comma-separated (default: an embedded etcd)")
-	timeout := flag.Duration("timeout", 10*time.Second, "longest to wait for B to refuse one token")
-	flag.Parse()
-	if *tokens < 1 {
-		fmt.Fprintln(os.Stderr, "tgfresh: -tokens must be at least 1")
-		os.Exit(2)
-	}
-	var eps []string
-	if *endpoints != "" {
-		eps = strings.Split(*endpoints, ",")
-	}
-	res, err := run(config{tokens: *tokens, endpoints: eps, timeout: *timeout, self: selfCommand(), log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tgfresh:", err)
-		os.Exit(1)
-	}
-	res.print(os.Stdout)
-	if res.admitted > 0 || res.timedOut > 0 {
-		os.Exit(1)
-	}
-}
-
-// selfCommand runs this program as a tokengate instance.
-func selfCommand() []string {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
-	return []string{exe}
-}
+func main() { tool.Main() }

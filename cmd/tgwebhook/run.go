@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/tokengate/tokengate/module/etcdconn"
+	"github.com/tokengate/tokengate/internal/measure"
 	"github.com/tokengate/tokengate/module/webhook"
 )
-
-// config is one measurement.
-type config struct {
-	events    int
-	endpoints []string // etcd; none: start an embedded one
-	timeout   time.Duration
-	self      []string // the command that runs a tokengate instance
-	log       io.Writer
-}
 
 // result is what was measured.
 type result struct {
@@ -40,7 +21,6 @@ type result struct {
 	lost          int             // events not delivered within the timeout
 	repeated      int             // deliveries of an event already delivered
 	badSignatures int
-	store         string
 }
 
 // receiver takes deliveries, checks their signatures and notes when each
@@ -90,22 +70,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func run(cfg config) (*result, error) {
-	dir, err := os.MkdirTemp("", "tgwebhook-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	res := &result{events: cfg.events, store: "etcd at " + strings.Join(cfg.endpoints, ",")}
-	if len(cfg.endpoints) == 0 {
-		emb, err := etcdconn.StartEmbedded(etcdconn.EmbeddedConfig{Dir: filepath.Join(dir, "etcd")}, zap.NewNop())
-		if err != nil {
-			return nil, err
-		}
-		defer emb.Close()
-		cfg.endpoints = []string{emb.ClientURL()}
-		res.store = "embedded etcd (in the measuring process)"
-	}
+func run(cfg measure.Setup) (*result, error) {
+	res := &result{events: cfg.Count}
 	prefix := fmt.Sprintf("/tgwebhook-%d", time.Now().UnixNano())
 
 	rc := &receiver{arrived: map[string]time.Time{}, eventAt: map[string]time.Time{}, seen: map[string]bool{},
@@ -118,15 +84,15 @@ func run(cfg config) (*result, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	gw, err := startInstance(cfg, dir, prefix)
+	gw, err := startInstance(cfg, prefix)
 	if err != nil {
 		return nil, err
 	}
-	defer gw.stop()
-	if _, err := gw.admin("POST", "/orgs", map[string]string{"id": "bench", "name": "tgwebhook"}); err != nil {
+	defer gw.Stop()
+	if _, err := gw.Admin("POST", "/orgs", map[string]string{"id": "bench", "name": "tgwebhook"}); err != nil {
 		return nil, err
 	}
-	hook, err := gw.admin("POST", "/orgs/bench/webhooks", map[string]any{"url": "http://" + ln.Addr().String() + "/hook",
+	hook, err := gw.Admin("POST", "/orgs/bench/webhooks", map[string]any{"url": "http://" + ln.Addr().String() + "/hook",
 		"events": []string{"account.create"}})
 	if err != nil {
 		return nil, err
@@ -136,14 +102,14 @@ func run(cfg config) (*result, error) {
 	rc.secret = secret
 	rc.mu.Unlock()
 
-	fmt.Fprintf(cfg.log, "writing %d events, one at a time…\n", cfg.events)
-	for range cfg.events {
-		act, err := gw.admin("POST", "/orgs/bench/accounts", map[string]string{"name": "bench"})
+	fmt.Fprintf(cfg.Log, "writing %d events, one at a time…\n", cfg.Count)
+	for range cfg.Count {
+		act, err := gw.Admin("POST", "/orgs/bench/accounts", map[string]string{"name": "bench"})
 		if err != nil {
 			return nil, err
 		}
 		id, _ := act["id"].(string)
-		deadline := time.After(cfg.timeout)
+		deadline := time.After(cfg.Timeout)
 	wait:
 		for {
 			rc.mu.Lock()
@@ -165,140 +131,22 @@ func run(cfg config) (*result, error) {
 	return res, nil
 }
 
-// print writes the figures.
-func (r *result) print(w io.Writer) {
+// Print writes the figures.
+func (r *result) Print(w io.Writer) {
 	d := slices.Clone(r.latencies)
 	slices.Sort(d)
-	pct := func(p int) time.Duration {
-		if len(d) == 0 {
-			return 0
-		}
-		return d[min(len(d)-1, len(d)*p/100)]
-	}
+	p50, p99, pmax := measure.Percentile(d, 50), measure.Percentile(d, 99), measure.Percentile(d, 100)
 	fmt.Fprintf(w, "tgwebhook: %d audit events, each written then awaited; delay from the event to its delivery\n", r.events)
-	fmt.Fprintf(w, "  p50 %s   p99 %s   max %s\n", round(pct(50)), round(pct(99)), round(pct(100)))
+	fmt.Fprintf(w, "  p50 %s   p99 %s   max %s\n", measure.Round(p50), measure.Round(p99), measure.Round(pmax))
 	fmt.Fprintf(w, "  lost: %d   repeated: %d   bad signatures: %d\n", r.lost, r.repeated, r.badSignatures)
-	fmt.Fprintf(w, "  store: %s\n", r.store)
-	fmt.Fprintf(w, "  machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(w, "  command: go run ./cmd/tgwebhook %s\n", strings.Join(os.Args[1:], " "))
 }
 
-func round(d time.Duration) time.Duration {
-	switch {
-	case d > 10*time.Millisecond:
-		return d.Round(100 * time.Microsecond)
-	case d > 100*time.Microsecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d
-}
+// Failed reports whether a delivery was lost or came badly signed.
+func (r *result) Failed() bool { return r.lost > 0 || r.badSignatures > 0 }
 
-// instance is a tokengate process.
-type instance struct {
-	cmd      *exec.Cmd
-	done     chan error
-	adminURL string
-	client   *http.Client
-}
-
-const instanceCaddyfile = `{
-	admin 127.0.0.1:%d
-	persist_config off
-	tokengate {
-		etcd {
-			endpoints %s
-			prefix %s
-		}
-		webhook_allow_private
-	}
-}
-`
-
-func startInstance(cfg config, dir, prefix string) (*instance, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	adminPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := filepath.Join(dir, "Caddyfile")
-	body := fmt.Sprintf(instanceCaddyfile, adminPort, strings.Join(cfg.endpoints, " "), prefix)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(cfg.self[0], append(cfg.self[1:], "run", "--config", conf, "--adapter", "caddyfile")...)
-	cmd.Env = append(os.Environ(), instanceEnv+"=1", "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the gateway: %v", err)
-	}
-	in := &instance{cmd: cmd, done: make(chan error, 1),
-		adminURL: fmt.Sprintf("http://127.0.0.1:%d/tokengate", adminPort),
-		client:   &http.Client{Timeout: 10 * time.Second}}
-	go func() { in.done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		// Ready: the admin API answers (the org does not exist yet).
-		if _, err := in.admin("GET", "/orgs", nil); err == nil {
-			return in, nil
-		}
-		select {
-		case err := <-in.done:
-			return nil, fmt.Errorf("the gateway exited (%v); its log: %s", err, logFile.Name())
-		default:
-		}
-		if time.Now().After(deadline) {
-			in.stop()
-			return nil, errors.New("the gateway was not ready after 60 s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval while it starts
-	}
-}
-
-// stop asks the gateway to stop, then kills it if it lingers.
-func (in *instance) stop() {
-	_ = in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.done:
-	case <-time.After(10 * time.Second):
-		_ = in.cmd.Process.Kill()
-		<-in.done
-	}
-}
-
-// admin calls the gateway's admin API on Caddy's admin endpoint.
-func (in *instance) admin(method, path string, body any) (map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, in.adminURL+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := in.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	out := map[string]any{}
-	if len(data) > 0 {
-		if err := json.Unmarshal(data, &out); err != nil {
-			return nil, fmt.Errorf("%s %s: %v", method, path, err)
-		}
-	}
-	return out, nil
+// startInstance starts the gateway, which may deliver to the receiver on
+// loopback; it is ready when its admin API answers.
+func startInstance(cfg measure.Setup, prefix string) (*measure.Instance, error) {
+	return cfg.StartInstance(measure.InstanceConfig{Name: "the gateway", Dir: cfg.Dir, Prefix: prefix,
+		Options: []string{"webhook_allow_private"}})
 }
