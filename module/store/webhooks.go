@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -45,8 +46,19 @@ func ParseWebhookURL(raw string) (*url.URL, error) {
 		return nil, &FieldError{"url", "must not carry credentials (deliveries are signed instead)"}
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return nil, &FieldError{"url", "must not have a fragment"}
+	case !validPort(u.Port()):
+		return nil, &FieldError{"url", "has a port outside 1–65535"}
 	}
 	return u, nil
+}
+
+// validPort accepts no port, or 1 to 65535 written without leading zeros.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
 }
 
 // ValidateWebhook checks the rules every stored webhook obeys.

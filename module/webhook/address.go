@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,16 +15,38 @@ import (
 
 // Special-purpose ranges Go's netip has no predicate for.
 var (
-	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")      // "this network" (RFC 791)
-	sharedCGNAT  = netip.MustParsePrefix("100.64.0.0/10")  // carrier-grade NAT (RFC 6598)
-	broadcast    = netip.MustParseAddr("255.255.255.255")  // limited broadcast
-	siteLocal    = netip.MustParsePrefix("fec0::/10")      // deprecated site-local (RFC 3879)
-	v4Compatible = netip.MustParsePrefix("::/96")          // deprecated IPv4-compatible (RFC 4291)
-	nat64        = netip.MustParsePrefix("64:ff9b::/96")   // well-known NAT64 prefix (RFC 6052)
-	nat64Local   = netip.MustParsePrefix("64:ff9b:1::/48") // local-use NAT64 (RFC 8215)
-	sixToFour    = netip.MustParsePrefix("2002::/16")      // 6to4 (RFC 3056)
-	teredo       = netip.MustParsePrefix("2001::/32")      // Teredo (RFC 4380)
+	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")       // "this network" (RFC 791)
+	sharedCGNAT  = netip.MustParsePrefix("100.64.0.0/10")   // carrier-grade NAT (RFC 6598)
+	broadcast    = netip.MustParseAddr("255.255.255.255")   // limited broadcast
+	siteLocal    = netip.MustParsePrefix("fec0::/10")       // deprecated site-local (RFC 3879)
+	v4Compatible = netip.MustParsePrefix("::/96")           // deprecated IPv4-compatible (RFC 4291)
+	nat64        = netip.MustParsePrefix("64:ff9b::/96")    // well-known NAT64 prefix (RFC 6052)
+	nat64Local   = netip.MustParsePrefix("64:ff9b:1::/48")  // local-use NAT64 (RFC 8215)
+	sixToFour    = netip.MustParsePrefix("2002::/16")       // 6to4 (RFC 3056)
+	teredo       = netip.MustParsePrefix("2001::/32")       // Teredo (RFC 4380)
+	translated   = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated (RFC 2765)
 )
+
+// notGlobal are the special-purpose ranges of IANA's registries that are
+// not globally reachable and have no predicate above: documentation,
+// benchmarking, protocol assignments, reserved, discard and the like. A
+// webhook has no business there, and a host may use them on its own
+// interfaces (as test networks do).
+var notGlobal = []netip.Prefix{
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments (RFC 6890)
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation (RFC 5737)
+	netip.MustParsePrefix("192.88.99.0/24"),  // 6to4 relay anycast, deprecated (RFC 7526)
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking (RFC 2544)
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved (RFC 1112)
+	netip.MustParsePrefix("100::/64"),        // discard-only (RFC 6666)
+	netip.MustParsePrefix("2001:2::/48"),     // benchmarking (RFC 5180)
+	netip.MustParsePrefix("2001:10::/28"),    // ORCHID, deprecated (RFC 4843)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation (RFC 3849)
+	netip.MustParsePrefix("3fff::/20"),       // documentation (RFC 9637)
+	netip.MustParsePrefix("5f00::/16"),       // segment routing SIDs (RFC 9602)
+}
 
 // Restricted says why an address is not for webhooks, or "" when it is a
 // public address. Loopback, private (RFC 1918, fc00::/7), link-local
@@ -61,12 +84,20 @@ func Restricted(ip netip.Addr) string {
 		return "site-local"
 	case teredo.Contains(ip):
 		return "Teredo tunnel"
+	case isOwnAddress(ip):
+		// The host's own addresses reach its services, public or not.
+		return "this host's own"
+	}
+	for _, p := range notGlobal {
+		if p.Contains(ip) {
+			return "special-purpose (not globally reachable)"
+		}
 	}
 	if ip.Is6() {
 		b := ip.As16()
 		var inner netip.Addr
 		switch {
-		case v4Compatible.Contains(ip), nat64.Contains(ip):
+		case v4Compatible.Contains(ip), nat64.Contains(ip), translated.Contains(ip):
 			inner = netip.AddrFrom4([4]byte(b[12:16]))
 		case nat64Local.Contains(ip):
 			inner = netip.AddrFrom4([4]byte(b[12:16]))
@@ -80,6 +111,35 @@ func Restricted(ip netip.Addr) string {
 		}
 	}
 	return ""
+}
+
+// ownAddresses caches the addresses of this host's interfaces; they are
+// read again after ownAddressesTTL.
+var ownAddresses struct {
+	sync.Mutex
+	at    time.Time
+	addrs map[netip.Addr]bool
+}
+
+const ownAddressesTTL = 10 * time.Second
+
+// isOwnAddress reports whether ip is assigned to one of this host's
+// interfaces (a webhook to it reaches the host's own services).
+func isOwnAddress(ip netip.Addr) bool {
+	ownAddresses.Lock()
+	defer ownAddresses.Unlock()
+	if ownAddresses.addrs == nil || time.Since(ownAddresses.at) > ownAddressesTTL {
+		addrs := map[netip.Addr]bool{}
+		if ifaddrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range ifaddrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil {
+					addrs[p.Addr().Unmap().WithZone("")] = true
+				}
+			}
+		}
+		ownAddresses.addrs, ownAddresses.at = addrs, time.Now()
+	}
+	return ownAddresses.addrs[ip]
 }
 
 // restrictedError says that a webhook may not reach an address.

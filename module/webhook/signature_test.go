@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -71,6 +72,20 @@ func TestRestricted(t *testing.T) {
 		{"2002:7f00:1::", "loopback (embedded in IPv6)"},
 		{"2001:0:1::1", "Teredo tunnel"},
 		{"fe80::1%eth0", "link-local"},
+		// Special purpose, not globally reachable (a black-box test reached
+		// the gateway's own host through 192.0.2.2).
+		{"192.0.2.77", "special-purpose (not globally reachable)"},
+		{"198.51.100.7", "special-purpose (not globally reachable)"},
+		{"203.0.113.1", "special-purpose (not globally reachable)"},
+		{"198.18.0.1", "special-purpose (not globally reachable)"},
+		{"192.0.0.192", "special-purpose (not globally reachable)"},
+		{"192.88.99.1", "special-purpose (not globally reachable)"},
+		{"240.0.0.1", "special-purpose (not globally reachable)"},
+		{"2001:db8::1", "special-purpose (not globally reachable)"},
+		{"100::1", "special-purpose (not globally reachable)"},
+		{"3fff::1", "special-purpose (not globally reachable)"},
+		{"::ffff:0:7f00:1", "loopback (embedded in IPv6)"},
+		{"::ffff:0:a9fe:a9fe", "link-local (embedded in IPv6)"},
 		// Public.
 		{"1.1.1.1", ""},
 		{"8.8.8.8", ""},
@@ -87,6 +102,21 @@ func TestRestricted(t *testing.T) {
 				t.Fatalf("Restricted(%s) = %q, want %q", tt.addr, got, tt.want)
 			}
 		})
+	}
+	// Every address of this host's own interfaces, whatever its range: a
+	// webhook to it reaches the host's services.
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ifaddrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		if Restricted(p.Addr()) == "" {
+			t.Errorf("this host's address %s is not restricted", p.Addr())
+		}
 	}
 }
 
