@@ -154,6 +154,17 @@ const (
 	MaxLimit     = 1000
 )
 
+// page reads the limit and cursor of a paged listing's query.
+func page(q map[string]string) (limit int, cursor string, err error) {
+	if limit, err = parseLimit(q["limit"]); err != nil {
+		return 0, "", err
+	}
+	if cursor, err = decodeCursor(q["cursor"]); err != nil {
+		return 0, "", err
+	}
+	return limit, cursor, nil
+}
+
 func parseLimit(s string) (int, error) {
 	if s == "" {
 		return DefaultLimit, nil

@@ -94,11 +94,7 @@ func listUsers(c *call) error {
 		}
 		f.Account, f.Level = sc.account, store.LevelAccount
 	}
-	limit, err := parseLimit(q["limit"])
-	if err != nil {
-		return err
-	}
-	cursor, err := decodeCursor(q["cursor"])
+	limit, cursor, err := page(q)
 	if err != nil {
 		return err
 	}

@@ -150,11 +150,7 @@ func listDeliveries(c *call) error {
 	if err != nil {
 		return err
 	}
-	limit, err := parseLimit(q["limit"])
-	if err != nil {
-		return err
-	}
-	cursor, err := decodeCursor(q["cursor"])
+	limit, cursor, err := page(q)
 	if err != nil {
 		return err
 	}
