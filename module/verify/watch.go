@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/backoff"
 	"github.com/tokengate/tokengate/module/metrics"
 )
 
@@ -178,7 +178,7 @@ func (v *Verifier) WaitForRevision(ctx context.Context, rev int64) error {
 func (v *Verifier) watch() {
 	defer v.wg.Done()
 	client, prefix := v.store.Client(), v.store.Prefix()
-	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	var next int64 // revision to resume from; 0: start over
 	for started := false; v.ctx.Err() == nil; started = true {
 		if started {
@@ -192,7 +192,7 @@ func (v *Verifier) watch() {
 				// The monitor reports outages, once; each attempt is
 				// only debug news.
 				v.log.Debug("watch cannot start: etcd unreachable", zap.Error(err))
-				backoff.wait(v.ctx)
+				bo.Wait(v.ctx)
 				continue
 			}
 			// Whatever was read before this revision may have missed
@@ -215,9 +215,9 @@ func (v *Verifier) watch() {
 			v.log.Debug("watch interrupted; resuming", zap.Int64("resume_revision", next), zap.Error(err))
 		}
 		if delivered {
-			backoff.reset()
+			bo.Reset()
 		}
-		backoff.wait(v.ctx)
+		bo.Wait(v.ctx)
 	}
 }
 
@@ -335,26 +335,6 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 // enough that max_stale is judged on fresh news.
 func (v *Verifier) heartbeatInterval() time.Duration {
 	return min(max(v.cfg.MaxStale/5, 50*time.Millisecond), time.Second)
-}
-
-// backoff is exponential with full jitter.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func newBackoff(lo, hi time.Duration) *backoff { return &backoff{min: lo, max: hi, cur: lo} }
-
-func (b *backoff) reset() { b.cur = b.min }
-
-func (b *backoff) wait(ctx context.Context) {
-	d := time.Duration(rand.Int64N(int64(b.cur)) + 1)
-	b.cur = min(b.cur*2, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // breakWatch cancels the running watch, as a broken connection would; for

@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/backoff"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 )
@@ -152,14 +153,14 @@ func (e *Engine) Scans() int64 { return e.scans.Load() }
 // campaign runs for the engine's life: it wins the election, delivers
 // while it leads, and campaigns again when it loses.
 func (e *Engine) campaign() {
-	bo := newBackoff(100*time.Millisecond, 5*time.Second)
+	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for e.ctx.Err() == nil {
 		if err := e.termOnce(); err != nil && e.ctx.Err() == nil {
 			e.log.Debug("webhook election: trying again", zap.Error(err))
-			bo.wait(e.ctx)
+			bo.Wait(e.ctx)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 	}
 }
 
@@ -217,26 +218,6 @@ func (e *Engine) termOnce() error {
 		e.log.Warn("no longer delivering webhooks: leadership lost")
 	}
 	return nil
-}
-
-// backoff is exponential with full jitter.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func newBackoff(lo, hi time.Duration) *backoff { return &backoff{min: lo, max: hi, cur: lo} }
-
-func (b *backoff) reset() { b.cur = b.min }
-
-func (b *backoff) wait(ctx context.Context) {
-	d := time.Duration(rand.Int64N(int64(b.cur)) + 1)
-	b.cur = min(b.cur*2, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // retryWait is the wait after the attempt-th failed attempt of an event:

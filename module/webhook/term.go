@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/backoff"
 	"github.com/tokengate/tokengate/module/store"
 )
 
@@ -35,12 +36,12 @@ func newTerm(e *Engine, ctx context.Context, cancel context.CancelFunc, lead sto
 // run leads until the term's context ends, then stops every worker.
 func (t *term) run() {
 	t.wg.Go(t.scanExpiring)
-	bo := newBackoff(100*time.Millisecond, 5*time.Second)
+	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for t.ctx.Err() == nil {
 		hooks, rev, err := t.e.store.AllWebhooks(t.ctx)
 		if err != nil {
 			t.e.log.Debug("reading the webhooks", zap.Error(err))
-			bo.wait(t.ctx)
+			bo.Wait(t.ctx)
 			continue
 		}
 		t.reconcile(hooks)
@@ -51,7 +52,7 @@ func (t *term) run() {
 		if !errors.Is(err, rpctypes.ErrCompacted) {
 			t.e.log.Debug("watching the webhooks: resuming", zap.Error(err))
 		}
-		bo.wait(t.ctx)
+		bo.Wait(t.ctx)
 	}
 	t.cancel()
 	for _, w := range t.workers {

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/module/backoff"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 )
@@ -75,7 +76,7 @@ func (w *worker) log() *zap.Logger {
 
 func (w *worker) run() {
 	e := w.t.e
-	bo := newBackoff(100*time.Millisecond, 5*time.Second)
+	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for {
 		c, err := e.store.WebhookCursor(w.ctx, w.hook.Load())
 		if err == nil {
@@ -86,7 +87,7 @@ func (w *worker) run() {
 			return
 		}
 		w.log().Debug("reading the webhook's cursor", zap.Error(err))
-		bo.wait(w.ctx)
+		bo.Wait(w.ctx)
 	}
 	defer w.saveFinal()
 	for w.ctx.Err() == nil {
@@ -107,11 +108,11 @@ func (w *worker) run() {
 		case errors.Is(err, store.ErrWebhookGone):
 			return
 		case err == nil, errors.Is(err, errRewatch):
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		w.log().Debug("following the audit trail: resuming", zap.Int64("cursor", w.cursor), zap.Error(err))
-		bo.wait(w.ctx)
+		bo.Wait(w.ctx)
 	}
 }
 
