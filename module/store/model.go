@@ -96,11 +96,40 @@ type User struct {
 	Email       string   `json:"email,omitempty"`
 	// AllowedCIDRs are the networks the user's tokens may be used from, in
 	// canonical form (see ParseCIDR); none: anywhere.
-	AllowedCIDRs []string  `json:"allowed_cidrs,omitempty"`
-	Disabled     bool      `json:"disabled"`
-	CreatedAt    time.Time `json:"created_at"`
-	CreatedBy    Actor     `json:"created_by"`
-	UpdatedAt    time.Time `json:"updated_at,omitzero"`
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+	// RateLimit is the user's budget of requests, one for every gateway
+	// sharing the cluster; nil: none.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	Disabled  bool       `json:"disabled"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy Actor      `json:"created_by"`
+	UpdatedAt time.Time  `json:"updated_at,omitzero"`
+}
+
+// RateLimit is a budget of requests per window: at most Requests in each
+// window of length Window, windows aligned on the Unix epoch.
+type RateLimit struct {
+	Requests int64 `json:"requests"`
+	// Window is a whole number of seconds from 1s to 24h, written in its
+	// largest whole unit: "90s", "2m", "24h" ("120s" is stored as "2m").
+	Window string `json:"window"`
+}
+
+// Limits of a rate_limit.
+const (
+	MinRateWindow   = time.Second
+	MaxRateWindow   = 24 * time.Hour
+	MaxRateRequests = 1_000_000_000
+)
+
+// WindowDuration is the window as a duration; zero when it does not parse
+// (never for a validated record).
+func (r *RateLimit) WindowDuration() time.Duration {
+	d, err := time.ParseDuration(r.Window)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // Reaches reports whether the user may act on the given account.

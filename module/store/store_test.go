@@ -352,6 +352,42 @@ func TestAllowedCIDRs(t *testing.T) {
 	}
 }
 
+func TestRateLimit(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	u, _ := f.programmatic(t, func(u *User) { u.RateLimit = &RateLimit{Requests: 100, Window: "120s"} })
+	if u.RateLimit == nil || *u.RateLimit != (RateLimit{100, "2m"}) {
+		t.Fatalf("created with %+v, want 100 per 2m", u.RateLimit)
+	}
+	for window, stored := range map[string]string{"1s": "1s", "90s": "90s", "1h0m0s": "1h", "24h": "24h", "1440m": "24h"} {
+		got, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error {
+			u.RateLimit = &RateLimit{Requests: 5, Window: window}
+			return nil
+		}, operator)
+		if err != nil || got.RateLimit.Window != stored {
+			t.Fatalf("window %q: %+v, %v; want %q", window, got.RateLimit, err, stored)
+		}
+	}
+	bad := []RateLimit{{0, "1s"}, {-1, "1s"}, {MaxRateRequests + 1, "1s"}, {1, ""}, {1, "0s"}, {1, "999ms"},
+		{1, "1500ms"}, {1, "24h1s"}, {1, "-1s"}, {1, "1 s"}, {1, "1d"}}
+	for _, rl := range bad {
+		_, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.RateLimit = &rl; return nil }, operator)
+		var fe *FieldError
+		if !errors.As(err, &fe) || !strings.HasPrefix(fe.Field, "rate_limit.") {
+			t.Errorf("%+v: %v, want a rate_limit field error", rl, err)
+		}
+	}
+	// Another change keeps the limit; clearing it removes it.
+	got, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.Name = "renamed"; return nil }, operator)
+	if err != nil || got.RateLimit == nil || got.RateLimit.Requests != 5 {
+		t.Fatalf("after a rename: %+v, %v", got.RateLimit, err)
+	}
+	if got, err = s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.RateLimit = nil; return nil }, operator); err != nil || got.RateLimit != nil {
+		t.Fatalf("cleared: %+v, %v", got.RateLimit, err)
+	}
+}
+
 func TestParseCIDR(t *testing.T) {
 	for in, want := range map[string]string{
 		"10.0.0.0/8":          "10.0.0.0/8",

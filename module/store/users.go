@@ -113,6 +113,10 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 		u.Accounts = append([]string(nil), old.Accounts...)
 		u.Policies = append([]string(nil), old.Policies...)
 		u.AllowedCIDRs = append([]string(nil), old.AllowedCIDRs...)
+		if old.RateLimit != nil {
+			rl := *old.RateLimit
+			u.RateLimit = &rl
+		}
 		if err := change(&u); err != nil {
 			return nil, callerError{err}
 		}

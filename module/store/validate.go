@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/module/policy"
@@ -143,7 +144,44 @@ func ValidateUser(u *User) error {
 		return err
 	}
 	u.AllowedCIDRs = cidrs
+	if u.RateLimit != nil {
+		rl, err := canonicalRateLimit(*u.RateLimit)
+		if err != nil {
+			return err
+		}
+		u.RateLimit = &rl
+	}
 	return nil
+}
+
+// canonicalRateLimit checks a rate_limit and writes its window the one way
+// the store keeps it.
+func canonicalRateLimit(r RateLimit) (RateLimit, error) {
+	if r.Requests < 1 || r.Requests > MaxRateRequests {
+		return r, &FieldError{"rate_limit.requests", fmt.Sprintf("must be from 1 to %d", MaxRateRequests)}
+	}
+	d, err := time.ParseDuration(r.Window)
+	switch {
+	case err != nil:
+		return r, &FieldError{"rate_limit.window", `must be a duration such as "1s", "1m" or "24h"`}
+	case d < MinRateWindow || d > MaxRateWindow:
+		return r, &FieldError{"rate_limit.window", "must be from 1s to 24h"}
+	case d%time.Second != 0:
+		return r, &FieldError{"rate_limit.window", "must be a whole number of seconds"}
+	}
+	r.Window = formatWindow(d)
+	return r, nil
+}
+
+// formatWindow writes a whole number of seconds in its largest whole unit.
+func formatWindow(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return fmt.Sprintf("%ds", d/time.Second)
 }
 
 func checkIDList(field string, ids []string, max int, valid func(string) bool, example string) error {

@@ -37,10 +37,19 @@ type Identity struct {
 	// AllowedPrefixes are the networks of the user's allowed_cidrs. Only
 	// meaningful when RestrictsIP: see AdmitsIP.
 	AllowedPrefixes []netip.Prefix
+	// Limit is the user's rate_limit; nil: none.
+	Limit *Limit
 
 	disabled     bool
 	ipRestricted bool         // the user has allowed_cidrs, parsed or not
 	lastUse      atomic.Int64 // unix seconds this token's use was last noted
+}
+
+// Limit is a user's budget: Requests per Window, one budget for the user
+// across every gateway sharing the cluster.
+type Limit struct {
+	Requests int64
+	Window   time.Duration
 }
 
 // RestrictsIP reports whether the user may use its tokens only from the
@@ -124,6 +133,11 @@ func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
 	}
 	if t.ExpiresAt != nil {
 		id.ExpiresAt = *t.ExpiresAt
+	}
+	if r := u.RateLimit; r != nil {
+		// A window that does not parse (written past the admin API) is
+		// the shortest: the budget stays a budget.
+		id.Limit = &Limit{Requests: max(r.Requests, 1), Window: max(r.WindowDuration(), store.MinRateWindow)}
 	}
 	// An entry that does not parse (written past the admin API) admits
 	// nobody: the list still restricts, so a damaged list fails closed.
