@@ -86,11 +86,15 @@ func (s *Store) WebhooksPrefix() string { return s.prefix + "/webhooks/" }
 // webhooks (go.etcd.io/etcd/client/v3/concurrency).
 func (s *Store) WebhookLeaderPrefix() string { return s.prefix + "/leader/webhooks/" }
 
+// RateLimitPrefix is where gateways share rate-limit budgets: their
+// registrations and the demand of hot users (module/ratelimit).
+func (s *Store) RateLimitPrefix() string { return s.prefix + "/ratelimit/" }
+
 // NoVerdictPrefixes are the key prefixes whose changes never change a
 // token's verdict: the identity cache's watch ignores them.
 func (s *Store) NoVerdictPrefixes() []string {
 	return []string{s.prefix + "/audit/", s.prefix + "/lastused/", s.WebhooksPrefix(), s.prefix + "/whcursors/",
-		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/"}
+		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix()}
 }
 
 func (s *Store) webhooksPrefix(org string) string { return s.WebhooksPrefix() + org + "/" }

@@ -1,0 +1,300 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/internal/etcdtest"
+)
+
+const prefix = "/tg/ratelimit/"
+
+func newLimiter(t *testing.T, client *clientv3.Client, cfg Config) *Limiter {
+	t.Helper()
+	if cfg.Interval == 0 {
+		cfg.Interval = 50 * time.Millisecond
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 2 * time.Second
+	}
+	l := New(client, prefix, cfg)
+	t.Cleanup(l.Close)
+	return l
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// clock is a settable clock for tests that step through windows.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestOneGatewayKeepsTheBudget(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	l := newLimiter(t, srv.Client(), Config{now: c.now})
+	waitFor(t, 5*time.Second, "registered", func() bool { return l.Stats().Registered })
+	for window := range 3 {
+		for i := range 10 {
+			d := l.Allow("u-1", 10, time.Minute)
+			if !d.Allowed || d.Remaining != int64(9-i) || d.Requests != 10 || d.Window != time.Minute {
+				t.Fatalf("window %d, request %d: %+v", window, i, d)
+			}
+		}
+		d := l.Allow("u-1", 10, time.Minute)
+		if d.Allowed || d.Remaining != 0 || d.Reset != time.Minute {
+			t.Fatalf("window %d, request 11: %+v, want refused, reset in 1m", window, d)
+		}
+		c.add(15 * time.Second)
+		if d := l.Allow("u-1", 10, time.Minute); d.Allowed || d.Reset != 45*time.Second {
+			t.Fatalf("15s later: %+v, want refused, reset in 45s", d)
+		}
+		c.add(45 * time.Second)
+	}
+	// Other users have budgets of their own.
+	if d := l.Allow("u-2", 1, time.Second); !d.Allowed {
+		t.Fatalf("another user: %+v", d)
+	}
+	// A changed budget takes effect at once.
+	if d := l.Allow("u-1", 12, time.Minute); !d.Allowed || d.Remaining != 11 {
+		t.Fatalf("raised budget: %+v", d)
+	}
+}
+
+func TestUsersBelowTheirLimitCostNoEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	client := srv.Client()
+	a := newLimiter(t, client, Config{})
+	b := newLimiter(t, client, Config{})
+	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
+		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
+	})
+	// 100 per hour on two gateways: an equal share is 50, half of it 25.
+	for range 20 {
+		if d := a.Allow("u-quiet", 100, time.Hour); !d.Allowed {
+			t.Fatalf("refused below the limit: %+v", d)
+		}
+	}
+	// Rounds of publication pass, each looking at the users that turned
+	// hot, writing nothing.
+	start := a.stats.rounds.Load()
+	waitFor(t, 5*time.Second, "five publication rounds", func() bool { return a.stats.rounds.Load() >= start+5 })
+	if s := a.Stats(); s.Writes != 0 || s.Hot != 0 {
+		t.Fatalf("a user below half its share made etcd traffic: %+v", s)
+	}
+	resp, err := client.Get(context.Background(), prefix+"demand/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("demand keys: %v, %v", resp, err)
+	}
+	// Past half the share, the user's demand is published.
+	for range 10 {
+		a.Allow("u-quiet", 100, time.Hour)
+	}
+	waitFor(t, 5*time.Second, "demand published", func() bool {
+		resp, err := client.Get(context.Background(), prefix+"demand/u-quiet/"+a.Gateway())
+		return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == "30"
+	})
+}
+
+// run admits requests of user on l every pace until stop, counting by
+// window what was admitted and refused.
+type tally struct {
+	mu                sync.Mutex
+	admitted, refused map[int64]int
+	sent              int
+}
+
+func drive(l *Limiter, user string, limit int64, window, pace time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) *tally {
+	tl := &tally{admitted: map[int64]int{}, refused: map[int64]int{}}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(pace)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			now := time.Now().UnixNano()
+			d := l.Allow(user, limit, window)
+			w := now / int64(window)
+			tl.mu.Lock()
+			tl.sent++
+			if d.Allowed {
+				tl.admitted[w]++
+			} else {
+				tl.refused[w]++
+			}
+			tl.mu.Unlock()
+		}
+	}()
+	return tl
+}
+
+func (tl *tally) counts(w int64) (admitted, refused int) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.admitted[w], tl.refused[w]
+}
+
+// TestSkewedLoadSharesOneBudget: one gateway takes nearly all of a user's
+// traffic, another serves a light client of the same user. Together they
+// admit the budget (±10% per window once demand is known), and the light
+// client is not starved.
+func TestSkewedLoadSharesOneBudget(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := newLimiter(t, srv.Client(), Config{})
+	b := newLimiter(t, srv.Client(), Config{})
+	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
+		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
+	})
+	const limit, window = 100, time.Second
+	// Start at a window boundary.
+	time.Sleep(time.Until(time.Now().Truncate(window).Add(window)))
+	first := time.Now().UnixNano() / int64(window)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	heavy := drive(a, "u-skewed", limit, window, 500*time.Microsecond, stop, &wg) // ~2000/s
+	light := drive(b, "u-skewed", limit, window, 100*time.Millisecond, stop, &wg) // 10/s
+	const windows = 6
+	waitFor(t, (windows+2)*window, "the windows to pass", func() bool {
+		return time.Now().UnixNano()/int64(window) >= first+windows
+	})
+	close(stop)
+	wg.Wait()
+	// The first window runs on equal shares while demand is published.
+	total, lightSent, lightAdmitted := 0, 0, 0
+	for w := first + 1; w < first+windows; w++ {
+		ha, hr := heavy.counts(w)
+		la, lr := light.counts(w)
+		t.Logf("window %d: heavy gateway %d admitted, %d refused; light gateway %d admitted, %d refused", w-first, ha, hr, la, lr)
+		if sum := ha + la; sum < limit*90/100 || sum > limit*110/100 {
+			t.Errorf("window %d admitted %d, want %d ±10%%", w-first, sum, limit)
+		}
+		total += ha + la
+		lightSent += la + lr
+		lightAdmitted += la
+	}
+	if lightAdmitted*10 < lightSent*9 {
+		t.Errorf("the light client got %d of %d requests through, want ≥ 90%%", lightAdmitted, lightSent)
+	}
+	t.Logf("%d windows: %d admitted of a budget of %d; light client %d/%d; etcd writes: heavy %d, light %d",
+		windows-1, total, (windows-1)*limit, lightAdmitted, lightSent, a.Stats().Writes, b.Stats().Writes)
+}
+
+// TestCutOffGatewayKeepsItsShare: with etcd gone, a gateway keeps admitting
+// the share it last had: not the whole budget, and not nothing.
+func TestCutOffGatewayKeepsItsShare(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := newLimiter(t, srv.Client(), Config{})
+	b := newLimiter(t, srv.Client(), Config{})
+	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
+		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
+	})
+	const limit, window = 100, time.Second
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	heavy := drive(a, "u-cut", limit, window, 2*time.Millisecond, stop, &wg) // ~500/s
+	other := drive(b, "u-cut", limit, window, 2*time.Millisecond, stop, &wg) // ~500/s
+	waitFor(t, 10*time.Second, "both gateways to publish", func() bool {
+		return a.Stats().Published > 0 && b.Stats().Published > 0
+	})
+	srv.Stop()
+	waitFor(t, 10*time.Second, "the lease to be lost", func() bool { return !a.Stats().Registered })
+	now := time.Now().UnixNano() / int64(window)
+	waitFor(t, 3*window, "two full windows without etcd", func() bool {
+		return time.Now().UnixNano()/int64(window) >= now+3
+	})
+	close(stop)
+	wg.Wait()
+	for w := now + 1; w < now+3; w++ {
+		ha, _ := heavy.counts(w)
+		oa, _ := other.counts(w)
+		if ha < 45 || ha > 55 || oa < 45 || oa > 55 {
+			t.Errorf("cut off, window %d: the gateways admitted %d and %d, want their shares of 50", w-now, ha, oa)
+		}
+	}
+}
+
+// TestGatewayGoneItsShareReturns: when a gateway stops (or its lease
+// expires), the others divide its share.
+func TestGatewayGoneItsShareReturns(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := newLimiter(t, srv.Client(), Config{})
+	crashed := srv.Client()
+	b := New(crashed, prefix, Config{Interval: 50 * time.Millisecond, LeaseTTL: 2 * time.Second})
+	defer b.Close()
+	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
+		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	drive(a, "u-gone", 100, time.Second, time.Millisecond, stop, &wg)
+	drive(b, "u-gone", 100, time.Second, time.Millisecond, stop, &wg)
+	share := func(l *Limiter) float64 {
+		u := l.lockedState("u-gone")
+		defer u.mu.Unlock()
+		return u.share
+	}
+	waitFor(t, 10*time.Second, "equal shares", func() bool { return share(a) == 50 && share(b) == 50 })
+	// b's connection dies without a word: its lease expires.
+	crashed.Close()
+	waitFor(t, 10*time.Second, "a to take the whole budget", func() bool { return share(a) == 100 })
+	close(stop)
+	wg.Wait()
+}
+
+func TestSweepDropsQuietUsers(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	l := newLimiter(t, srv.Client(), Config{now: c.now})
+	l.Allow("u-once", 10, time.Second)
+	count := func() int {
+		n := 0
+		l.users.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	l.sweep()
+	c.add(3 * time.Second)
+	l.sweep()
+	if count() != 1 {
+		t.Fatal("dropped too early")
+	}
+	c.add(sweepInterval + 3*time.Second)
+	l.sweep()
+	if count() != 0 {
+		t.Fatal("a quiet user's state is kept")
+	}
+	if d := l.Allow("u-once", 10, time.Second); !d.Allowed || d.Remaining != 9 {
+		t.Fatalf("after the sweep: %+v", d)
+	}
+}
