@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokengate/tokengate/module/etcdconn"
 	"github.com/tokengate/tokengate/module/metrics"
+	"github.com/tokengate/tokengate/module/ratelimit"
 	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
@@ -111,6 +112,9 @@ type Running struct {
 	// webhook URLs against WebhookAllowPrivate.
 	Webhooks            *webhook.Engine
 	WebhookAllowPrivate bool
+	// Limits keeps users' rate limits, one budget per user across the
+	// gateways sharing the cluster.
+	Limits *ratelimit.Limiter
 }
 
 // CaddyModule returns the Caddy module information.
@@ -133,6 +137,13 @@ func (p pooledConn) Destruct() error { return p.Close() }
 type pooledEngine struct{ *webhook.Engine }
 
 func (p pooledEngine) Destruct() error {
+	p.Close()
+	return nil
+}
+
+type pooledLimiter struct{ *ratelimit.Limiter }
+
+func (p pooledLimiter) Destruct() error {
 	p.Close()
 	return nil
 }
@@ -251,12 +262,25 @@ func (a *App) Running() (*Running, error) {
 		return nil, fmt.Errorf("starting webhook deliveries: %v", err)
 	}
 	eng := val.(pooledEngine).Engine
+	// Budgets outlive reloads: a reload in the middle of a window neither
+	// forgets what was admitted nor registers the gateway twice.
+	val, _, err = resources.LoadOrNew(a.limitsKey(), func() (caddy.Destructor, error) {
+		s := v.Store()
+		return pooledLimiter{ratelimit.New(s.Client(), s.RateLimitPrefix(), ratelimit.Config{Logger: longLived.Named("ratelimit")})}, nil
+	})
+	if err != nil {
+		_, _ = resources.Delete(a.webhooksKey())
+		_, _ = resources.Delete(a.verifierKey)
+		_, _ = resources.Delete(a.connKey)
+		return nil, fmt.Errorf("starting rate limits: %v", err)
+	}
+	limits := val.(pooledLimiter).Limiter
 	// The engine outlives reloads; the config loaded last says where its
 	// deliveries may go.
 	eng.SetAllowPrivate(a.WebhookAllowPrivate)
 	st.revoker = report.NewRevoker(a.revokeReported(v.Store()))
 	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports, Revoker: st.revoker,
-		Webhooks: eng, WebhookAllowPrivate: a.WebhookAllowPrivate}
+		Webhooks: eng, WebhookAllowPrivate: a.WebhookAllowPrivate, Limits: limits}
 	st.running.Store(r)
 	return r, nil
 }
@@ -264,6 +288,9 @@ func (a *App) Running() (*Running, error) {
 // webhooksKey names the webhook engine in the pool: one per etcd
 // connection, whatever the cache settings.
 func (a *App) webhooksKey() string { return a.connKey + "|webhooks" }
+
+// limitsKey names the rate limiter in the pool: one per etcd connection.
+func (a *App) limitsKey() string { return a.connKey + "|ratelimit" }
 
 // fillDefaults resolves where the data lives and checks the settings that
 // are the app's own.
@@ -388,10 +415,11 @@ func (a *App) Cleanup() error {
 	// The servers of this config have stopped: no report comes any more,
 	// and those queued are finished before the store may close.
 	st.revoker.Close()
-	_, err0 := resources.Delete(a.webhooksKey())
-	_, err1 := resources.Delete(a.verifierKey)
-	_, err2 := resources.Delete(a.connKey)
-	return errors.Join(err0, err1, err2)
+	_, err0 := resources.Delete(a.limitsKey())
+	_, err1 := resources.Delete(a.webhooksKey())
+	_, err2 := resources.Delete(a.verifierKey)
+	_, err3 := resources.Delete(a.connKey)
+	return errors.Join(err0, err1, err2, err3)
 }
 
 // Store is where tokengate's data lives; nil if the app cannot start.
@@ -410,6 +438,14 @@ func (a *App) Verifier() *verify.Verifier {
 	return nil
 }
 
+// Limiter keeps users' rate limits; nil if the app cannot start.
+func (a *App) Limiter() *ratelimit.Limiter {
+	if r, err := a.Running(); err == nil {
+		return r.Limits
+	}
+	return nil
+}
+
 // Conn is the etcd connection; nil if the app cannot start.
 func (a *App) Conn() *etcdconn.Conn {
 	if r, err := a.Running(); err == nil {
@@ -422,6 +458,7 @@ func (a *App) Conn() *etcdconn.Conn {
 var (
 	_ caddy.App          = (*App)(nil)
 	_ verifierSource     = (*App)(nil)
+	_ limiterSource      = (*App)(nil)
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )

@@ -225,6 +225,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if id.Type == store.TypeProgrammatic {
 			return h.refuse(w, r, id, errcode.ProgrammaticUIForbidden, "programmatic users have no access to the UI")
 		}
+		if h.overLimit(w, r, id) {
+			return h.refuseOverLimit(w, r, id)
+		}
 		h.tag(r, id, "")
 		metrics.VerifiedOK.Inc()
 		return next.ServeHTTP(w, r)
@@ -254,6 +257,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if ref := h.judgeRole(r, id, &judged); ref.code != "" {
 		return h.refuse(w, r, id, ref.code, ref.msg)
+	}
+
+	// The user's budget counts only requests that would go upstream.
+	if h.overLimit(w, r, id) {
+		return h.refuseOverLimit(w, r, id)
 	}
 
 	// 7. Tag the request; 8. (Authorization was removed above.)
