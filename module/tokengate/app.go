@@ -352,6 +352,14 @@ func (a *App) gauges() []prometheus.Collector {
 			return 0
 		}
 	}
+	limits := func(f func(s ratelimit.Stats) float64) func() float64 {
+		return func() float64 {
+			if r := a.state.running.Load(); r != nil {
+				return f(r.Limits.Stats())
+			}
+			return 0
+		}
+	}
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Name: "build_info",
@@ -384,6 +392,18 @@ func (a *App) gauges() []prometheus.Collector {
 			}
 			return 0
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "ratelimit", Name: "gateways",
+			Help: "Gateways sharing rate-limit budgets through etcd, this one included.",
+		}, limits(func(s ratelimit.Stats) float64 { return float64(s.Gateways) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokengate", Subsystem: "ratelimit", Name: "hot_users",
+			Help: "Users near their budget whose demand this gateway exchanges with the others.",
+		}, limits(func(s ratelimit.Stats) float64 { return float64(s.Hot) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "tokengate", Subsystem: "ratelimit", Name: "etcd_writes_total",
+			Help: "Transactions this gateway sent to etcd to publish or withdraw demand.",
+		}, limits(func(s ratelimit.Stats) float64 { return float64(s.Writes) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "store", Name: "reachable",
 			Help: "1 while etcd answers the watch, 0 when it has been silent for several heartbeats.",
