@@ -207,7 +207,11 @@ func (l *Limiter) lockedState(user string) *userState {
 	for {
 		v, ok := l.users.Load(user)
 		if !ok {
-			v, _ = l.users.LoadOrStore(user, &userState{id: user, peers: map[string]float64{}})
+			// Half a request of carry rounds a share to the nearest whole
+			// request from the start: with a budget smaller than the
+			// gateways sharing it, a first request is not refused for the
+			// rounding alone.
+			v, _ = l.users.LoadOrStore(user, &userState{id: user, peers: map[string]float64{}, carry: 0.5})
 		}
 		u := v.(*userState)
 		u.mu.Lock()

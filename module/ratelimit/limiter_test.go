@@ -13,7 +13,7 @@ import (
 
 const prefix = "/tg/ratelimit/"
 
-func newLimiter(t *testing.T, client *clientv3.Client, cfg Config) *Limiter {
+func newLimiter(t testing.TB, client *clientv3.Client, cfg Config) *Limiter {
 	t.Helper()
 	if cfg.Interval == 0 {
 		cfg.Interval = 50 * time.Millisecond
@@ -297,4 +297,41 @@ func TestSweepDropsQuietUsers(t *testing.T) {
 	if d := l.Allow("u-once", 10, time.Second); !d.Allowed || d.Remaining != 9 {
 		t.Fatalf("after the sweep: %+v", d)
 	}
+}
+
+// TestSmallBudgetOnManyGateways: a budget smaller than the gateways sharing
+// it is spread over windows; the first request is admitted all the same.
+func TestSmallBudgetOnManyGateways(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	a := newLimiter(t, srv.Client(), Config{now: c.now})
+	newLimiter(t, srv.Client(), Config{})
+	waitFor(t, 5*time.Second, "both registered", func() bool { return a.Stats().Gateways == 2 })
+	admitted := 0
+	for w := range 10 {
+		d := a.Allow("u-small", 1, time.Second)
+		if w == 0 && !d.Allowed {
+			t.Fatalf("first request refused: %+v", d)
+		}
+		if d.Allowed {
+			admitted++
+		}
+		c.add(time.Second)
+	}
+	// Half the budget of one a second, or all of it once a's demand is
+	// published and b is idle: between 5 and 10 over 10 windows.
+	if admitted < 5 {
+		t.Fatalf("%d of 10 windows admitted a request", admitted)
+	}
+}
+
+func BenchmarkAllow(b *testing.B) {
+	srv := etcdtest.Start(b)
+	l := New(srv.Client(), prefix, Config{})
+	defer l.Close()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Allow("u-bench", 1_000_000_000, time.Second)
+		}
+	})
 }
