@@ -119,6 +119,14 @@ func TestHandlerDirectiveErrors(t *testing.T) {
 		{"forward_credentials with argument", site("\ttokengate api {\n\t\tforward_credentials yes\n\t}\n"), "Caddyfile:3"},
 		{"api option on a ui route", site("\ttokengate ui {\n\t\tscope account\n\t}\n"), "Caddyfile:3"},
 		{"account with organization scope", site("\ttokengate api {\n\t\tscope organization\n\t\taccount {query.a}\n\t}\n"), "account is for account-scoped routes"},
+		{"identity_headers without names", site("\ttokengate api {\n\t\tidentity_headers\n\t}\n"), "Caddyfile:3"},
+		{"identity_headers unknown name", site("\ttokengate api {\n\t\tidentity_headers user-id user-type email\n\t}\n"), `unknown identity header "email"`},
+		{"identity_headers duplicate", site("\ttokengate api {\n\t\tidentity_headers user-id user-type role ROLE\n\t}\n"), `identity header "ROLE" named more than once`},
+		{"identity_headers without user-id", site("\ttokengate api {\n\t\tidentity_headers user-type role\n\t}\n"), "user-id is missing"},
+		{"identity_headers without user-type", site("\ttokengate ui {\n\t\tidentity_headers user-id\n\t}\n"), "user-type is missing"},
+		{"identity_headers all and more", site("\ttokengate api {\n\t\tidentity_headers all role\n\t}\n"), `"all" names every identity header`},
+		{"identity_headers twice", site("\ttokengate api {\n\t\tidentity_headers all\n\t\tidentity_headers user-id user-type\n\t}\n"), "Caddyfile:4"},
+		{"identity_headers with a block", site("\ttokengate api {\n\t\tidentity_headers user-id user-type {\n\t\t}\n\t}\n"), "Caddyfile:3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,6 +143,8 @@ func FuzzHandlerDirective(f *testing.F) {
 		":8080 {\n\ttokengate api {\n\t\tscope organization\n\t}\n}\n",
 		":8080 {\n\ttokengate ui\n}\n",
 		":8080 {\n\ttokengate api {\n\t\ttypes programmatic\n\t\tforward_credentials\n\t}\n}\n",
+		":8080 {\n\ttokengate api {\n\t\tidentity_headers user-id user-type role\n\t}\n}\n",
+		":8080 {\n\ttokengate ui {\n\t\tidentity_headers all\n\t}\n}\n",
 	} {
 		f.Add(seed)
 	}

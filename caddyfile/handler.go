@@ -1,6 +1,8 @@
 package caddyfile
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -21,11 +23,20 @@ func init() {
 //		account <placeholder>
 //		types programmatic ui
 //		forward_credentials
+//		identity_headers user-id user-type [user-name] [org-id] [account-id] [role] [token-id] | all
 //	}
 //
 //	tokengate ui {
 //		forward_credentials
+//		identity_headers ...
 //	}
+//
+// identity_headers chooses which identity headers go upstream, named by
+// what follows the header prefix (user-id is X-Tokengate-User-Id), in any
+// letter case; user-id and user-type are required. Left out, all seven are
+// sent. Whatever the choice, every incoming header with the prefix is still
+// removed and every {http.auth.*} placeholder is still set: a header not
+// chosen is simply not sent.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	d := h.Dispenser
 	d.Next() // the directive's name
@@ -45,8 +56,8 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		if err != nil {
 			return nil, err
 		}
-		if handler.Mode == tokengate.ModeUI && name != "forward_credentials" {
-			return nil, d.Errf("tokengate ui: unknown sub-directive %q (ui routes take only forward_credentials)", name)
+		if handler.Mode == tokengate.ModeUI && name != "forward_credentials" && name != "identity_headers" {
+			return nil, d.Errf("tokengate ui: unknown sub-directive %q (ui routes take only forward_credentials and identity_headers)", name)
 		}
 		switch name {
 		case "scope":
@@ -71,6 +82,18 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, d.ArgErr()
 			}
 			handler.ForwardCredentials = true
+		case "identity_headers":
+			names := d.RemainingArgs()
+			if len(names) == 0 {
+				return nil, d.Errf("identity_headers: expected the headers to send (user-id user-type at least), or all")
+			}
+			if err := tokengate.ParseIdentityHeaders(names); err != nil {
+				return nil, d.Errf("identity_headers: %v", err)
+			}
+			for i, n := range names {
+				names[i] = strings.ToLower(n)
+			}
+			handler.IdentityHeaders = names
 		default:
 			return nil, d.Errf("tokengate: unknown sub-directive %q", name)
 		}

@@ -65,15 +65,27 @@ type Handler struct {
 	// it is removed.
 	ForwardCredentials bool `json:"forward_credentials,omitempty"`
 
+	// The identity headers sent upstream, named by what follows the header
+	// prefix, in any letter case: "user-id", "user-type", "user-name",
+	// "org-id", "account-id", "role", "token-id"; or "all" alone. user-id
+	// and user-type must be among them. Headers left out are not sent
+	// (fewer headers, a cheaper proxy and upstream), yet every incoming
+	// header with the prefix is still removed and every {http.auth.*}
+	// placeholder is still set. account-id is sent only when the request
+	// has a target account (never in ui mode). Default: all seven.
+	IdentityHeaders []string `json:"identity_headers,omitempty"`
+
 	verifiers  verifierSource
 	prefix     string
 	account    accountSource
 	headers    identityHeaders
-	admitsType [2]bool // [programmatic, ui]
+	omits      identityHeaderSet // identity headers not sent; zero: none
+	admitsType [2]bool           // [programmatic, ui]
 	logger     *zap.Logger
 }
 
-// identityHeaders are the canonical names of the headers sent upstream.
+// identityHeaders are the canonical names of the headers sent upstream;
+// "" for a header the configuration leaves out.
 type identityHeaders struct {
 	userID, userType, userName, org, account, role, tokenID string
 }
@@ -122,15 +134,20 @@ func (h *Handler) use(vs verifierSource, headerPrefix string) {
 	h.verifiers = vs
 	h.prefix = textproto.CanonicalMIMEHeaderKey(headerPrefix)
 	h.account = parseAccountSource(h.Account)
-	name := func(s string) string { return textproto.CanonicalMIMEHeaderKey(headerPrefix + s) }
+	name := func(hdr IdentityHeader) string {
+		if h.omits.has(hdr) {
+			return ""
+		}
+		return textproto.CanonicalMIMEHeaderKey(headerPrefix + string(hdr))
+	}
 	h.headers = identityHeaders{
-		userID:   name("User-Id"),
-		userType: name("User-Type"),
-		userName: name("User-Name"),
-		org:      name("Org-Id"),
-		account:  name("Account-Id"),
-		role:     name("Role"),
-		tokenID:  name("Token-Id"),
+		userID:   name(HeaderUserID),
+		userType: name(HeaderUserType),
+		userName: name(HeaderUserName),
+		org:      name(HeaderOrgID),
+		account:  name(HeaderAccountID),
+		role:     name(HeaderRole),
+		tokenID:  name(HeaderTokenID),
 	}
 }
 
@@ -172,7 +189,7 @@ func (h *Handler) validate() error {
 			return fmt.Errorf(`types: %q is not "programmatic" or "ui"`, t)
 		}
 	}
-	return nil
+	return h.chooseIdentityHeaders()
 }
 
 // maxAuthorization bounds the Authorization header the handler reads.
@@ -357,13 +374,23 @@ func (h *Handler) tag(r *http.Request, id *verify.Identity, account string) {
 	// write into another header's value.
 	vals := [7]string{id.UserID, id.Type, id.UserName, id.Org, id.Role, id.TokenID, account}
 	hv := &vals
+	// user-id and user-type are always sent; the others when chosen (an
+	// empty name is one identity_headers left out).
 	r.Header[h.headers.userID] = hv[0:1:1]
 	r.Header[h.headers.userType] = hv[1:2:2]
-	r.Header[h.headers.userName] = hv[2:3:3]
-	r.Header[h.headers.org] = hv[3:4:4]
-	r.Header[h.headers.role] = hv[4:5:5]
-	r.Header[h.headers.tokenID] = hv[5:6:6]
-	if account != "" {
+	if h.headers.userName != "" {
+		r.Header[h.headers.userName] = hv[2:3:3]
+	}
+	if h.headers.org != "" {
+		r.Header[h.headers.org] = hv[3:4:4]
+	}
+	if h.headers.role != "" {
+		r.Header[h.headers.role] = hv[4:5:5]
+	}
+	if h.headers.tokenID != "" {
+		r.Header[h.headers.tokenID] = hv[5:6:6]
+	}
+	if account != "" && h.headers.account != "" {
 		r.Header[h.headers.account] = hv[6:7:7]
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
