@@ -95,6 +95,26 @@ http://127.0.0.1:{{PORT_g}} {
 		header_up X-Tokengate-Token-Id tok-0123456789ab
 	}
 }
+
+# (h) tokengate as (b), sending only the identity headers the contract
+# requires
+http://127.0.0.1:{{PORT_h}} {
+	route {
+		tokengate api {
+			identity_headers user-id user-type
+		}
+		reverse_proxy {{UPSTREAM}}
+	}
+}
+
+# (i) tokengate as (b); the tokens it is sent are those of users with a
+# rate_limit (the store says so, not the config)
+http://127.0.0.1:{{PORT_i}} {
+	route {
+		tokengate api
+		reverse_proxy {{UPSTREAM}}
+	}
+}
 `
 
 // caddySettings fill the template.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,8 @@ type Report struct {
 	Options       options       `json:"options"`
 	NegativeTTL   time.Duration `json:"negative_ttl_ns"`
 	Fronts        []FrontResult `json:"fronts"`
+	Ratios        []Ratio       `json:"ratios"`
+	RateLimits    rateLimitNote `json:"rate_limits"`
 	Targets       []Target      `json:"targets"`
 	Checks        []Check       `json:"checks"`
 	NegativeCache negativeCheck `json:"negative_cache"`
@@ -44,6 +47,14 @@ type FrontResult struct {
 	CPUPerRequest  float64 `json:"cpu_us_per_request"` // the whole process: client, Caddy, etcd
 	AllocsPerReq   float64 `json:"allocs_per_request"`
 	BytesPerReq    float64 `json:"alloc_bytes_per_request"`
+}
+
+// Ratio compares two front ends (or gives a rate of one), as the issue
+// quotes it.
+type Ratio struct {
+	What   string  `json:"what"`
+	Value  float64 `json:"value"`
+	Detail string  `json:"detail,omitempty"` // readings less disturbed by noise
 }
 
 // Target is one of the issue's goals, as this run measured it.
@@ -97,6 +108,7 @@ func (b *bench) report() *Report {
 		NegativeTTL:   b.app.Verifier().Config().NegativeTTL,
 		Checks:        b.checks,
 		NegativeCache: b.negative,
+		RateLimits:    b.rateLimits,
 	}
 	for _, f := range b.selected() {
 		rep.Fronts = append(rep.Fronts, f.result())
@@ -106,6 +118,7 @@ func (b *bench) report() *Report {
 			rep.Fronts[i].RatioToA = rep.Fronts[i].RPS / a.RPS
 		}
 	}
+	rep.Ratios = ratios(rep)
 	rep.Targets = targets(rep)
 	return rep
 }
@@ -148,6 +161,7 @@ func (f *FrontResult) perThousand(n int64) float64 {
 // targets evaluates the issue's goals on the report's figures.
 func targets(rep *Report) []Target {
 	a, b, c, e, f := rep.Front("a"), rep.Front("b"), rep.Front("c"), rep.Front("e"), rep.Front("f")
+	g, i := rep.Front("g"), rep.Front("i")
 	var out []Target
 	add := func(what string, needs []*FrontResult, eval func() (string, bool)) {
 		for _, n := range needs {
@@ -180,6 +194,87 @@ func targets(rep *Report) []Target {
 	add("(f) zero etcd lookups", []*FrontResult{f}, func() (string, bool) {
 		return fmt.Sprintf("%d lookups, %d etcd reads", f.Lookups, f.EtcdReads), f.Lookups == 0 && f.EtcdReads == 0
 	})
+	add("(b) requests/s ≥ 0.99 × (g)", []*FrontResult{b, g}, func() (string, bool) {
+		r := b.RPS / g.RPS
+		return fmt.Sprintf("%.3f × %s", r, robustRatios(b, g)), r >= 0.99
+	})
+	add("(e) requests/s ≥ 0.9 × (f)", []*FrontResult{e, f}, func() (string, bool) {
+		r := e.RPS / f.RPS
+		return fmt.Sprintf("%.3f × %s", r, robustRatios(e, f)), r >= 0.9
+	})
+	add("(e) ≤ 1 etcd lookup per 100 forged tokens", []*FrontResult{e}, func() (string, bool) {
+		per100 := e.lookupsPer100Tokens()
+		return fmt.Sprintf("%.2f per 100 (%d lookups, %d tokens)", per100, e.Lookups, e.DistinctTokens), per100 <= 1
+	})
+	add("(i) requests/s within noise of (b)", []*FrontResult{b, i}, func() (string, bool) {
+		r, noise := i.RPS/b.RPS, roundNoise(i, b)
+		measured := fmt.Sprintf("%.3f × (noise %.1f%%: 2 × round-to-round spread, at least %.0f%%) %s", r, 100*noise, 100*minNoise, robustRatios(i, b))
+		if !rep.RateLimits.Enforced {
+			measured += "; rate_limit not enforced by this build"
+		}
+		if noise > maxNoise {
+			// Within a wide enough noise anything passes.
+			return measured + fmt.Sprintf("; noise above %.0f%%: too noisy to judge, run again on a quiet machine", 100*maxNoise), false
+		}
+		return measured, r >= 1-noise
+	})
+	return out
+}
+
+// minNoise is the least noise "within noise" allows for: below it, a few
+// rounds' spread says more about luck than about the machine. maxNoise is
+// the most: past it, the run cannot tell a cost from noise and the target
+// is missed.
+const (
+	minNoise = 0.02
+	maxNoise = 0.10
+)
+
+// roundNoise is how far x/y may fall below 1 and still be noise: twice the
+// relative standard deviation of the per-round ratios x/y (rounds are
+// interleaved, so each pair ran under similar conditions), at least
+// minNoise.
+func roundNoise(x, y *FrontResult) float64 {
+	var ratios []float64
+	for i := range min(len(x.RoundRPS), len(y.RoundRPS)) {
+		if y.RoundRPS[i] > 0 {
+			ratios = append(ratios, x.RoundRPS[i]/y.RoundRPS[i])
+		}
+	}
+	if len(ratios) < 2 {
+		return minNoise
+	}
+	var mean, sq float64
+	for _, r := range ratios {
+		mean += r
+	}
+	mean /= float64(len(ratios))
+	for _, r := range ratios {
+		sq += (r - mean) * (r - mean)
+	}
+	sd := math.Sqrt(sq / float64(len(ratios)-1))
+	return max(2*sd/mean, minNoise)
+}
+
+// lookupsPer100Tokens is (e)'s etcd lookups per 100 distinct forged tokens.
+func (f *FrontResult) lookupsPer100Tokens() float64 {
+	return 100 * float64(f.Lookups) / float64(max(f.DistinctTokens, 1))
+}
+
+// ratios are the comparisons issue 13 quotes, for the front ends measured.
+func ratios(rep *Report) []Ratio {
+	var out []Ratio
+	for _, pair := range [][2]string{{"h", "g"}, {"h", "a"}, {"b", "g"}, {"i", "b"}, {"e", "f"}} {
+		x, y := rep.Front(pair[0]), rep.Front(pair[1])
+		if x == nil || y == nil || y.RPS == 0 {
+			continue
+		}
+		out = append(out, Ratio{What: fmt.Sprintf("(%s)/(%s) requests/s", x.Key, y.Key), Value: x.RPS / y.RPS, Detail: robustRatios(x, y)})
+	}
+	if e := rep.Front("e"); e != nil && e.DistinctTokens > 0 {
+		out = append(out, Ratio{What: "(e) etcd lookups per 100 forged tokens", Value: e.lookupsPer100Tokens(),
+			Detail: fmt.Sprintf("(%d lookups, %d distinct tokens)", e.Lookups, e.DistinctTokens)})
+	}
 	return out
 }
 
@@ -228,6 +323,22 @@ func writeTable(w io.Writer, rep *Report) {
 		rows = append(rows, f.row())
 	}
 	writeAligned(w, rows)
+
+	if len(rep.Ratios) > 0 {
+		fmt.Fprintln(w, "\nratios:")
+		for _, r := range rep.Ratios {
+			fmt.Fprintf(w, "  %-40s %7.3f  %s\n", r.What, r.Value, r.Detail)
+		}
+	}
+	if n := rep.RateLimits; n.Probe != "" {
+		enforced := "no: (i) measures (b)'s path until the handler enforces rate_limit"
+		if n.Enforced {
+			enforced = "yes"
+		}
+		fmt.Fprintf(w, "\nrate limits: (i)'s %d users at %s; %d other users (no front end's) at %s, through every round\n",
+			n.LimitedUsers, n.LimitedRate, n.OtherUsers, n.OtherRate)
+		fmt.Fprintf(w, "  enforced by this build: %s (%s)\n", enforced, n.Probe)
+	}
 
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range rep.Targets {

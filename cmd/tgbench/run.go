@@ -37,6 +37,14 @@ func run(ctx context.Context, opts options, log io.Writer) (rep *Report, err err
 		return nil, err
 	}
 	b.check(again == 0, "(b) cache warm: a second pass over every token read etcd %d times", again)
+	if b.isSelected(b.front("i")) {
+		fmt.Fprintln(log, "warming (i)'s cache")
+		again, err := warm(ctx, b.app, b.front("i").url, b.limited)
+		if err != nil {
+			return nil, err
+		}
+		b.check(again == 0, "(i) cache warm: a second pass over every token read etcd %d times", again)
+	}
 
 	fronts := b.selected()
 	if opts.Warmup > 0 {
@@ -111,6 +119,36 @@ func (b *bench) preflight(ctx context.Context) {
 	if b.isSelected(b.front("g")) {
 		status, seen = probe("g", "")
 		b.check(status == http.StatusOK && seen != "", "(g) answers 200, the static identity upstream (got %d, upstream saw %q)", status, seen)
+	}
+	status, seen = probe("h", "Bearer "+u.token)
+	b.check(status == http.StatusOK && seen == u.id, "(h) answers 200 for a valid token, the user's ID upstream (got %d, upstream saw %q)", status, seen)
+	status, _ = probe("h", "")
+	b.check(status == http.StatusUnauthorized, "(h) answers 401 without a token (got %d)", status)
+	b.checkIdentityNames(ctx, client)
+	if b.isSelected(b.front("i")) {
+		b.preflightRateLimits(ctx, client)
+	}
+}
+
+// checkIdentityNames records which identity headers reach the upstream
+// through the fronts that send them: all seven, or with (h) the two the
+// contract requires.
+func (b *bench) checkIdentityNames(ctx context.Context, client *http.Client) {
+	all := "X-Tokengate-Account-Id X-Tokengate-Org-Id X-Tokengate-Role X-Tokengate-Token-Id X-Tokengate-User-Id X-Tokengate-User-Name X-Tokengate-User-Type"
+	want := map[string]string{"b": all, "g": all, "h": "X-Tokengate-User-Id X-Tokengate-User-Type"}
+	auth := map[string]string{"b": "Bearer " + b.users[0].token, "h": "Bearer " + b.users[0].token}
+	if b.isSelected(b.front("i")) {
+		want["i"], auth["i"] = all, "Bearer "+b.limited[0].token
+	}
+	for _, key := range []string{"b", "g", "h", "i"} {
+		if _, ok := want[key]; !ok || !b.isSelected(b.front(key)) {
+			continue
+		}
+		status, names, err := probeIdentity(ctx, client, b.front(key).url, auth[key])
+		if err != nil {
+			names = err.Error()
+		}
+		b.check(status == http.StatusOK && names == want[key], "(%s) the upstream gets exactly the identity headers %s (got %d, %s)", key, want[key], status, names)
 	}
 }
 

@@ -6,12 +6,28 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
-// identityHeader is the header tokengate (and, renamed by forward_auth's
-// copy_headers, the token service) sets upstream for the user's ID.
-const identityHeader = "X-Tokengate-User-Id"
+// identityPrefix starts the identity headers tokengate sets upstream;
+// identityHeader is the one for the user's ID, which the token service's
+// answer is also renamed to by forward_auth's copy_headers.
+const (
+	identityPrefix = "X-Tokengate-"
+	identityHeader = identityPrefix + "User-Id"
+)
+
+// itemsPath is what the load generator requests of every front end.
+// probePath is answered by the upstream with the names of the identity
+// headers it got, in seenNamesHeader: only preflight requests it, so the
+// measured requests cost the upstream one string comparison more.
+const (
+	itemsPath       = "/api/items"
+	probePath       = "/api/probe"
+	seenNamesHeader = "X-Bench-Seen-Identity"
+)
 
 // seenHeader is how the upstream tells the load generator which user it
 // saw, so every measured request of (b) and (c) can be checked for its tag.
@@ -60,6 +76,9 @@ func upstream() http.Handler {
 		if id := r.Header[identityHeader]; len(id) == 1 {
 			w.Header()[seenHeader] = id
 		}
+		if r.URL.Path == probePath {
+			w.Header()[seenNamesHeader] = []string{identityNames(r.Header)}
+		}
 		w.Header()["Content-Type"] = []string{"text/plain"}
 		_, _ = w.Write(body)
 	})
@@ -78,4 +97,17 @@ func (ts tokenService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["X-User-Id"] = []string{id}
 	w.WriteHeader(http.StatusOK)
+}
+
+// identityNames lists the identity headers in hdr, sorted and
+// space-separated.
+func identityNames(hdr http.Header) string {
+	var names []string
+	for name := range hdr {
+		if strings.HasPrefix(name, identityPrefix) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, " ")
 }

@@ -28,6 +28,7 @@ func TestBriefRun(t *testing.T) {
 		Rounds:      1,
 		Connections: 2,
 		Users:       20,
+		OtherUsers:  20,
 		BcryptCost:  bcrypt.MinCost, // the run hashes once; cost 14 would dominate it
 		Fronts:      frontKeys,
 	}
@@ -51,6 +52,13 @@ func TestBriefRun(t *testing.T) {
 		"(c) answers 200 for a valid token, the user's ID upstream",
 		"(d) answers 200 for valid credentials",
 		"(b) cache warm",
+		"(h) answers 200 for a valid token, the user's ID upstream",
+		"(h) the upstream gets exactly the identity headers X-Tokengate-User-Id X-Tokengate-User-Type",
+		"(b) the upstream gets exactly the identity headers X-Tokengate-Account-Id",
+		"(i) answers 200 for a valid token, the user's ID upstream",
+		"(i) cache warm",
+		"(i)'s users carry rate_limit 1000000/1s",
+		"the other users carry rate_limit 1000000/1s",
 	} {
 		if !hasCheck(rep, want) {
 			t.Errorf("no passing check %q", want)
@@ -60,6 +68,9 @@ func TestBriefRun(t *testing.T) {
 	checkJSON(t, rep)
 	checkCleanedUp(t, rep, tmp)
 }
+
+// wantTargets is how many targets a run of every front end evaluates.
+const wantTargets = 9
 
 func checkTable(t *testing.T, table string) {
 	t.Helper()
@@ -94,18 +105,26 @@ func checkTable(t *testing.T, table string) {
 		if !strings.HasPrefix(row[0], "("+string(key)+") ") {
 			t.Errorf("row %d is %q, want front end (%c)", i, row[0], key)
 		}
-		tokengateRow := strings.ContainsRune("bef", key)
+		tokengateRow := strings.ContainsRune("befhi", key)
 		if (row[5] == "-") == tokengateRow {
 			t.Errorf("row (%c): lookups/1k is %q", key, row[5])
 		}
 	}
-	for _, section := range []string{"targets:", "checks:"} {
+	for _, section := range []string{"ratios:", "targets:", "checks:"} {
 		if !hasLine(lines, section) {
 			t.Errorf("no %q section", section)
 		}
 	}
-	if n := strings.Count(table, "\n  met ") + strings.Count(table, "\n  MISSED "); n != 5 {
-		t.Errorf("%d targets evaluated, want 5", n)
+	if n := strings.Count(table, "\n  met ") + strings.Count(table, "\n  MISSED "); n != wantTargets {
+		t.Errorf("%d targets evaluated, want %d", n, wantTargets)
+	}
+	for _, ratio := range []string{"(h)/(g)", "(h)/(a)", "(b)/(g)", "(i)/(b)", "(e)/(f)", "(e) etcd lookups per 100 forged tokens"} {
+		if !strings.Contains(table, "\n  "+ratio) {
+			t.Errorf("no ratio %s", ratio)
+		}
+	}
+	if !hasLine(lines, "rate limits: (i)'s 20 users at 1000000/1s; 20 other users") || !strings.Contains(table, "enforced by this build: ") {
+		t.Error("no rate limits note")
 	}
 }
 
@@ -149,11 +168,12 @@ func checkJSON(t *testing.T, rep *Report) {
 			RPS float64 `json:"requests_per_second"`
 		} `json:"fronts"`
 		Targets []Target `json:"targets"`
+		Ratios  []Ratio  `json:"ratios"`
 	}
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Machine.GOMAXPROCS < 1 || len(back.Fronts) != len(frontKeys) || len(back.Targets) != 5 {
+	if back.Machine.GOMAXPROCS < 1 || len(back.Fronts) != len(frontKeys) || len(back.Targets) != wantTargets || len(back.Ratios) != 6 {
 		t.Errorf("JSON report: %s", b)
 	}
 }
@@ -240,5 +260,63 @@ func TestTokenSources(t *testing.T) {
 	}
 	if _, err := malformedTokens(10); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRoundNoise(t *testing.T) {
+	front := func(rps ...float64) *FrontResult { return &FrontResult{RoundRPS: rps} }
+	tests := []struct {
+		name string
+		x, y *FrontResult
+		want float64
+	}{
+		{"one round", front(90), front(100), minNoise},
+		{"steady", front(99, 99, 99), front(100, 100, 100), minNoise},
+		// Ratios 0.9, 1.0, 1.1: mean 1, standard deviation 0.1.
+		{"spread", front(90, 100, 110), front(100, 100, 100), 0.2},
+		{"rounds without y", front(90, 100), front(0, 100), minNoise},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := roundNoise(tt.x, tt.y); got < tt.want-1e-9 || got > tt.want+1e-9 {
+				t.Errorf("roundNoise = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWithinNoiseTarget: (i) against (b) is met within the rounds' noise,
+// missed below it, and never judged met when the rounds are too noisy.
+func TestWithinNoiseTarget(t *testing.T) {
+	tests := []struct {
+		name string
+		b, i []float64
+		met  bool
+	}{
+		{"equal", []float64{1000, 1000, 1000}, []float64{1000, 1000, 1000}, true},
+		{"1% slower", []float64{1000, 1000, 1000}, []float64{990, 990, 990}, true},
+		{"5% slower, steady", []float64{1000, 1000, 1000}, []float64{950, 950, 950}, false},
+		{"too noisy", []float64{1000, 1000, 1000}, []float64{700, 1000, 1300}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			front := func(key string, rounds []float64) FrontResult {
+				f := FrontResult{Key: key, Requests: 1, RoundRPS: rounds}
+				for _, r := range rounds {
+					f.RPS += r / float64(len(rounds))
+				}
+				return f
+			}
+			rep := &Report{Fronts: []FrontResult{front("b", tt.b), front("i", tt.i)}}
+			for _, target := range targets(rep) {
+				if strings.HasPrefix(target.What, "(i) ") {
+					if target.Skipped || target.Met != tt.met {
+						t.Errorf("%s: met %v (%s), want %v", target.What, target.Met, target.Measured, tt.met)
+					}
+					return
+				}
+			}
+			t.Fatal("no (i) target")
+		})
 	}
 }

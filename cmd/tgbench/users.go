@@ -21,18 +21,66 @@ type user struct {
 	id, token string
 }
 
-// createUsers makes n programmatic account-level viewers, each with one
-// token, in one account: the common case of API clients reading their own
-// account's resources. Creation runs a few at a time because each user is
-// one etcd transaction (with an fsync on the embedded etcd).
-func createUsers(ctx context.Context, s *store.Store, n int) ([]user, error) {
+// benchUsers are the users of one run.
+type benchUsers struct {
+	// plain are the users whose tokens (b), (c) and (h) spread over.
+	plain []user
+	// limited are (i)'s users: like plain, each with limitedUserRate.
+	limited []user
+	// others are users no front end uses, each with otherUserRate: rate
+	// limits configured for other users.
+	others []user
+	// oneAMinute is one more user, limited to a request a minute.
+	oneAMinute user
+}
+
+// Rate limits of (i)'s users and of the other users. (i)'s never binds:
+// each of its users gets a small share of the load, far below a million a
+// second, so every request takes the rate-limited path and passes.
+var (
+	limitedUserRate = store.RateLimit{Requests: 1_000_000, Window: "1s"}
+	otherUserRate   = store.RateLimit{Requests: 1_000_000, Window: "1s"}
+	oneAMinuteRate  = store.RateLimit{Requests: 1, Window: "1m"}
+)
+
+// createUsers makes the run's users in one organization and account:
+// n plain users, and with withLimits n more for (i), others that no front
+// end uses and the one-a-minute user.
+func createUsers(ctx context.Context, s *store.Store, n int, withLimits bool, others int) (benchUsers, error) {
+	var bu benchUsers
 	if _, err := s.CreateOrg(ctx, store.Org{ID: benchOrg, Name: "tgbench"}, operator); err != nil {
-		return nil, fmt.Errorf("creating the organization: %w", err)
+		return bu, fmt.Errorf("creating the organization: %w", err)
 	}
 	act, err := s.CreateAccount(ctx, store.Account{Org: benchOrg, Name: "tgbench"}, operator)
 	if err != nil {
-		return nil, fmt.Errorf("creating the account: %w", err)
+		return bu, fmt.Errorf("creating the account: %w", err)
 	}
+	if bu.plain, err = createUsersIn(ctx, s, act.ID, n, "bench", nil); err != nil {
+		return bu, err
+	}
+	if !withLimits {
+		return bu, nil
+	}
+	if bu.limited, err = createUsersIn(ctx, s, act.ID, n, "limited", &limitedUserRate); err != nil {
+		return bu, err
+	}
+	if bu.others, err = createUsersIn(ctx, s, act.ID, others, "other", &otherUserRate); err != nil {
+		return bu, err
+	}
+	one, err := createUsersIn(ctx, s, act.ID, 1, "one-a-minute", &oneAMinuteRate)
+	if err != nil {
+		return bu, err
+	}
+	bu.oneAMinute = one[0]
+	return bu, nil
+}
+
+// createUsersIn makes n programmatic account-level viewers, each with one
+// token and the given rate limit (nil: none): the common case of API
+// clients reading their own account's resources. Creation runs a few at a
+// time because each user is one etcd transaction (with an fsync on the
+// embedded etcd).
+func createUsersIn(ctx context.Context, s *store.Store, account string, n int, name string, limit *store.RateLimit) ([]user, error) {
 	users := make([]user, n)
 	errs := make(chan error, n)
 	next := make(chan int)
@@ -40,9 +88,17 @@ func createUsers(ctx context.Context, s *store.Store, n int) ([]user, error) {
 	for range 8 {
 		wg.Go(func() {
 			for i := range next {
-				u, err := createUser(ctx, s, act.ID, i)
+				u, err := createUser(ctx, s, store.User{
+					Org:       benchOrg,
+					Type:      store.TypeProgrammatic,
+					Level:     store.LevelAccount,
+					Account:   account,
+					Role:      store.RoleViewer,
+					Name:      fmt.Sprintf("%s-%d", name, i),
+					RateLimit: limit,
+				})
 				if err != nil {
-					errs <- err
+					errs <- fmt.Errorf("creating user %s-%d: %w", name, i, err)
 					continue
 				}
 				users[i] = u
@@ -61,24 +117,18 @@ func createUsers(ctx context.Context, s *store.Store, n int) ([]user, error) {
 	return users, nil
 }
 
-func createUser(ctx context.Context, s *store.Store, account string, i int) (user, error) {
+// createUser creates one user with a token.
+func createUser(ctx context.Context, s *store.Store, u store.User) (user, error) {
 	secret, err := token.Generate(token.Programmatic)
 	if err != nil {
 		return user{}, fmt.Errorf("generating a token: %w", err)
 	}
 	nt := store.NewToken{Hash: token.Sum(secret), Token: store.Token{ID: store.NewTokenID(), Hint: token.Hint(secret)}}
-	u, err := s.CreateUser(ctx, store.User{
-		Org:     benchOrg,
-		Type:    store.TypeProgrammatic,
-		Level:   store.LevelAccount,
-		Account: account,
-		Role:    store.RoleViewer,
-		Name:    fmt.Sprintf("bench-%d", i),
-	}, &nt, operator)
+	created, err := s.CreateUser(ctx, u, &nt, operator)
 	if err != nil {
-		return user{}, fmt.Errorf("creating user %d: %w", i, err)
+		return user{}, err
 	}
-	return user{id: u.ID, token: secret}, nil
+	return user{id: created.ID, token: secret}, nil
 }
 
 // warm sends every token once through front end (b), so that its rounds
