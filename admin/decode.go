@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/policy"
+	"github.com/tokengate/tokengate/module/store"
 )
 
 // MaxBody is the largest request body the API reads.
@@ -51,9 +52,14 @@ func tooLarge() error {
 // fields maps the JSON keys a request may carry to where each is decoded.
 type fields map[string]any
 
+// orNull wraps where a field is decoded when the field may be null: null
+// leaves the pointer it decodes into nil, which for a PATCH means "remove".
+type orNull struct{ ptr any }
+
 // decodeObject decodes body, which must be one JSON object, field by field:
-// an unknown or repeated key, a null, or a value of the wrong type is an
-// invalid_request naming the field. It reports which keys were present.
+// an unknown or repeated key, a null (unless the field is orNull), or a
+// value of the wrong type is an invalid_request naming the field. It
+// reports which keys were present.
 func decodeObject(body []byte, dst fields) (map[string]bool, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -70,6 +76,10 @@ func decodeObject(body []byte, dst fields) (map[string]bool, error) {
 		if !known {
 			return nil, invalid(key, "is not a field of this request")
 		}
+		nullable := false
+		if n, ok := ptr.(orNull); ok {
+			ptr, nullable = n.ptr, true
+		}
 		if present[key] {
 			return nil, invalid(key, "is given more than once")
 		}
@@ -78,7 +88,7 @@ func decodeObject(body []byte, dst fields) (map[string]bool, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return nil, invalid("body", "is not valid JSON")
 		}
-		if bytes.Equal(raw, []byte("null")) {
+		if bytes.Equal(raw, []byte("null")) && !nullable {
 			return nil, invalid(key, "must not be null")
 		}
 		vdec := json.NewDecoder(bytes.NewReader(raw))
@@ -106,6 +116,8 @@ func describe(ptr any) string {
 		return "true or false"
 	case *[]policy.Statement:
 		return `a list of statements {"effect", "methods", "paths"}`
+	case **store.RateLimit:
+		return `null or an object {"requests": a whole number, "window": a duration such as "1m"}`
 	}
 	return "of the documented type"
 }

@@ -324,13 +324,16 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		e.call(tok, "PUT", org+"/policies/"+pol, map[string]any{"name": "q", "account": act, "statements": []map[string]any{
 			{"effect": "deny", "methods": []string{"*"}, "paths": []string{"/api/x"}}}})
 		u := e.must(e.call(tok, "POST", org+"/users", map[string]any{"type": "programmatic", "level": "account", "account": act,
-			"role": "policy", "policies": []string{pol}, "name": "n"}), 201).field(t, "user", "id")
+			"role": "policy", "policies": []string{pol}, "name": "n", "rate_limit": map[string]any{"requests": 100, "window": "120s"}}), 201).field(t, "user", "id")
 		e.call(tok, "POST", org+"/users", map[string]any{"type": "ui", "level": "organization", "accounts": []string{act},
 			"role": "viewer", "name": "Ana", "email": "ana@example.com"})
 		e.call(tok, "GET", org+"/users?limit=2", nil)
 		e.call(tok, "GET", org+"/users?type=ui&account="+act, nil)
 		e.call(tok, "GET", org+"/users/"+u, nil)
 		e.call(tok, "PATCH", org+"/users/"+u, map[string]any{"disabled": true, "allowed_cidrs": []string{"10.0.0.0/8", "2001:db8::/32"}})
+		e.call(tok, "PATCH", org+"/users/"+u, map[string]any{"rate_limit": map[string]any{"requests": 0, "window": "1m"}}) // 400
+		e.call(tok, "PATCH", org+"/users/"+u, map[string]any{"rate_limit": map[string]any{"requests": 1, "window": "1d"}}) // 400
+		e.call(tok, "PATCH", org+"/users/"+u, map[string]any{"rate_limit": nil})
 		tk := e.must(e.call(tok, "POST", org+"/users/"+u+"/tokens", map[string]any{"expires_in": "1h"}), 201).field(t, "id")
 		e.call(tok, "GET", org+"/users/"+u+"/tokens", nil)
 		e.call(tok, "DELETE", org+"/users/"+u+"/tokens/"+tk, nil)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"math/bits"
 	"net/http"
 
 	"github.com/tokengate/tokengate/module/store"
@@ -19,7 +20,7 @@ func createUser(c *call) error {
 	err = c.decode(fields{
 		"type": &in.Type, "level": &in.Level, "account": &in.Account, "accounts": &in.Accounts,
 		"role": &in.Role, "policies": &in.Policies, "name": &in.Name, "description": &in.Description,
-		"email": &in.Email, "allowed_cidrs": &in.AllowedCIDRs,
+		"email": &in.Email, "allowed_cidrs": &in.AllowedCIDRs, "rate_limit": orNull{&in.RateLimit},
 	}, "type", "level", "role", "name")
 	if err != nil {
 		return err
@@ -142,8 +143,8 @@ func getUser(c *call) error {
 }
 
 // PATCH /orgs/{org}/users/{user}: name, description, role, accounts,
-// policies, allowed_cidrs, disabled. Moving a user off the policy role drops
-// its policies.
+// policies, allowed_cidrs, rate_limit (null removes it), disabled. Moving a
+// user off the policy role drops its policies.
 func patchUser(c *call) error {
 	_, sc, err := c.user()
 	if err != nil {
@@ -153,7 +154,7 @@ func patchUser(c *call) error {
 	present, err := c.decodePresent(fields{
 		"name": &in.Name, "description": &in.Description, "role": &in.Role,
 		"accounts": &in.Accounts, "policies": &in.Policies, "allowed_cidrs": &in.AllowedCIDRs,
-		"disabled": &in.Disabled,
+		"rate_limit": orNull{&in.RateLimit}, "disabled": &in.Disabled,
 	})
 	if err != nil {
 		return err
@@ -193,6 +194,23 @@ func patchUser(c *call) error {
 			}
 			u.AllowedCIDRs = in.AllowedCIDRs
 		}
+		if present["rate_limit"] {
+			// The same for the budget: a stolen admin token must not
+			// buy itself more requests, nor a bigger burst.
+			prev := u.RateLimit
+			u.RateLimit = in.RateLimit
+			if !c.caller.Operator && c.caller.Identity.UserID == u.ID {
+				// Judged as the store will keep it, once the store's
+				// own rules pass (a bad value is a 400, not a 403).
+				checked := *u
+				if err := store.ValidateUser(&checked); err != nil {
+					return err
+				}
+				if !lowers(prev, checked.RateLimit) {
+					return forbidden("an admin can only lower its own rate_limit; another admin or the operator can raise or remove it")
+				}
+			}
+		}
 		if present["disabled"] {
 			u.Disabled = in.Disabled
 		}
@@ -231,6 +249,41 @@ func narrows(prev, next []string) bool {
 		}
 	}
 	return true
+}
+
+// lowers reports whether the rate limit next is no higher than prev (nil
+// is no limit, the highest). Lower means both:
+//
+//   - requests/window does not increase: no more requests over a long run
+//     (100/1m → 100/2m, 50/1m or 1/1s);
+//   - requests does not increase: no bigger burst in one window, which
+//     the ratio alone would allow (100/1m → 1000/10m keeps the ratio but
+//     lets 1000 requests through at once).
+//
+// next is meant to have passed the store's validation; a value that is no
+// limit at all (no requests, no window) is not lower than anything. prev
+// is read as the gateway enforces it (see verify's identityFrom), so a
+// damaged stored value is judged by the limit actually applied.
+func lowers(prev, next *store.RateLimit) bool {
+	if next == nil {
+		return prev == nil
+	}
+	nextWindow := next.WindowDuration()
+	if next.Requests < 1 || nextWindow <= 0 {
+		return false
+	}
+	if prev == nil {
+		return true
+	}
+	prevRequests, prevWindow := max(prev.Requests, 1), max(prev.WindowDuration(), store.MinRateWindow)
+	if next.Requests > prevRequests {
+		return false
+	}
+	// next.Requests/nextWindow <= prevRequests/prevWindow, cross-multiplied
+	// in 128 bits, so that no value, damaged or not, overflows.
+	nh, nl := bits.Mul64(uint64(next.Requests), uint64(prevWindow))
+	ph, pl := bits.Mul64(uint64(prevRequests), uint64(nextWindow))
+	return nh < ph || nh == ph && nl <= pl
 }
 
 // DELETE /orgs/{org}/users/{user}: the user and all its tokens, at once.

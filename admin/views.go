@@ -55,22 +55,23 @@ func viewPolicy(p *store.Policy) policyView {
 }
 
 type userView struct {
-	ID           string      `json:"id"`
-	Org          string      `json:"org"`
-	Type         string      `json:"type"`
-	Level        string      `json:"level"`
-	Account      string      `json:"account,omitempty"`
-	Accounts     []string    `json:"accounts,omitempty"`
-	Role         string      `json:"role"`
-	Policies     []string    `json:"policies,omitempty"`
-	Name         string      `json:"name"`
-	Description  string      `json:"description"`
-	Email        string      `json:"email,omitempty"`
-	AllowedCIDRs []string    `json:"allowed_cidrs,omitempty"`
-	Disabled     bool        `json:"disabled"`
-	CreatedAt    time.Time   `json:"created_at"`
-	CreatedBy    store.Actor `json:"created_by"`
-	UpdatedAt    *time.Time  `json:"updated_at,omitempty"`
+	ID           string         `json:"id"`
+	Org          string         `json:"org"`
+	Type         string         `json:"type"`
+	Level        string         `json:"level"`
+	Account      string         `json:"account,omitempty"`
+	Accounts     []string       `json:"accounts,omitempty"`
+	Role         string         `json:"role"`
+	Policies     []string       `json:"policies,omitempty"`
+	Name         string         `json:"name"`
+	Description  string         `json:"description"`
+	Email        string         `json:"email,omitempty"`
+	AllowedCIDRs []string       `json:"allowed_cidrs,omitempty"`
+	RateLimit    *rateLimitView `json:"rate_limit,omitempty"`
+	Disabled     bool           `json:"disabled"`
+	CreatedAt    time.Time      `json:"created_at"`
+	CreatedBy    store.Actor    `json:"created_by"`
+	UpdatedAt    *time.Time     `json:"updated_at,omitempty"`
 }
 
 func viewUser(u *store.User) userView {
@@ -81,10 +82,20 @@ func viewUser(u *store.User) userView {
 	if u.Level == store.LevelOrganization && v.Accounts == nil {
 		v.Accounts = []string{}
 	}
+	if u.RateLimit != nil {
+		v.RateLimit = &rateLimitView{Requests: u.RateLimit.Requests, Window: u.RateLimit.Window}
+	}
 	if !u.UpdatedAt.IsZero() {
 		v.UpdatedAt = &u.UpdatedAt
 	}
 	return v
+}
+
+// rateLimitView is a user's budget: requests per window, the window in the
+// store's canonical form ("2m", never "120s").
+type rateLimitView struct {
+	Requests int64  `json:"requests"`
+	Window   string `json:"window"`
 }
 
 // newTokenView is a token as created: the one answer that holds its secret.
