@@ -8,6 +8,13 @@ var (
 	cursorField      = field{json: "cursor", usage: "where to continue: the next_cursor of the previous page"}
 )
 
+// rateLimitField is a user's rate_limit, for create and update; more says
+// what giving it does there.
+func rateLimitField(more string) field {
+	return field{json: "rate_limit", kind: rateLimit,
+		usage: "requests allowed per window across every gateway, such as 100/1m or 5000/1h (window 1s to 24h); " + more}
+}
+
 // policyBody is the policy document of §2, for create and update alike.
 var policyBody = []field{
 	nameField,
@@ -55,6 +62,7 @@ var resources = []resource{
 		actions: []action{
 			{name: "create", short: "Create a user (a programmatic one with its first token)", method: "POST", path: "/orgs/{org}/users",
 				example: "user create --org acme --type programmatic --level account --account act-1a2b3c4d --role viewer --name ci-bot\n" +
+					"user create --org acme --type programmatic --level organization --role viewer --name exporter --rate-limit 100/1m\n" +
 					"user create --org acme --type ui --level organization --accounts act-1a2b3c4d --role admin --name Ana --email ana@example.com",
 				secret: true,
 				body: []field{
@@ -68,6 +76,7 @@ var resources = []resource{
 					descriptionField,
 					{json: "email", usage: "email address, such as ana@example.com: required for --type ui, refused for programmatic"},
 					{json: "allowed_cidrs", kind: list, usage: "networks the user's tokens may be used from, such as 10.0.0.0/8,2001:db8::/32 (default: anywhere)"},
+					rateLimitField("default: none"),
 				}},
 			{name: "list", short: "List users, a page at a time", method: "GET", path: "/orgs/{org}/users",
 				query: []field{
@@ -78,7 +87,8 @@ var resources = []resource{
 			{name: "get", short: "Show a user", method: "GET", path: "/orgs/{org}/users/{user}"},
 			{name: "update", short: "Change a user; only the fields given change", method: "PATCH", path: "/orgs/{org}/users/{user}",
 				example: "user update --org acme --user u-… --role editor\nuser update --org acme --user u-… --disabled=true\n" +
-					"user update --org acme --user u-… --allowed-cidrs 10.0.0.0/8,2001:db8::/32",
+					"user update --org acme --user u-… --allowed-cidrs 10.0.0.0/8,2001:db8::/32\n" +
+					"user update --org acme --user u-… --rate-limit 5000/1h\nuser update --org acme --user u-… --rate-limit none",
 				changes: true,
 				body: []field{
 					{json: "name", usage: "name"},
@@ -87,6 +97,7 @@ var resources = []resource{
 					{json: "accounts", kind: list, usage: "accounts (act-…), replacing the current list"},
 					{json: "policies", kind: list, usage: "policies (pol-…), replacing the current list"},
 					{json: "allowed_cidrs", kind: list, usage: `networks the user's tokens may be used from, replacing the current list ("" for anywhere)`},
+					rateLimitField("replaces the current one, none removes it"),
 					{json: "disabled", kind: boolean, usage: "disable (true) or enable (false) the user and its tokens"},
 				}},
 			{name: "delete", short: "Delete a user and all its tokens", method: "DELETE", path: "/orgs/{org}/users/{user}",

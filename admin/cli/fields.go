@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -12,11 +13,12 @@ import (
 type kind int
 
 const (
-	text     kind = iota // a JSON string
-	list                 // comma-separated and repeatable: a JSON list of strings
-	boolean              // --disabled=true|false: a JSON boolean
-	number               // an integer (query parameters such as --limit)
-	jsonList             // a JSON list given verbatim, such as policy statements
+	text      kind = iota // a JSON string
+	list                  // comma-separated and repeatable: a JSON list of strings
+	boolean               // --disabled=true|false: a JSON boolean
+	number                // an integer (query parameters such as --limit)
+	jsonList              // a JSON list given verbatim, such as policy statements
+	rateLimit             // REQUESTS/WINDOW, such as 100/1m: a rate_limit object; none: null
 )
 
 // field is one flag of a command that becomes a JSON field of the request
@@ -110,6 +112,12 @@ func (f field) value(fs *pflag.FlagSet) (any, error) {
 			return nil, err
 		}
 		return parseJSONList(name, []byte(raw))
+	case rateLimit:
+		raw, err := fs.GetString(name)
+		if err != nil {
+			return nil, err
+		}
+		return parseRateLimit(name, raw)
 	}
 	return fs.GetString(name)
 }
@@ -137,6 +145,30 @@ func parseJSONList(what string, raw []byte) (json.RawMessage, error) {
 			`'[{"effect":"allow","methods":["GET"],"paths":["/api/*"]}]'`, what)
 	}
 	return json.RawMessage(raw), nil
+}
+
+// rateLimitBody is a rate_limit as the API takes it.
+type rateLimitBody struct {
+	Requests int64  `json:"requests"`
+	Window   string `json:"window"`
+}
+
+// parseRateLimit reads REQUESTS/WINDOW (100/1m) as a rate_limit, and none
+// as null: no limit, which removes one on update. Only the shape is checked
+// here; the API judges the numbers (1 to 1e9 requests, a window from 1s to
+// 24h) and says what is wrong with them.
+func parseRateLimit(what, raw string) (any, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "none" {
+		return nil, nil
+	}
+	requests, window, ok := strings.Cut(raw, "/")
+	n, err := strconv.ParseInt(strings.TrimSpace(requests), 10, 64)
+	window = strings.TrimSpace(window)
+	if !ok || err != nil || window == "" {
+		return nil, usageErrorf("--%s must be REQUESTS/WINDOW, such as 100/1m or 5000/1h, or none", what)
+	}
+	return rateLimitBody{Requests: n, Window: window}, nil
 }
 
 // queryText is a field's value as a query parameter.

@@ -118,6 +118,23 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("after --disabled=true: %v", got)
 	}
 	e.op(t, "user", "update", "--org", "acme", "--user", botID, "--disabled=false", "--name", "ci").ok(t)
+
+	// A rate limit: set at creation, shown in canonical form, changed,
+	// refused when out of range (the API's message reaches the user),
+	// removed with none.
+	metered := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", prod,
+		"--role", "viewer", "--name", "metered", "--rate-limit", "100/120s").ok(t)
+	secrets = append(secrets, metered.field(t, "token", "secret"))
+	meteredID := metered.field(t, "user", "id")
+	checkRateLimit(t, metered.json(t)["user"], 100, "2m")
+	checkRateLimit(t, e.op(t, "user", "update", "--org", "acme", "--user", meteredID, "--rate-limit", "5000/1h").ok(t).json(t), 5000, "1h")
+	if r := e.op(t, "user", "update", "--org", "acme", "--user", meteredID, "--rate-limit", "10/1d").failed(t); !strings.Contains(r.stderr, "rate_limit.window") {
+		t.Fatalf("a window in days: stderr %q", r.stderr)
+	}
+	checkRateLimit(t, e.op(t, "user", "get", "--org", "acme", "--user", meteredID).ok(t).json(t), 5000, "1h")
+	if got := e.op(t, "user", "update", "--org", "acme", "--user", meteredID, "--rate-limit", "none").ok(t).json(t); got["rate_limit"] != nil {
+		t.Fatalf("after --rate-limit none: %v", got)
+	}
 	deleted := e.op(t, "user", "delete", "--org", "acme", "--user", polUser.field(t, "user", "id")).ok(t)
 	if deleted.stdout != "" {
 		t.Fatalf("delete printed %q", deleted.stdout)
@@ -166,6 +183,16 @@ func checkAccounts(t *testing.T, user any, want ...string) {
 		if got[i] != want[i] {
 			t.Fatalf("accounts %v, want %v", got, want)
 		}
+	}
+}
+
+// checkRateLimit: the user object's rate_limit is requests per window.
+func checkRateLimit(t *testing.T, user any, requests float64, window string) {
+	t.Helper()
+	u, _ := user.(map[string]any)
+	got, _ := u["rate_limit"].(map[string]any)
+	if len(got) != 2 || got["requests"] != requests || got["window"] != window {
+		t.Fatalf("rate_limit %v, want %v per %s", u["rate_limit"], requests, window)
 	}
 }
 
