@@ -937,6 +937,12 @@ func TestConsoleKeyboard(t *testing.T) {
 	if id := s.activeID(); id != "add-cidrs" {
 		t.Fatalf("Tab order in the dialog reaches %q, want Allowed networks", id)
 	}
+	for _, want := range []string{"add-rate-requests", "add-rate-window"} {
+		key("to the rate limit", kb.Tab)
+		if id := s.activeID(); id != want {
+			t.Fatalf("Tab order in the dialog reaches %q, want %s", id, want)
+		}
+	}
 	key("to the Create button", kb.Tab)
 	if id := s.activeID(); id != "add-submit" {
 		t.Fatalf("Tab order in the dialog reaches %q, want Create", id)

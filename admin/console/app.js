@@ -202,6 +202,19 @@ function accountsCell(u) {
   }));
 }
 
+// rateLabel says a rate_limit in words: "100 requests per minute", "5
+// requests per 90 seconds". The API writes windows in their largest whole
+// unit ("2m", never "120s").
+const WINDOW_UNITS = { s: ["second", "seconds"], m: ["minute", "minutes"], h: ["hour", "hours"] };
+
+function rateLabel(limit) {
+  const requests = `${limit.requests} ${limit.requests === 1 ? "request" : "requests"}`;
+  const m = /^([0-9]+)([smh])$/.exec(limit.window);
+  if (!m) return `${requests} per ${limit.window}`;
+  const [one, many] = WINDOW_UNITS[m[2]];
+  return `${requests} per ${m[1] === "1" ? one : `${m[1]} ${many}`}`;
+}
+
 // actorName resolves who made something to a name, asking the API once per
 // user; callers that may not read that user see its ID.
 function actorName(actor) {
@@ -606,6 +619,8 @@ async function userRow(u) {
   }
   const tokensButton = el("button", { type: "button", class: "secondary small" }, "Tokens", srOnly(` of ${u.name}`));
   tokensButton.addEventListener("click", () => openTokens(u, tokensButton));
+  const rateButton = el("button", { type: "button", class: "secondary small rate-button" }, "Rate limit", srOnly(` of ${u.name}`));
+  rateButton.addEventListener("click", () => openRate(u, rateButton));
   const deleteButton = el("button", { type: "button", class: "danger small" }, "Delete", srOnly(` ${u.name}`));
   deleteButton.addEventListener("click", () => deleteUser(u, deleteButton));
   return el("tr", { "data-user-id": u.id },
@@ -614,13 +629,14 @@ async function userRow(u) {
       u.description ? el("span", { class: "hint block", text: u.description }) : null,
       el("span", { class: "hint block mono nowrap", text: u.id }),
       u.allowed_cidrs ? el("span", { class: "hint block", text: "Allowed networks: " + u.allowed_cidrs.join(", ") }) : null,
+      u.rate_limit ? el("span", { class: "hint block rate-limit", text: "Rate limit: " + rateLabel(u.rate_limit) }) : null,
       u.disabled ? el("span", { class: "badge", text: "disabled" }) : null),
     el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
     roleCell(u),
     accountsCell(u),
     el("td", { text: creator }),
     el("td", {}, lastUsed ? timeEl(lastUsed) : tokens ? "Never" : "Unknown"),
-    el("td", { class: "row-actions" }, tokensButton, deleteButton));
+    el("td", { class: "row-actions" }, tokensButton, rateButton, deleteButton));
 }
 
 $("users-more").addEventListener("click", () => loadUsers(users.target, false));
@@ -698,8 +714,8 @@ $("add-form").addEventListener("submit", async (ev) => {
   clearError(errorRegion);
   const nameField = $("add-name");
   const cidrsField = $("add-cidrs");
-  nameField.removeAttribute("aria-invalid");
-  cidrsField.removeAttribute("aria-invalid");
+  const rateFields = { requests: $("add-rate-requests"), window: $("add-rate-window") };
+  for (const f of [nameField, cidrsField, rateFields.requests, rateFields.window]) f.removeAttribute("aria-invalid");
   const name = nameField.value.trim();
   if (!name) {
     nameField.setAttribute("aria-invalid", "true");
@@ -731,6 +747,12 @@ $("add-form").addEventListener("submit", async (ev) => {
   // Commas or spaces between networks; the API checks each one.
   const cidrs = cidrsField.value.split(/[\s,]+/).filter(Boolean);
   if (cidrs.length > 0) body.allowed_cidrs = cidrs;
+  const rate = readRateLimit(rateFields);
+  if (rate.invalid) {
+    flagInvalid(rate.invalid, errorRegion, rate.message);
+    return;
+  }
+  if (rate.limit) body.rate_limit = rate.limit;
   const submit = $("add-submit");
   submit.disabled = true;
   try {
@@ -745,11 +767,114 @@ $("add-form").addEventListener("submit", async (ev) => {
     loadUsers(target, true);
   } catch (err) {
     report(err, errorRegion, "Could not create the user: ");
+    const rateField = rateFieldAtFault(err, rateFields);
     if (!err.handled && err.code === "invalid_request" && err.message.startsWith("allowed_cidrs")) {
       cidrsField.setAttribute("aria-invalid", "true");
       cidrsField.focus();
+    } else if (rateField) {
+      rateField.setAttribute("aria-invalid", "true");
+      rateField.focus();
     } else if (!err.handled) {
       nameField.focus();
+    }
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+// ---- rate limits ------------------------------------------------------------
+
+// readRateLimit reads the Requests and Per window fields: { limit: null }
+// when Requests is empty (no limit), { limit } otherwise, or { invalid,
+// message } naming the field to correct. The API judges the numbers (1 to
+// 1000000000 requests, a window from 1s to 24h) and says what is wrong.
+function readRateLimit(fields) {
+  const requests = fields.requests.value.trim();
+  const window = fields.window.value.trim();
+  if (requests === "") return { limit: null };
+  if (!/^[0-9]{1,15}$/.test(requests)) {
+    return { invalid: fields.requests, message: "Rate limit: Requests must be a whole number, such as 100." };
+  }
+  if (window === "") {
+    return { invalid: fields.window, message: "Rate limit: give the window, such as 1m." };
+  }
+  return { limit: { requests: Number(requests), window } };
+}
+
+// rateFieldAtFault is the field an API refusal of a rate_limit is about,
+// if it is about one.
+function rateFieldAtFault(err, fields) {
+  if (!err || err.handled || err.code !== "invalid_request" || !err.message.startsWith("rate_limit")) return null;
+  return err.message.startsWith("rate_limit.window") ? fields.window : fields.requests;
+}
+
+function flagInvalid(field, region, message) {
+  field.setAttribute("aria-invalid", "true");
+  showError(region, message);
+  field.focus();
+}
+
+// Changing a user's rate limit: it applies at once, on every gateway.
+
+const rateEdit = { user: null };
+const rateEditFields = () => ({ requests: $("rate-requests"), window: $("rate-window") });
+
+function openRate(u, opener) {
+  rateEdit.user = u;
+  $("rate-form").reset();
+  clearError($("rate-error"));
+  const fields = rateEditFields();
+  for (const f of [fields.requests, fields.window]) f.removeAttribute("aria-invalid");
+  $("rate-title").textContent = `Rate limit of ${u.name}`;
+  $("rate-context").textContent = u.rate_limit ? `Now: ${rateLabel(u.rate_limit)}.` : "Now: no limit.";
+  fields.requests.value = u.rate_limit ? String(u.rate_limit.requests) : "";
+  fields.window.value = u.rate_limit ? u.rate_limit.window : "1m";
+  openDialog($("rate-dialog"), fields.requests, opener, $("users-title"));
+}
+
+$("rate-cancel").addEventListener("click", () => $("rate-dialog").close());
+$("rate-dialog").addEventListener("close", () => {
+  rateEdit.user = null;
+});
+
+$("rate-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const u = rateEdit.user;
+  if (!u) return;
+  const errorRegion = $("rate-error");
+  clearError(errorRegion);
+  const fields = rateEditFields();
+  for (const f of [fields.requests, fields.window]) f.removeAttribute("aria-invalid");
+  const rate = readRateLimit(fields);
+  if (rate.invalid) {
+    flagInvalid(rate.invalid, errorRegion, rate.message);
+    return;
+  }
+  const submit = $("rate-submit");
+  submit.disabled = true;
+  try {
+    const updated = await call("PATCH", orgPath(`/users/${enc(u.id)}`), { rate_limit: rate.limit });
+    closeQuietly($("rate-dialog"));
+    say(updated.rate_limit
+      ? `Rate limit of ${updated.name}: ${rateLabel(updated.rate_limit)}, from now on.`
+      : `${updated.name} has no rate limit now.`);
+    // The row shows the new limit; focus goes back to its button.
+    const fresh = await userRow(updated);
+    const old = [...$("users-body").rows].find((r) => r.dataset.userId === u.id);
+    if (old && state.me) {
+      old.replaceWith(fresh);
+      fresh.querySelector(".rate-button").focus();
+    } else {
+      $("users-title").focus();
+    }
+  } catch (err) {
+    report(err, errorRegion, "Could not change the rate limit: ");
+    const field = rateFieldAtFault(err, fields);
+    if (field) {
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+    } else if (!err.handled) {
+      fields.requests.focus();
     }
   } finally {
     submit.disabled = false;
