@@ -126,6 +126,7 @@ const (
 	OpRead   = "read"   // admin reads
 	OpTxn    = "txn"    // admin changes
 	OpUsage  = "usage"  // recording last use
+	OpScan   = "scan"   // reading every token digest, for the filter of issued tokens
 )
 
 // ETCD returns the observers of one operation, resolved once.
@@ -180,6 +181,32 @@ var (
 	})
 )
 
+// The filter of issued tokens (package verify): tokens never issued are
+// refused from memory. The gauges are set by the verifier as the filter
+// changes; a process has one verifier, shared across config reloads.
+var (
+	FilterRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "filter", Name: "refused_total",
+		Help: "Tokens refused from memory: the filter says they were never issued, and no etcd lookup was spent.",
+	})
+	FilterFallbacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "filter", Name: "fallbacks_total",
+		Help: "Tokens the filter says were never issued that were looked up in etcd anyway, within the fallback budget (one just issued on another gateway may not have reached this one's watch).",
+	})
+	FilterBuilds = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "filter", Name: "builds_total",
+		Help: "Filters built from a scan of every token digest in etcd.",
+	})
+	FilterKeys = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "filter", Name: "keys",
+		Help: "Token digests the filter holds: those it was built from and those created since.",
+	})
+	FilterBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "filter", Name: "bytes",
+		Help: "Memory of the filter: its fingerprints and the digests of tokens created since it was built.",
+	})
+)
+
 // Webhook delivery attempts, the values of the "status" label of
 // tokengate_webhook_attempts_total: the receiver answered 2xx, the attempt
 // failed and another follows, or the event was given up.
@@ -219,6 +246,7 @@ var process = []prometheus.Collector{
 	verifications, CacheHits, CacheMisses, CacheEvictions, etcdDuration, etcdErrors,
 	WatchRestarts, WatchFlushes, adminActions, reports, ReportedCredentials, ReportRevocations,
 	webhookAttempts, WebhookLatency, WebhookElections, ExpiryWarnings,
+	FilterRefused, FilterFallbacks, FilterBuilds, FilterKeys, FilterBytes,
 }
 
 // Register adds tokengate's process-wide metrics and the given per-config
