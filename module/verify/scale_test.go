@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -27,7 +28,14 @@ import (
 //     of tokens never seen; exactly one lookup each;
 //   - cache-heap-MB, cache-entries: what the verifier adds to the heap after
 //     a random-access pass over up to 150 000 tokens, which must stay
-//     bounded by cache_entries, not grow with the store.
+//     bounded by cache_entries, not grow with the store (the filter of
+//     issued tokens included);
+//   - filter-B/token: the filter of issued tokens with its overlay at its
+//     largest (allocated with each build), per token; filter-build-ms and
+//     filter-build-alloc-B/token: one build, the scan of every digest
+//     included, and what it allocates meanwhile (garbage once built);
+//   - forged-ns: verifying a forged token the filter refuses (its false
+//     positives, 1 in 256, go the ordinary way and are left out).
 //
 // etcd runs as its own process, so the heap measured is the gateway's.
 // Run it alone: go test -run X -bench Scale -benchtime 1x ./module/verify
@@ -118,6 +126,7 @@ func (sc *scale) measure(b *testing.B, n int) {
 	}
 	defer v.Close()
 	ctx := context.Background()
+	filterBytes, build, buildAlloc := sc.measureFilter(b, v)
 	verify := func(secret string) time.Duration {
 		start := time.Now()
 		if _, err := v.Verify(ctx, secret); err != nil {
@@ -177,9 +186,72 @@ func (sc *scale) measure(b *testing.B, n int) {
 	b.ReportMetric(float64(percentile(cold, 99).Nanoseconds()), "cold-p99-ns")
 	b.ReportMetric(float64(int64(mem.HeapInuse)-int64(base.HeapInuse))/(1<<20), "cache-heap-MB")
 	b.ReportMetric(float64(v.Entries()), "cache-entries")
+	b.ReportMetric(float64(filterBytes)/float64(n), "filter-B/token")
+	b.ReportMetric(float64(build.Microseconds())/1000, "filter-build-ms")
+	b.ReportMetric(float64(buildAlloc)/float64(n), "filter-build-alloc-B/token")
+	b.ReportMetric(float64(sc.forgedNanos(b, v).Nanoseconds()), "forged-ns")
 	if perToken != 1 {
 		b.Errorf("cold path: %.3f lookups per token, want 1", perToken)
 	}
+}
+
+// measureFilter waits for the verifier's first filter, then builds one
+// more itself, timing it and counting what it allocates. It returns the
+// filter's bytes (with its overlay at its largest).
+func (sc *scale) measureFilter(b *testing.B, v *Verifier) (bytes int64, took time.Duration, alloc uint64) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !v.Stats().FilterUsable {
+		if time.Now().After(deadline) {
+			b.Fatalf("no usable filter: %+v", v.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	if err := v.buildFilter(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	took = time.Since(start)
+	runtime.ReadMemStats(&after)
+	s := v.Stats()
+	if s.FilterKeys != int64(len(sc.secrets)) {
+		b.Errorf("filter of %d keys, the store holds %d tokens", s.FilterKeys, len(sc.secrets))
+	}
+	b.Logf("filter of %d tokens: %d bytes, built in %s (the first: %s)", s.FilterKeys, s.FilterBytes,
+		took.Round(time.Millisecond), s.FilterBuildTime.Round(time.Millisecond))
+	return s.FilterBytes, took, after.TotalAlloc - before.TotalAlloc
+}
+
+// forgedNanos is the mean time of verifying a forged token the filter
+// refuses, the fallback budget spent.
+func (sc *scale) forgedNanos(b *testing.B, v *Verifier) time.Duration {
+	b.Helper()
+	forged := make([]string, 0, 100_000)
+	for len(forged) < cap(forged) {
+		tok, err := token.Generate(token.Programmatic)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !v.filter.mayHold(cacheKey(token.Sum(tok))) {
+			forged = append(forged, tok)
+		}
+	}
+	ctx := context.Background()
+	for _, tok := range forged[:v.Config().FilterFallbacks] {
+		v.Verify(ctx, tok)
+	}
+	lookups := v.Stats().Lookups
+	start := time.Now()
+	for _, tok := range forged {
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknown) {
+			b.Fatalf("forged token: %v", err)
+		}
+	}
+	took := time.Since(start)
+	b.Logf("%d forged tokens: %d lookups", len(forged), v.Stats().Lookups-lookups)
+	return took / time.Duration(len(forged))
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {

@@ -42,6 +42,14 @@ type Config struct {
 	MaxStale time.Duration
 	// LookupTimeout bounds one read of a token from etcd.
 	LookupTimeout time.Duration
+	// FilterFallbacks is how many tokens per second that the filter of
+	// issued tokens says were never issued are looked up in etcd anyway
+	// (up to as many at once): one may have been issued a moment ago on
+	// another gateway, its watch event still on its way here. Beyond it
+	// they are refused from memory. A flood of forged tokens spends the
+	// budget; a real one then meets at most a refusal until its watch
+	// event arrives, milliseconds later. Default: 20.
+	FilterFallbacks int
 	// Logger receives the watch's state changes and the store's health:
 	// ready, unreachable, reachable again. Default: none.
 	Logger *zap.Logger `json:"-"`
@@ -77,6 +85,9 @@ func (c *Config) fill() error {
 	if c.LookupTimeout == 0 {
 		c.LookupTimeout = DefaultLookupTimeout
 	}
+	if c.FilterFallbacks == 0 {
+		c.FilterFallbacks = DefaultFilterFallbacks
+	}
 	if c.ReminderInterval == 0 {
 		c.ReminderInterval = time.Minute
 	}
@@ -101,6 +112,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("max_stale (%s) must not exceed cache_ttl (%s)", c.MaxStale, c.CacheTTL)
 	case c.LookupTimeout <= 0:
 		return errors.New("lookup timeout must be positive")
+	case c.FilterFallbacks < 0:
+		return errors.New("filter fallbacks must not be negative")
 	}
 	return nil
 }
@@ -118,6 +131,14 @@ type Verifier struct {
 	changes changeLog
 	usage   usage
 
+	// The filter of issued tokens (filter.go): its state, the budget of
+	// lookups for tokens it refuses, requests for a build, one build at a
+	// time.
+	filter       digestFilter
+	fallbacks    fallbackBudget
+	filterWanted chan struct{}
+	filterBuild  sync.Mutex
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -127,9 +148,15 @@ type Verifier struct {
 
 	// Fault injection for tests, nil otherwise. afterLookup runs between
 	// reading etcd and caching the result (the stale-fill race);
-	// beforeWatch runs before each watch starts (to hold the watch down).
-	afterLookup func()
-	beforeWatch func()
+	// beforeWatch runs before each watch starts (to hold the watch down);
+	// beforeFilterBuild before each build of the filter (with the build's
+	// context) and beforeFilterInstall between its read of etcd and putting
+	// it in place; set these through newWithHooks, before the builder
+	// starts.
+	afterLookup         func()
+	beforeWatch         func()
+	beforeFilterBuild   func(ctx context.Context)
+	beforeFilterInstall func()
 
 	watchMu     sync.Mutex
 	watchCancel context.CancelFunc
@@ -147,6 +174,8 @@ type entry struct {
 
 type counters struct {
 	hits, misses, unknownHits, lookups, staleServed, unavailable atomic.Int64
+
+	filterRefused, filterFallbacks, filterBuilds, filterBuildTime atomic.Int64
 }
 
 // Stats counts what the verifier did.
@@ -167,11 +196,39 @@ type Stats struct {
 	Flushes int64
 	// WatchRestarts counts watches started after the first.
 	WatchRestarts int64
+
+	// FilterRefused counts tokens refused from memory: the filter of issued
+	// tokens says they were never issued; no lookup was spent.
+	FilterRefused int64
+	// FilterFallbacks counts tokens the filter said were never issued that
+	// were looked up anyway, within Config.FilterFallbacks.
+	FilterFallbacks int64
+	// FilterBuilds counts filters built from a scan of every token digest.
+	FilterBuilds int64
+	// FilterBuildTime is how long the latest build took, scan included.
+	FilterBuildTime time.Duration
+	// FilterKeys is how many token digests the filter holds: those it was
+	// built from and those created since (FilterOverlay).
+	FilterKeys, FilterOverlay int64
+	// FilterBytes is the filter's memory: its fingerprints and its
+	// overlay.
+	FilterBytes int64
+	// FilterRevision is the etcd revision the filter was built at.
+	FilterRevision int64
+	// FilterUsable: the filter may refuse tokens now (complete, and the
+	// watch in sync within max_stale).
+	FilterUsable bool
 }
 
 // New starts a verifier on the store: it begins watching at once. Close
 // stops it.
 func New(s *store.Store, cfg Config) (*Verifier, error) {
+	return newWithHooks(s, cfg, nil)
+}
+
+// newWithHooks is New, letting tests set fault injection on the verifier
+// before anything starts.
+func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifier, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
@@ -201,11 +258,18 @@ func New(s *store.Store, cfg Config) (*Verifier, error) {
 		unknowns:   unknowns,
 	}
 	v.changes.init()
+	v.filter.init()
+	v.fallbacks.init(cfg.FilterFallbacks, cfg.now())
+	v.filterWanted = make(chan struct{}, 1)
+	if hooks != nil {
+		hooks(v)
+	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
-	v.wg.Add(3)
+	v.wg.Add(4)
 	go v.watch()
 	go v.recordUse()
 	go v.monitor()
+	go v.buildFilters()
 	return v, nil
 }
 
@@ -219,6 +283,7 @@ func (v *Verifier) Close() {
 
 // Stats returns the verifier's counters.
 func (v *Verifier) Stats() Stats {
+	f := v.filter.state()
 	return Stats{
 		Hits:          v.stats.hits.Load(),
 		Misses:        v.stats.misses.Load(),
@@ -228,6 +293,16 @@ func (v *Verifier) Stats() Stats {
 		WatchRevision: v.changes.applied.Load(),
 		Flushes:       v.changes.flushes.Load(),
 		WatchRestarts: v.changes.restarts.Load(),
+
+		FilterRefused:   v.stats.filterRefused.Load(),
+		FilterFallbacks: v.stats.filterFallbacks.Load(),
+		FilterBuilds:    v.stats.filterBuilds.Load(),
+		FilterBuildTime: time.Duration(v.stats.filterBuildTime.Load()),
+		FilterKeys:      f.keys,
+		FilterOverlay:   f.overlay,
+		FilterBytes:     f.bytes,
+		FilterRevision:  f.revision,
+		FilterUsable:    f.complete && v.changes.newsWithin(v.cfg.now(), v.cfg.MaxStale),
 	}
 }
 
@@ -259,8 +334,9 @@ func (v *Verifier) Config() Config { return v.cfg }
 // Verify returns the identity behind a bearer token.
 //
 // Errors: ErrMalformed (refused offline), ErrUnknown, ErrExpired,
-// ErrDisabled, ErrUnavailable (the store cannot answer and the cache may
-// not). The returned identity is shared and must not be modified.
+// ErrDisabled, ErrUnavailable (the store cannot answer and neither the
+// cache nor the filter of issued tokens may). The returned identity is
+// shared and must not be modified.
 func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	kind, err := token.Parse(tok)
 	if err != nil {
@@ -287,11 +363,31 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		metrics.CacheHits.Inc()
 		return nil, ErrUnknown
 	}
+	// Nothing current is cached: the filter of issued tokens may know the
+	// token was never issued. It may have been issued a moment ago on
+	// another gateway, so a few such tokens a second are looked up anyway;
+	// the rest, and all of them while etcd is known down, are refused here.
+	refused := fallback == nil && v.filterRefuses(key, now)
+	if refused {
+		if v.down.Load() || !v.fallbacks.take(now) {
+			v.stats.filterRefused.Add(1)
+			metrics.FilterRefused.Inc()
+			return nil, ErrUnknown
+		}
+		v.stats.filterFallbacks.Add(1)
+		metrics.FilterFallbacks.Inc()
+	}
 	v.stats.misses.Add(1)
 	metrics.CacheMisses.Inc()
 
 	e, err := v.fill(ctx, h, kind)
 	if err != nil {
+		if refused && errors.Is(err, ErrUnavailable) {
+			// The filter, in sync within max_stale, said never issued.
+			v.stats.filterRefused.Add(1)
+			metrics.FilterRefused.Inc()
+			return nil, ErrUnknown
+		}
 		if errors.Is(err, ErrUnavailable) {
 			if fallback != nil && v.changes.inSync(fallback, now, v.cfg.MaxStale) {
 				v.stats.staleServed.Add(1)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -96,6 +97,13 @@ func (c *changeLog) inSync(e *entry, now time.Time, maxStale time.Duration) bool
 		known = n
 	}
 	return now.UnixNano()-known < int64(maxStale)
+}
+
+// newsWithin reports whether the watch was known to be in sync less than d
+// before now.
+func (c *changeLog) newsWithin(now time.Time, d time.Duration) bool {
+	n := c.newsAt.Load()
+	return n != 0 && now.UnixNano()-n < int64(d)
 }
 
 // record applies one change; only the watch goroutine calls it.
@@ -200,6 +208,10 @@ func (v *Verifier) watch() {
 			v.changes.flush(rev)
 			v.changes.synced(rev)
 			v.changes.confirmed(rev, at)
+			// Likewise the filter of issued tokens: it may answer again
+			// once built at or after this revision.
+			v.filter.restarted(rev)
+			v.wantFilter()
 			next = rev + 1
 			v.log.Debug("watch started", zap.Int64("revision", rev))
 		}
@@ -210,6 +222,7 @@ func (v *Verifier) watch() {
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			v.log.Warn("watch history compacted; dropping the cache", zap.Int64("resume_revision", next))
 			metrics.WatchFlushes.Inc()
+			v.filter.lostHistory()
 			next = 0
 		} else {
 			v.log.Debug("watch interrupted; resuming", zap.Int64("resume_revision", next), zap.Error(err))
@@ -271,6 +284,9 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 			key := string(ev.Kv.Key)
 			if !slices.ContainsFunc(ignored, func(p string) bool { return strings.HasPrefix(key, p) }) {
 				v.changes.record(key, ev.Kv.ModRevision)
+			}
+			if h, ok := v.store.TokenDigestOfKey(ev.Kv.Key); ok {
+				v.noteTokenChange(h, ev.Type == mvccpb.PUT, ev.Kv.ModRevision)
 			}
 			last = ev.Kv.ModRevision
 		}
