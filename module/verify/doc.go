@@ -31,9 +31,10 @@
 //
 // A token the filter refuses may have been created a moment ago on another
 // gateway, its watch event still on its way: Config.FilterFallbacks such
-// tokens a second (default 20) are looked up anyway. Under a flood of forged
-// tokens that budget is spent, so a just-created token meets at worst a
-// refusal until its watch event arrives, milliseconds later.
+// tokens a second (default 20) are looked up anyway, and requests for one
+// being looked up share that lookup. Under a flood of forged tokens that
+// budget is spent, so a just-created token meets at worst a refusal until
+// its watch event arrives, milliseconds later.
 //
 // When etcd cannot be reached, cached identities are honoured for at most
 // MaxStale after the last moment the watch was known to be in sync; after

@@ -212,22 +212,85 @@ func (f *digestFilter) state() filterState {
 }
 
 // fallbackBudget is a token bucket: the lookups allowed for tokens the
-// filter says were never issued. It runs on the verifier's clock.
+// filter says were never issued. It runs on the verifier's clock. Requests
+// for a token being looked up share that lookup and spend nothing, so a
+// burst of requests with a token just issued elsewhere costs one unit; a
+// request that missed the cache just before such a lookup ended is sent
+// back to the cache, which holds its verdict now.
 type fallbackBudget struct {
-	mu     sync.Mutex
-	rate   float64 // per second; also the bucket's size
-	tokens float64
-	last   time.Time
+	mu      sync.Mutex
+	rate    float64 // per second; also the bucket's size
+	tokens  float64
+	last    time.Time
+	lookups map[uint64]fallbackLookup // under way or just ended, by cache key
 }
+
+// fallbackLookup is one token's lookups past the filter.
+type fallbackLookup struct {
+	running int
+	ended   time.Time
+}
+
+// fallbackRecent is how long after its lookup a token's verdict is looked
+// for in the cache rather than refused: longer than any request takes from
+// missing the cache to asking the budget.
+const fallbackRecent = time.Second
+
+// admission is the budget's answer about one token.
+type admission int
+
+const (
+	admitNone   admission = iota // refused
+	admitLookup                  // look it up; end with done
+	admitShare                   // a lookup is under way: share it
+	admitCached                  // a lookup just ended: its verdict is in the cache
+)
 
 func (b *fallbackBudget) init(rate int, now time.Time) {
 	b.rate, b.tokens, b.last = float64(rate), float64(rate), now
+	b.lookups = make(map[uint64]fallbackLookup)
 }
 
-// take spends one lookup if the budget allows it at now.
-func (b *fallbackBudget) take(now time.Time) bool {
+// admit says whether the token with cache key key may be looked up at now.
+func (b *fallbackBudget) admit(key uint64, now time.Time) admission {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if l, ok := b.lookups[key]; ok {
+		switch {
+		case l.running > 0:
+			return admitShare
+		case now.Sub(l.ended) < fallbackRecent:
+			return admitCached
+		}
+		delete(b.lookups, key)
+	}
+	if !b.take(now) {
+		return admitNone
+	}
+	l := b.lookups[key]
+	l.running++
+	b.lookups[key] = l
+	return admitLookup
+}
+
+// done ends a lookup admit allowed, at now.
+func (b *fallbackBudget) done(key uint64, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.lookups[key]
+	l.running--
+	l.ended = now
+	b.lookups[key] = l
+	// At most rate lookups a second: the map stays small.
+	for k, l := range b.lookups {
+		if l.running <= 0 && now.Sub(l.ended) >= fallbackRecent {
+			delete(b.lookups, k)
+		}
+	}
+}
+
+// take spends one lookup if the budget allows it at now; b.mu is held.
+func (b *fallbackBudget) take(now time.Time) bool {
 	if elapsed := now.Sub(b.last); elapsed > 0 {
 		b.tokens = min(b.rate, b.tokens+elapsed.Seconds()*b.rate)
 		b.last = now

@@ -715,39 +715,101 @@ func TestConfigFilterFallbacks(t *testing.T) {
 	}
 }
 
-// TestFallbackBudget: a bucket of rate lookups, refilled continuously.
+// TestFallbackBudget: a bucket of rate lookups, refilled continuously; a
+// token being looked up is admitted to share the lookup, and for a moment
+// after, sent to the cache, without spending.
 func TestFallbackBudget(t *testing.T) {
 	c := newClock()
 	var b fallbackBudget
 	b.init(4, c.now())
-	took := 0
-	for range 10 {
-		if b.take(c.now()) {
-			took++
+	key := uint64(100)
+	admitted := func() int {
+		n := 0
+		for range 10 {
+			key++
+			if b.admit(key, c.now()) == admitLookup {
+				b.done(key, c.now())
+				n++
+			}
 		}
+		return n
 	}
-	if took != 4 {
-		t.Fatalf("burst of %d, want 4", took)
+	if n := admitted(); n != 4 {
+		t.Fatalf("burst of %d, want 4", n)
 	}
 	c.advance(500 * time.Millisecond)
-	took = 0
-	for range 10 {
-		if b.take(c.now()) {
-			took++
-		}
-	}
-	if took != 2 {
-		t.Fatalf("%d after half a second at 4/s, want 2", took)
+	if n := admitted(); n != 2 {
+		t.Fatalf("%d after half a second at 4/s, want 2", n)
 	}
 	c.advance(time.Hour)
-	took = 0
-	for range 10 {
-		if b.take(c.now()) {
-			took++
+	if n := admitted(); n != 4 {
+		t.Fatalf("%d after an hour, want the burst of 4", n)
+	}
+
+	c.advance(time.Second / 4)
+	if a := b.admit(1, c.now()); a != admitLookup {
+		t.Fatalf("the last unit of budget: %v", a)
+	}
+	for range 3 {
+		if a := b.admit(1, c.now()); a != admitShare {
+			t.Fatalf("a token being looked up: %v, want to share the lookup", a)
 		}
 	}
-	if took != 4 {
-		t.Fatalf("%d after an hour, want the burst of 4", took)
+	if a := b.admit(2, c.now()); a != admitNone {
+		t.Fatalf("another token past the budget: %v", a)
+	}
+	b.done(1, c.now())
+	c.advance(fallbackRecent - time.Millisecond)
+	if a := b.admit(1, c.now()); a != admitCached {
+		t.Fatalf("a token looked up a moment ago: %v, want the cache", a)
+	}
+	c.advance(time.Millisecond)
+	if a := b.admit(1, c.now()); a != admitLookup { // the budget refilled meanwhile
+		t.Fatalf("a token looked up a while ago: %v, want a new lookup", a)
+	}
+	b.done(1, c.now())
+	c.advance(fallbackRecent)
+	if b.admit(3, c.now()) != admitLookup {
+		t.Fatal("no budget after a second")
+	}
+	b.done(3, c.now()) // prunes what ended long ago
+	if _, ok := b.lookups[1]; ok {
+		t.Fatal("a lookup ended long ago is still remembered")
+	}
+}
+
+// TestFilterSharesFallbackLookups: many concurrent requests with a token
+// issued elsewhere a moment ago (its watch event not here yet) are all
+// admitted on one lookup and one unit of budget.
+func TestFilterSharesFallbackLookups(t *testing.T) {
+	e := newEnv(t, Config{FilterFallbacks: 1})
+	e.filterReady()
+	release := e.holdWatch()
+	defer release()
+	secret := e.userUnseen()
+	lookups := e.v.Stats().Lookups
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := make(chan struct{})
+	for range 200 {
+		wg.Go(func() {
+			<-start
+			if _, err := e.v.Verify(context.Background(), secret); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of 200 concurrent requests refused (stats %+v)", n, e.v.Stats())
+	}
+	if got := e.v.Stats().Lookups - lookups; got != 1 {
+		t.Fatalf("%d lookups, want 1", got)
+	}
+	e.wantErr(e.forged(), ErrUnknown)
+	if e.v.Stats().Lookups-lookups != 1 {
+		t.Fatal("the budget was not spent by the shared lookup")
 	}
 }
 

@@ -75,7 +75,7 @@ func (v *Verifier) monitor() {
 			v.down.Store(true)
 			fields := []zap.Field{zap.String("store", v.cfg.StoreName),
 				zap.Duration("max_stale", v.cfg.MaxStale),
-				zap.String("effect", "cached identities are honoured until max_stale after the last sync, then requests get 503 store_unavailable; tokens not cached get 503 at once; admin changes get 503")}
+				zap.String("effect", "cached identities are honoured until max_stale after the last sync, then requests get 503 store_unavailable; tokens not cached get 503 at once, except tokens never issued, 401 until max_stale; admin changes get 503")}
 			if last := v.LastSync(); !last.IsZero() {
 				fields = append(fields, zap.Time("last_sync", last))
 			}

@@ -201,7 +201,8 @@ type Stats struct {
 	// tokens says they were never issued; no lookup was spent.
 	FilterRefused int64
 	// FilterFallbacks counts tokens the filter said were never issued that
-	// were looked up anyway, within Config.FilterFallbacks.
+	// were looked up anyway, within Config.FilterFallbacks (or sharing a
+	// lookup of the same token under way).
 	FilterFallbacks int64
 	// FilterBuilds counts filters built from a scan of every token digest.
 	FilterBuilds int64
@@ -365,14 +366,30 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	}
 	// Nothing current is cached: the filter of issued tokens may know the
 	// token was never issued. It may have been issued a moment ago on
-	// another gateway, so a few such tokens a second are looked up anyway;
-	// the rest, and all of them while etcd is known down, are refused here.
+	// another gateway, so a few such tokens a second are looked up anyway
+	// (requests for one already being looked up share its lookup); the
+	// rest, and all of them while etcd is known down, are refused here.
 	refused := fallback == nil && v.filterRefuses(key, now)
 	if refused {
-		if v.down.Load() || !v.fallbacks.take(now) {
+		admitted := admitNone
+		if !v.down.Load() {
+			admitted = v.fallbacks.admit(key, now)
+		}
+		if admitted == admitCached {
+			if e, ok := v.cachedVerdict(h, key, now); ok {
+				v.stats.hits.Add(1)
+				metrics.CacheHits.Inc()
+				return v.verdict(e, now)
+			}
+			admitted = admitNone
+		}
+		if admitted == admitNone {
 			v.stats.filterRefused.Add(1)
 			metrics.FilterRefused.Inc()
 			return nil, ErrUnknown
+		}
+		if admitted == admitLookup {
+			defer func() { v.fallbacks.done(key, v.cfg.now()) }()
 		}
 		v.stats.filterFallbacks.Add(1)
 		metrics.FilterFallbacks.Inc()
@@ -398,6 +415,18 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		return nil, err
 	}
 	return v.verdict(e, now)
+}
+
+// cachedVerdict is the verdict the cache holds for digest h, when current
+// and fresh: an identity, or "unknown".
+func (v *Verifier) cachedVerdict(h token.Hash, key uint64, now time.Time) (*entry, bool) {
+	if e, _ := v.identities.Get(key); v.currentFor(e, h) && v.freshIdentity(e, now) {
+		return e, true
+	}
+	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
+		return e, true
+	}
+	return nil, false
 }
 
 // currentFor reports whether e is the cached verdict of digest h and
