@@ -303,6 +303,22 @@ func TestValidation(t *testing.T) {
 			{"effect": "maybe", "methods": []string{"GET"}, "paths": []string{"/"}}}}, 400, "effect"},
 		{"statement bad path", "POST", o + "/policies", map[string]any{"name": "p", "statements": []map[string]any{
 			{"effect": "allow", "methods": []string{"GET"}, "paths": []string{"/a/**/b"}}}}, 400, "paths"},
+		// Statements are read as strictly as the body: exact names, each
+		// once, no null; a refusal names the statement's member.
+		{"statement name in capitals", "POST", o + "/policies",
+			`{"name":"x","statements":[{"EFFECT":"allow","methods":["GET"],"paths":["/"]}]}`, 400, "statements[0].EFFECT is not a field"},
+		{"statement effect twice", "POST", o + "/policies",
+			`{"name":"x","statements":[{"effect":"deny","effect":"allow","methods":["GET"],"paths":["/"]}]}`, 400, "statements[0].effect is given more than once"},
+		{"statement effect in two cases", "PUT", o + "/policies/" + w.polA1,
+			`{"name":"x","statements":[{"effect":"deny","Effect":"allow","methods":["GET"],"paths":["/"]}]}`, 400, "statements[0].Effect is not a field"},
+		{"statement null member", "POST", o + "/policies",
+			`{"name":"x","statements":[{"effect":"allow","methods":["GET"],"paths":["/"],"paths":null}]}`, 400, "statements[0].paths is given more than once"},
+		{"statement null methods", "POST", o + "/policies",
+			`{"name":"x","statements":[{"effect":"allow","methods":null,"paths":["/"]}]}`, 400, "statements[0].methods must not be null"},
+		{"null statement", "POST", o + "/policies",
+			`{"name":"x","statements":[{"effect":"allow","methods":["GET"],"paths":["/"]},null]}`, 400, "statements[1] must not be null"},
+		{"null in a list", "POST", o + "/users", user(map[string]any{"level": "organization", "account": "", "accounts": []any{w.a1, nil}}), 400, "accounts[1] must not be null"},
+		{"null event", "POST", o + "/webhooks", `{"url":"https://example.com/hook","events":["*",null]}`, 400, "events[1] must not be null"},
 		{"empty patch", "PATCH", o + "/users/" + w.userA1, map[string]any{}, 400, "body"},
 		{"patch a field that is not patchable", "PATCH", o + "/users/" + w.userA1, map[string]any{"type": "ui"}, 400, "type"},
 		{"bad expires_in", "POST", o + "/users/" + w.userA1 + "/tokens", map[string]any{"expires_in": "soon"}, 400, "expires_in"},
@@ -360,6 +376,13 @@ func TestValidation(t *testing.T) {
 		for _, u := range users.Users {
 			if u.Name == "x" {
 				t.Fatal("a refused request created a user")
+			}
+		}
+		var policies struct{ Policies []struct{ Name string } }
+		e.must(e.call("", "GET", o+"/policies", nil), 200).json(t, &policies)
+		for _, p := range policies.Policies {
+			if p.Name == "x" {
+				t.Fatal("a refused request created or replaced a policy")
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -150,10 +151,18 @@ func TestRateLimitValidation(t *testing.T) {
 		{"days are not a unit", map[string]any{"requests": 1, "window": "1d"}, "rate_limit.window ", `such as "1s", "1m" or "24h"`},
 		{"no window", map[string]any{"requests": 1}, "rate_limit.window ", "must be a duration"},
 		{"negative window", map[string]any{"requests": 1, "window": "-1m"}, "rate_limit.window ", "from 1s to 24h"},
-		{"requests as a string", map[string]any{"requests": "100", "window": "1m"}, "rate_limit ", "requests has the wrong type"},
-		{"requests not whole", map[string]any{"requests": 1.5, "window": "1m"}, "rate_limit ", "requests has the wrong type"},
-		{"window as seconds", map[string]any{"requests": 1, "window": 60}, "rate_limit ", "window has the wrong type"},
-		{"an unknown field", map[string]any{"requests": 1, "window": "1m", "burst": 10}, "rate_limit ", `unknown field "burst"`},
+		{"requests as a string", map[string]any{"requests": "100", "window": "1m"}, "rate_limit.requests ", "must be a whole number"},
+		{"requests not whole", map[string]any{"requests": 1.5, "window": "1m"}, "rate_limit.requests ", "must be a whole number"},
+		{"window as seconds", map[string]any{"requests": 1, "window": 60}, "rate_limit.window ", "must be a string"},
+		{"an unknown field", map[string]any{"requests": 1, "window": "1m", "burst": 10}, "rate_limit.burst ", "is not a field of rate_limit"},
+		// The nested object is read as strictly as the body: exact names,
+		// each once, no null.
+		{"names in capitals", json.RawMessage(`{"REQUESTS":5,"Window":"1m"}`), "rate_limit.REQUESTS ", "is not a field of rate_limit"},
+		{"a name in another case", json.RawMessage(`{"requests":5,"Window":"1m"}`), "rate_limit.Window ", "is not a field of rate_limit"},
+		{"requests twice", json.RawMessage(`{"requests":7,"requests":3,"window":"1m"}`), "rate_limit.requests ", "is given more than once"},
+		{"window then null", json.RawMessage(`{"requests":7,"window":"1m","window":null}`), "rate_limit.window ", "is given more than once"},
+		{"null window", json.RawMessage(`{"requests":7,"window":null}`), "rate_limit.window ", "must not be null"},
+		{"null requests", json.RawMessage(`{"requests":null,"window":"1m"}`), "rate_limit.requests ", "must not be null"},
 		{"a string", "100/1m", "rate_limit ", "must be null or an object"},
 		{"a number", 100, "rate_limit ", "must be null or an object"},
 		{"a list", []any{100, "1m"}, "rate_limit ", "must be null or an object"},
