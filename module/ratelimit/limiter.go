@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +73,8 @@ type Limiter struct {
 	hotMu sync.Mutex
 	hot   map[string]*userState
 
-	gateways atomic.Int64 // registered gateways, this one included; ≥ 1
+	// registry is the gateways registered, sorted, this one included.
+	registry atomic.Pointer[[]string]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,7 +117,7 @@ func New(client *clientv3.Client, prefix string, cfg Config) *Limiter {
 		hot:    map[string]*userState{},
 		wake:   make(chan struct{}, 1),
 	}
-	l.gateways.Store(1)
+	l.registry.Store(&[]string{cfg.Gateway})
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Add(2)
 	go l.register()
@@ -144,7 +145,7 @@ func (l *Limiter) Stats() Stats {
 		Withdrawn:  l.stats.withdrawn.Load(),
 		Allowed:    l.stats.allowed.Load(),
 		Refused:    l.stats.refused.Load(),
-		Gateways:   l.gateways.Load(),
+		Gateways:   int64(len(*l.registry.Load())),
 		Hot:        hot,
 		Registered: l.stats.registered.Load(),
 	}
@@ -171,18 +172,18 @@ func (l *Limiter) Allow(user string, requests int64, window time.Duration) Decis
 	}
 	now := l.cfg.now().UnixNano()
 	u := l.lockedState(user)
-	u.setLimit(requests, window, l)
-	u.roll(now)
+	u.setLimit(requests, window, now, l)
+	u.roll(now, l)
 	u.offered++
-	d := Decision{Requests: requests, Window: window, Reset: time.Duration(u.start + int64(window) - now)}
+	d := Decision{Requests: requests, Window: window, Reset: time.Duration(u.end - now)}
 	if u.admitted < u.allowance {
 		u.admitted++
 		d.Allowed = true
 	}
-	d.Remaining = u.allowance - u.admitted
+	d.Remaining = max(u.allowance-u.admitted, 0)
 	// Half of the share wanted within one window: the budget may run out
 	// here, so the others should know this gateway's demand.
-	turnedHot := !u.hot && float64(u.offered)*2 >= u.share
+	turnedHot := !u.hot && u.offered*2 >= max(u.initial, 1)
 	if turnedHot {
 		u.hot = true
 	}
@@ -207,11 +208,7 @@ func (l *Limiter) lockedState(user string) *userState {
 	for {
 		v, ok := l.users.Load(user)
 		if !ok {
-			// Half a request of carry rounds a share to the nearest whole
-			// request from the start: with a budget smaller than the
-			// gateways sharing it, a first request is not refused for the
-			// rounding alone.
-			v, _ = l.users.LoadOrStore(user, &userState{id: user, peers: map[string]float64{}, carry: 0.5})
+			v, _ = l.users.LoadOrStore(user, &userState{id: user, peers: map[string]peer{}})
 		}
 		u := v.(*userState)
 		u.mu.Lock()
@@ -229,6 +226,16 @@ func (l *Limiter) markHot(user string, u *userState) {
 	l.hotMu.Unlock()
 }
 
+// peer is what another gateway published for a user: in the window that
+// began at start it had admitted admitted requests, and it expects demand
+// per window. A gateway that left publishes its count with no demand, so
+// that what it admitted still counts until the window ends.
+type peer struct {
+	start    int64
+	admitted int64
+	demand   float64
+}
+
 // userState is one user's budget on this gateway.
 type userState struct {
 	id string
@@ -237,59 +244,63 @@ type userState struct {
 	requests int64         // the budget; 0 until the first request says it
 	window   time.Duration //
 	start    int64         // unix nanoseconds the current window began
+	end      int64         // and ends
 	offered  int64         // requests seen in the current window
 	admitted int64         // requests admitted in the current window
 	// lastOffered is what the window before the current one saw, when it
 	// was the one just before; the demand estimate.
 	lastOffered int64
-	// share is this gateway's part of the budget per window; allowance is
-	// the whole number of requests it admits in the current window, and
-	// carry the fraction of a request left over from earlier windows, so
-	// that over windows the admitted count averages the share.
-	share     float64
-	allowance int64
-	carry     float64
+	// allowance is how many requests this gateway admits in the current
+	// window (what it admitted included); initial is what it was when the
+	// window began.
+	allowance, initial int64
 
-	hot       bool               // this gateway publishes its demand
-	published float64            // the demand published (or being), 0: none
-	written   bool               // published is in etcd under the current lease
-	dropped   bool               // the sweep removed this state from the map
-	peers     map[string]float64 // other gateways' published demand
-	idleSince int64              // unix nanoseconds since no traffic and no peers
+	hot         bool    // this gateway publishes its demand
+	published   float64 // the demand published (or being), 0: none
+	pubAdmitted int64   // the count published with it
+	pubStart    int64   // in the window that began then
+	written     bool    // published is in etcd under the current lease
+	dropped     bool    // the sweep removed this state from the map
+	peers       map[string]peer
+	idleSince   int64 // unix nanoseconds since no traffic and no peers
 }
 
 // setLimit takes the budget a request carries; a changed budget takes
-// effect at once. u.mu is held.
-func (u *userState) setLimit(requests int64, window time.Duration, l *Limiter) {
+// effect at once. What was admitted in the current window stays counted,
+// and a new window length never ends the current window sooner: changing
+// a limit, even lowering it, never hands out a fresh budget. u.mu is held.
+func (u *userState) setLimit(requests int64, window time.Duration, now int64, l *Limiter) {
 	if u.requests == requests && u.window == window {
 		return
 	}
+	if u.window != window {
+		w := int64(window)
+		start := now - now%w
+		if u.end == 0 {
+			u.lastOffered = 0
+		}
+		u.start, u.end = start, max(u.end, start+w)
+	}
 	u.requests, u.window = requests, window
-	u.start, u.offered, u.admitted, u.lastOffered = 0, 0, 0, 0
 	u.reshare(l)
+	u.initial = u.allowance
 }
 
 // roll moves to the window holding now. u.mu is held.
-func (u *userState) roll(now int64) {
+func (u *userState) roll(now int64, l *Limiter) {
+	if now < u.end || u.window <= 0 {
+		return // the same window, or no budget known yet
+	}
 	w := int64(u.window)
-	if w <= 0 {
-		return
-	}
 	start := now - now%w
-	if start == u.start {
-		return
-	}
-	if start == u.start+w {
+	if start == u.end {
 		u.lastOffered = u.offered
 	} else {
 		u.lastOffered = 0
 	}
-	u.start, u.offered, u.admitted = start, 0, 0
-	// The fraction not admitted carries over; what is left of an allowance
-	// unused does not.
-	total := u.share + u.carry
-	u.allowance = int64(math.Floor(total))
-	u.carry = total - float64(u.allowance)
+	u.start, u.end, u.offered, u.admitted = start, start+w, 0, 0
+	u.reshare(l)
+	u.initial = u.allowance
 }
 
 // demand is the requests per window this gateway expects for the user.
@@ -298,41 +309,100 @@ func (u *userState) demand() float64 {
 	return float64(max(u.lastOffered, u.offered))
 }
 
-// reshare computes this gateway's share from the demands known. u.mu is
-// held.
+// reshare sets this gateway's allowance for the current window from what
+// it knows of the others. u.mu is held.
+//
+// While no gateway publishes demand for the user, each gateway admits an
+// equal share of the budget. Once demand is exchanged, the window's budget
+// is divided by demand (divide); what is left of it — less what every
+// gateway has said it admitted in this window — goes to the gateways by
+// what they still need of their part, in whole requests by the same rule
+// on every gateway (apportion), added to what this gateway has admitted:
+// budget moved between gateways within a window is only budget not yet
+// spent.
 func (u *userState) reshare(l *Limiter) {
-	if u.requests < 1 {
+	if u.requests < 1 || u.end == 0 {
 		return
 	}
-	limit := float64(u.requests)
-	n := max(int(l.gateways.Load()), len(u.peers)+1)
-	idle := idleDemand * limit / float64(n)
-	var share float64
+	self := l.cfg.Gateway
+	ids := l.participants(u)
+	n := len(ids)
+	idle := idleDemand * float64(u.requests) / float64(n)
 	if len(u.peers) == 0 && u.published == 0 {
 		// Nobody exchanges demand for this user: an equal share each.
-		share = limit / float64(n)
-	} else {
-		// Every gateway is counted with the demand it published, the
-		// same figures every gateway sees, so that the shares add up to
-		// the budget; gateways publishing none are nearly idle.
-		demands := make([]float64, 0, n)
-		self := u.published
-		if self == 0 {
-			self = idle
+		equal := make([]float64, n)
+		for i := range equal {
+			equal[i] = float64(u.requests) / float64(n)
 		}
-		demands = append(demands, self)
-		for _, d := range u.peers {
-			demands = append(demands, d)
-		}
-		for len(demands) < n {
-			demands = append(demands, idle)
-		}
-		share = shareOf(limit, demands, 0)
+		u.allowance = apportion(u.requests, equal, ids, self, u.start)
+		return
 	}
-	u.share = share
-	// Within the current window the allowance follows the new share at
-	// once; what was admitted stays admitted.
-	u.allowance = int64(math.Floor(share + u.carry))
+	demands := make([]float64, n)
+	spent := make([]float64, n) // admitted in this window, as each said
+	for i, id := range ids {
+		d := idle
+		if id == self {
+			if u.published > 0 {
+				d = u.published
+			}
+			spent[i] = float64(u.admitted)
+		} else if p, ok := u.peers[id]; ok {
+			if p.demand > 0 {
+				d = p.demand
+			}
+			if p.start == u.start {
+				spent[i] = float64(p.admitted)
+			}
+		}
+		demands[i] = d
+	}
+	left := u.requests - u.admitted
+	// Every count of this window is spent, those of gateways that left
+	// included.
+	for _, p := range u.peers {
+		if p.start == u.start {
+			left -= p.admitted
+		}
+	}
+	left = max(left, 0)
+	// What each gateway would get of the whole window's budget, less what
+	// it has spent already, is what it still needs; what is left of the
+	// budget goes by that need (all of it, when nobody spent more than
+	// its part; less, in proportion, when some did before the division
+	// changed).
+	need := divide(float64(u.requests), demands)
+	var total float64
+	for i := range need {
+		need[i] = max(need[i]-spent[i], 0)
+		total += need[i]
+	}
+	give := make([]float64, n)
+	for i := range give {
+		switch {
+		case total > 0:
+			give[i] = float64(left) * need[i] / total
+		default:
+			give[i] = float64(left) / float64(n)
+		}
+	}
+	u.allowance = u.admitted + apportion(left, give, ids, self, u.start)
+}
+
+// participants are the gateways a user's budget is divided between, in
+// one order every gateway agrees on: those registered and those
+// publishing demand for the user, this one always.
+func (l *Limiter) participants(u *userState) []string {
+	reg := l.registry.Load()
+	ids := make([]string, 0, len(*reg)+len(u.peers)+1)
+	ids = append(ids, *reg...)
+	ids = append(ids, l.cfg.Gateway)
+	for id, p := range u.peers {
+		if p.demand > 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 var errClosed = errors.New("limiter closed")

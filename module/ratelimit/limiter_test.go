@@ -119,7 +119,11 @@ func TestUsersBelowTheirLimitCostNoEtcd(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "demand published", func() bool {
 		resp, err := client.Get(context.Background(), prefix+"demand/u-quiet/"+a.Gateway())
-		return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == "30"
+		if err != nil || len(resp.Kvs) != 1 {
+			return false
+		}
+		p, ok := parseRecord(resp.Kvs[0].Value)
+		return ok && p.admitted == 30 && p.demand == 30
 	})
 }
 
@@ -263,7 +267,7 @@ func TestGatewayGoneItsShareReturns(t *testing.T) {
 	share := func(l *Limiter) float64 {
 		u := l.lockedState("u-gone")
 		defer u.mu.Unlock()
-		return u.share
+		return float64(u.initial)
 	}
 	waitFor(t, 10*time.Second, "equal shares", func() bool { return share(a) == 50 && share(b) == 50 })
 	// b's connection dies without a word: its lease expires.
@@ -299,29 +303,134 @@ func TestSweepDropsQuietUsers(t *testing.T) {
 	}
 }
 
+// pair starts two limiters on one etcd, on one settable clock, and waits
+// until each sees the other.
+func pair(t *testing.T) (a, b *Limiter, c *clock) {
+	t.Helper()
+	srv := etcdtest.Start(t)
+	c = &clock{t: time.Unix(1_800_000_000, 0)}
+	a = newLimiter(t, srv.Client(), Config{now: c.now})
+	b = newLimiter(t, srv.Client(), Config{now: c.now})
+	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
+		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
+	})
+	return a, b, c
+}
+
+// admit sends n requests of the user to l and counts those admitted.
+func admit(l *Limiter, user string, n int, requests int64, window time.Duration) int {
+	got := 0
+	for range n {
+		if l.Allow(user, requests, window).Allowed {
+			got++
+		}
+	}
+	return got
+}
+
+// peerCount waits until l knows that the other gateway admitted want
+// requests of the user in the current window.
+func peerCount(t *testing.T, l *Limiter, user string, want int64) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "the other gateway's count", func() bool {
+		u := l.lockedState(user)
+		defer u.mu.Unlock()
+		for _, p := range u.peers {
+			if p.admitted == want {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // TestSmallBudgetOnManyGateways: a budget smaller than the gateways sharing
-// it is spread over windows; the first request is admitted all the same.
+// it is divided in whole requests the same way on every gateway: never
+// more than the budget in a window, even while both are hammered.
 func TestSmallBudgetOnManyGateways(t *testing.T) {
+	a, b, c := pair(t)
+	total := 0
+	for w := range 10 {
+		na := admit(a, "u-small", 5, 1, time.Second)
+		nb := admit(b, "u-small", 5, 1, time.Second)
+		if na+nb > 1 {
+			t.Fatalf("window %d: a admitted %d, b %d; the budget is 1", w, na, nb)
+		}
+		total += na + nb
+		c.add(time.Second)
+	}
+	if total < 9 {
+		t.Fatalf("%d admitted in 10 windows of a budget of 1", total)
+	}
+}
+
+// TestChangedLimitKeepsTheCount: changing a user's limit — even lowering it,
+// to a longer window — never hands out a fresh budget.
+func TestChangedLimitKeepsTheCount(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := &clock{t: time.Unix(1_800_000_000, 0)} // a whole minute
+	l := newLimiter(t, srv.Client(), Config{now: c.now})
+	if n := admit(l, "u-1", 12, 10, time.Minute); n != 10 {
+		t.Fatalf("%d admitted of 10", n)
+	}
+	c.add(30 * time.Second)
+	for _, w := range []time.Duration{61 * time.Second, 62 * time.Second, 90 * time.Second, time.Minute} {
+		if n := admit(l, "u-1", 5, 10, w); n != 0 {
+			t.Fatalf("after changing the window to %s, %d more admitted", w, n)
+		}
+	}
+	if n := admit(l, "u-1", 5, 9, time.Minute); n != 0 {
+		t.Fatalf("after lowering to 9, %d more admitted", n)
+	}
+	if n := admit(l, "u-1", 5, 12, time.Minute); n != 2 {
+		t.Fatalf("after raising to 12, %d more admitted, want 2", n)
+	}
+	// A new window length never ends the current window sooner: the
+	// count runs until the latest end of the windows it was under, here
+	// the 90 s window that began with the minute. Past it, a fresh budget.
+	c.add(59 * time.Second)
+	if n := admit(l, "u-1", 5, 12, time.Minute); n != 0 {
+		t.Fatalf("before the window's end, %d more admitted", n)
+	}
+	c.add(time.Second)
+	if n := admit(l, "u-1", 15, 12, time.Minute); n != 12 {
+		t.Fatalf("in the next window %d admitted, want 12", n)
+	}
+}
+
+// TestSwitchingGatewaysMidWindow: a client that moves to another gateway
+// in the middle of a window gets what is left of the budget there, not a
+// fresh share.
+func TestSwitchingGatewaysMidWindow(t *testing.T) {
+	a, b, _ := pair(t)
+	na := admit(a, "u-move", 150, 100, time.Minute)
+	peerCount(t, b, "u-move", int64(na))
+	nb := admit(b, "u-move", 150, 100, time.Minute)
+	na2 := admit(a, "u-move", 150, 100, time.Minute)
+	if total := na + nb + na2; total > 101 || total < 95 {
+		t.Fatalf("a %d, then b %d, then a %d: %d in one window of a budget of 100", na, nb, na2, total)
+	}
+}
+
+// TestStoppedGatewaySpentStaysSpent: a gateway that stops hands over its
+// share, but what it admitted stays counted until the window ends.
+func TestStoppedGatewaySpentStaysSpent(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	a := newLimiter(t, srv.Client(), Config{now: c.now})
-	newLimiter(t, srv.Client(), Config{})
-	waitFor(t, 5*time.Second, "both registered", func() bool { return a.Stats().Gateways == 2 })
-	admitted := 0
-	for w := range 10 {
-		d := a.Allow("u-small", 1, time.Second)
-		if w == 0 && !d.Allowed {
-			t.Fatalf("first request refused: %+v", d)
-		}
-		if d.Allowed {
-			admitted++
-		}
-		c.add(time.Second)
+	b := New(srv.Client(), prefix, Config{now: c.now, Interval: 50 * time.Millisecond, LeaseTTL: 2 * time.Second})
+	waitFor(t, 5*time.Second, "both registered", func() bool { return a.Stats().Gateways == 2 && b.Stats().Gateways == 2 })
+	nb := admit(b, "u-stop", 15, 20, time.Minute)
+	na := admit(a, "u-stop", 8, 20, time.Minute)
+	b.Close()
+	waitFor(t, 5*time.Second, "b gone", func() bool { return a.Stats().Gateways == 1 })
+	peerCount(t, a, "u-stop", int64(nb))
+	na2 := admit(a, "u-stop", 30, 20, time.Minute)
+	if total := nb + na + na2; total > 21 {
+		t.Fatalf("b %d, a %d, b stopped, a %d more: %d in one window of a budget of 20", nb, na, na2, total)
 	}
-	// Half the budget of one a second, or all of it once a's demand is
-	// published and b is idle: between 5 and 10 over 10 windows.
-	if admitted < 5 {
-		t.Fatalf("%d of 10 windows admitted a request", admitted)
+	if na+na2 < 20-nb-1 {
+		t.Fatalf("a got %d in all; b's unspent share did not come over", na+na2)
 	}
 }
 

@@ -2,6 +2,9 @@ package ratelimit
 
 import (
 	"cmp"
+	"encoding/binary"
+	"hash/fnv"
+	"math"
 	"slices"
 )
 
@@ -22,10 +25,12 @@ const idleDemand = 0.05
 // evenly. The shares always add up to limit. demands are per window, one
 // per gateway; the result is the share of demands[self].
 func shareOf(limit float64, demands []float64, self int) float64 {
+	return divide(limit, demands)[self]
+}
+
+// divide is shareOf for every gateway at once.
+func divide(limit float64, demands []float64) []float64 {
 	n := len(demands)
-	if n == 0 {
-		return limit
-	}
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
@@ -39,5 +44,60 @@ func shareOf(limit float64, demands []float64, self int) float64 {
 		left -= shares[i]
 	}
 	// Every gateway got all it wants (with headroom): spread the rest.
-	return shares[self] + left/float64(n)
+	for i := range shares {
+		shares[i] += left / float64(n)
+	}
+	return shares
+}
+
+// apportion turns the shares of a budget of whole requests into whole
+// requests, the same way on every gateway: each gets the whole part of its
+// share, and the requests left over go to the largest fractions, ties
+// broken by a hash of the window and the gateway, so that over windows
+// they go round. The parts add up to the budget. It returns the part of
+// gateway self (one of ids, in the order of shares).
+func apportion(budget int64, shares []float64, ids []string, self string, window int64) int64 {
+	type part struct {
+		id    string
+		whole int64
+		frac  float64
+		tie   uint64
+	}
+	parts := make([]part, len(shares))
+	var given int64
+	for i, s := range shares {
+		w := int64(math.Floor(s + 1e-9))
+		parts[i] = part{ids[i], w, s - float64(w), tieBreak(window, ids[i])}
+		given += w
+	}
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := cmp.Compare(parts[b].frac, parts[a].frac); c != 0 && math.Abs(parts[a].frac-parts[b].frac) > 1e-9 {
+			return c
+		}
+		return cmp.Compare(parts[a].tie, parts[b].tie)
+	})
+	for _, i := range order[:min(max(budget-given, 0), int64(len(order)))] {
+		parts[i].whole++
+	}
+	for _, p := range parts {
+		if p.id == self {
+			return p.whole
+		}
+	}
+	return 0
+}
+
+// tieBreak orders gateways for a window, differently from one window to
+// the next.
+func tieBreak(window int64, id string) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(window))
+	h.Write(b[:])
+	h.Write([]byte(id))
+	return h.Sum64()
 }

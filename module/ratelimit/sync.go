@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,18 +18,24 @@ import (
 // Keys under the limiter's prefix:
 //
 //	gateways/<gateway>        one per live gateway, under its lease
-//	demand/<user>/<gateway>   a gateway's demand for a hot user, requests
-//	                          per window, under the gateway's lease
+//	demand/<user>/<gateway>   "<window start>:<admitted>:<demand>": what a
+//	                          gateway admitted for a hot user in the window
+//	                          that began at <window start> (unix ns), and
+//	                          its demand per window; under the gateway's
+//	                          lease
 //
-// A gateway that stops or falls silent loses its lease, and with it its
-// keys: the others divide its share.
+// A gateway that falls silent loses its lease, and with it its keys: the
+// others divide its share. A gateway that stops says what it admitted in
+// the current windows, with no demand, under a lease lasting until those
+// windows end: its share goes to the others, what it spent stays spent.
 func (l *Limiter) gatewayKey(gw string) string { return l.prefix + "gateways/" + gw }
 func (l *Limiter) demandKey(user, gw string) string {
 	return l.prefix + "demand/" + user + "/" + gw
 }
 
 // changeRatio is how far demand must move from what was published before
-// it is published again.
+// it is published again; and how much of the budget a gateway admits in a
+// window before it says so again.
 const changeRatio = 0.1
 
 // maxOps bounds the operations of one transaction (etcd's default limit is
@@ -75,13 +82,7 @@ func (l *Limiter) holdLease(registered func()) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Leave at once, so that the others take over this share now
-		// rather than when the lease would expire.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, _ = l.client.Revoke(ctx, lease.ID)
-	}()
+	defer l.leave(lease.ID)
 	kctx, kcancel := context.WithCancel(l.ctx)
 	defer kcancel()
 	alive, err := l.client.KeepAlive(kctx, lease.ID)
@@ -135,31 +136,33 @@ func (l *Limiter) eachHot(f func(u *userState)) {
 	}
 }
 
-// publish writes the demand of hot users that changed, and withdraws the
-// demand of users no longer hot, in as few transactions as it can.
+// publish writes what changed of hot users — demand moved by more than
+// 10%, or a tenth of the budget admitted since the last write — and
+// withdraws users no longer hot, in as few transactions as it can.
 func (l *Limiter) publish(lease clientv3.LeaseID) {
 	defer l.stats.rounds.Add(1)
 	now := l.cfg.now().UnixNano()
-	type change struct {
-		u      *userState
-		demand float64 // 0: withdraw
-	}
 	var changes []change
 	var cold []string
 	l.hotMu.Lock()
 	for id, u := range l.hot {
 		u.mu.Lock()
-		u.roll(now)
+		u.roll(now, l)
 		d := u.demand()
-		if u.hot && d*4 < u.share {
+		if u.hot && u.offered*4 < u.initial && u.lastOffered*4 < u.initial {
 			u.hot = false
 		}
 		want := d > 0 && (u.hot || len(u.peers) > 0)
+		counted := u.admitted
+		if u.pubStart == u.start {
+			counted -= u.pubAdmitted
+		}
 		switch {
-		case want && (!u.written || math.Abs(d-u.published) > changeRatio*u.published):
-			changes = append(changes, change{u, d})
+		case want && (!u.written || math.Abs(d-u.published) > changeRatio*u.published ||
+			float64(counted) >= max(changeRatio*float64(u.requests), 1)):
+			changes = append(changes, change{u, u.start, u.admitted, d})
 		case !want && u.published > 0:
-			changes = append(changes, change{u, 0})
+			changes = append(changes, change{u, 0, 0, 0})
 		case !want && len(u.peers) == 0:
 			cold = append(cold, id)
 		}
@@ -169,20 +172,34 @@ func (l *Limiter) publish(lease clientv3.LeaseID) {
 		delete(l.hot, id)
 	}
 	l.hotMu.Unlock()
+	l.write(lease, changes, l.cfg.Interval*4, true)
+}
 
+// change is one key to write: a user's count and demand, or its
+// withdrawal (demand 0 and no count).
+type change struct {
+	u        *userState
+	start    int64
+	admitted int64
+	demand   float64
+}
+
+// write sends changes in transactions of at most maxOps keys; applied
+// says whether the users' states take the written values.
+func (l *Limiter) write(lease clientv3.LeaseID, changes []change, timeout time.Duration, applied bool) {
 	for len(changes) > 0 {
 		batch := changes[:min(len(changes), maxOps)]
 		changes = changes[len(batch):]
 		ops := make([]clientv3.Op, len(batch))
 		for i, c := range batch {
 			key := l.demandKey(c.u.id, l.cfg.Gateway)
-			if c.demand > 0 {
-				ops[i] = clientv3.OpPut(key, strconv.FormatFloat(c.demand, 'f', -1, 64), clientv3.WithLease(lease))
+			if c.demand > 0 || c.admitted > 0 {
+				ops[i] = clientv3.OpPut(key, formatRecord(c.start, c.admitted, c.demand), clientv3.WithLease(lease))
 			} else {
 				ops[i] = clientv3.OpDelete(key)
 			}
 		}
-		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.Interval*4)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		_, err := l.client.Txn(ctx).Then(ops...).Commit()
 		cancel()
 		l.stats.writes.Add(1)
@@ -193,18 +210,55 @@ func (l *Limiter) publish(lease clientv3.LeaseID) {
 			return
 		}
 		for _, c := range batch {
-			c.u.mu.Lock()
-			c.u.published, c.u.written = c.demand, c.demand > 0
-			c.u.reshare(l)
-			c.u.mu.Unlock()
 			if c.demand > 0 {
 				l.stats.published.Add(1)
 			} else {
 				l.stats.withdrawn.Add(1)
 			}
+			if !applied {
+				continue
+			}
+			c.u.mu.Lock()
+			c.u.published, c.u.written = c.demand, c.demand > 0
+			c.u.pubStart, c.u.pubAdmitted = c.start, c.admitted
+			c.u.reshare(l)
+			c.u.mu.Unlock()
 		}
 	}
 }
+
+// leave hands this gateway's shares over: it revokes its lease, and says
+// what it admitted in the windows still running under a lease of their
+// own that lasts until the last of them ends, so that the others do not
+// admit it again.
+func (l *Limiter) leave(lease clientv3.LeaseID) {
+	now := l.cfg.now().UnixNano()
+	var changes []change
+	var last int64
+	l.users.Range(func(_, v any) bool {
+		u := v.(*userState)
+		u.mu.Lock()
+		if u.end > now && u.admitted > 0 {
+			changes = append(changes, change{u, u.start, u.admitted, 0})
+			last = max(last, u.end)
+		}
+		u.mu.Unlock()
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if len(changes) > 0 {
+		ttl := min(max(int64(time.Duration(last-now)/time.Second)+1, 1), int64(MaxSpentTTL/time.Second))
+		if spent, err := l.client.Grant(ctx, ttl); err == nil {
+			l.write(spent.ID, changes, time.Second, false)
+		}
+	}
+	_, _ = l.client.Revoke(ctx, lease)
+}
+
+// MaxSpentTTL bounds how long a stopped gateway's counts stay: the longest
+// window.
+const MaxSpentTTL = 24 * time.Hour
 
 // sweepInterval is how often state of users gone quiet is dropped.
 const sweepInterval = 10 * time.Second
@@ -218,7 +272,7 @@ func (l *Limiter) sweep() {
 		u := v.(*userState)
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		u.roll(now)
+		u.roll(now, l)
 		if u.offered > 0 || u.lastOffered > 0 || len(u.peers) > 0 || u.published > 0 || u.hot {
 			u.idleSince = 0
 			return true
@@ -265,17 +319,17 @@ func (l *Limiter) load(gateways map[string]bool) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	peers := map[string]map[string]float64{}
+	peers := map[string]map[string]peer{}
 	for _, kv := range resp.Kvs {
 		switch kind, user, gw := l.parseKey(string(kv.Key)); kind {
 		case keyGateway:
 			gateways[gw] = true
 		case keyDemand:
-			if d, ok := parseDemand(kv.Value); ok && gw != l.cfg.Gateway {
+			if p, ok := parseRecord(kv.Value); ok && gw != l.cfg.Gateway {
 				if peers[user] == nil {
-					peers[user] = map[string]float64{}
+					peers[user] = map[string]peer{}
 				}
-				peers[user][gw] = d
+				peers[user][gw] = p
 			}
 		}
 	}
@@ -291,7 +345,7 @@ func (l *Limiter) load(gateways map[string]bool) (int64, error) {
 		return true
 	})
 	for user, p := range peers {
-		l.setPeers(user, func(m map[string]float64) {
+		l.setPeers(user, func(m map[string]peer) {
 			clear(m)
 			for gw, d := range p {
 				m[gw] = d
@@ -324,10 +378,10 @@ func (l *Limiter) watch(rev int64, gateways map[string]bool) error {
 					delete(gateways, gw)
 				}
 			case kind == keyDemand && gw != l.cfg.Gateway:
-				d, ok := parseDemand(ev.Kv.Value)
-				l.setPeers(user, func(m map[string]float64) {
+				p, ok := parseRecord(ev.Kv.Value)
+				l.setPeers(user, func(m map[string]peer) {
 					if put && ok {
-						m[gw] = d
+						m[gw] = p
 					} else {
 						delete(m, gw)
 					}
@@ -349,14 +403,17 @@ func (watchClosed) Error() string { return "watch closed" }
 
 // setGateways takes the registered gateways and reshares every budget.
 func (l *Limiter) setGateways(gateways map[string]bool) {
-	n := len(gateways)
-	if !gateways[l.cfg.Gateway] {
-		n++ // this one, registered or about to be
+	ids := make([]string, 0, len(gateways)+1)
+	for id := range gateways {
+		ids = append(ids, id)
 	}
-	if int64(n) == l.gateways.Load() {
+	ids = append(ids, l.cfg.Gateway) // this one, registered or about to be
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if slices.Equal(ids, *l.registry.Load()) {
 		return
 	}
-	l.gateways.Store(int64(n))
+	l.registry.Store(&ids)
 	l.users.Range(func(_, v any) bool {
 		u := v.(*userState)
 		u.mu.Lock()
@@ -368,7 +425,7 @@ func (l *Limiter) setGateways(gateways map[string]bool) {
 
 // setPeers changes what the user's state knows of other gateways' demand
 // and reshares its budget.
-func (l *Limiter) setPeers(user string, change func(map[string]float64)) {
+func (l *Limiter) setPeers(user string, change func(map[string]peer)) {
 	u := l.lockedState(user)
 	change(u.peers)
 	u.reshare(l)
@@ -400,12 +457,23 @@ func (l *Limiter) parseKey(key string) (kind keyKind, user, gw string) {
 	return keyOther, "", ""
 }
 
-// parseDemand reads a published demand; anything but a finite positive
-// number is none.
-func parseDemand(v []byte) (float64, bool) {
-	d, err := strconv.ParseFloat(string(v), 64)
-	if err != nil || d <= 0 || math.IsInf(d, 0) || math.IsNaN(d) {
-		return 0, false
+// formatRecord writes what a gateway publishes for a user.
+func formatRecord(start, admitted int64, demand float64) string {
+	return strconv.FormatInt(start, 10) + ":" + strconv.FormatInt(admitted, 10) + ":" + strconv.FormatFloat(demand, 'f', -1, 64)
+}
+
+// parseRecord reads what another gateway published; anything malformed,
+// negative or not finite is nothing.
+func parseRecord(v []byte) (peer, bool) {
+	parts := strings.Split(string(v), ":")
+	if len(parts) != 3 {
+		return peer{}, false
 	}
-	return d, true
+	start, err1 := strconv.ParseInt(parts[0], 10, 64)
+	admitted, err2 := strconv.ParseInt(parts[1], 10, 64)
+	demand, err3 := strconv.ParseFloat(parts[2], 64)
+	if err1 != nil || err2 != nil || err3 != nil || admitted < 0 || demand < 0 || math.IsInf(demand, 0) || math.IsNaN(demand) {
+		return peer{}, false
+	}
+	return peer{start: start, admitted: admitted, demand: demand}, true
 }

@@ -46,6 +46,8 @@ type gateway struct {
 	act2     string
 	otherAct string
 	polRead  string
+	// upstreamAddr is the echo upstream's host:port, for Caddyfiles.
+	upstreamAddr string
 }
 
 // echo is what the upstream saw.
@@ -150,8 +152,9 @@ func startGatewayWith(t *testing.T, caddyfile string) *gateway {
 	port, port2 := caddytest.FreePort(t), caddytest.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	g.lenient = fmt.Sprintf("http://127.0.0.1:%d", port2)
+	g.upstreamAddr = strings.TrimPrefix(upstream.URL, "http://")
 	caddytest.Load(t, caddyfile, map[string]string{"ETCD": g.etcd.Endpoint(), "LOG": g.logFile,
-		"PORT": fmt.Sprint(port), "PORT2": fmt.Sprint(port2), "UPSTREAM": strings.TrimPrefix(upstream.URL, "http://")})
+		"PORT": fmt.Sprint(port), "PORT2": fmt.Sprint(port2), "UPSTREAM": g.upstreamAddr})
 
 	ctx := g.ctx()
 	for _, org := range []string{g.org, g.otherOrg} {

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/module/store"
 )
 
@@ -120,15 +123,24 @@ func TestRateLimit(t *testing.T) {
 	r := g.do("GET", "/limits", tok)
 	r.want(t, http.StatusOK, "")
 	fields := strings.Fields(string(r.body))
-	if len(fields) != 4 || fields[0] != "5" || fields[1] != "86400" || fields[2] != "4" {
+	// 3 admitted before, this one the 4th of 5.
+	if len(fields) != 4 || fields[0] != "5" || fields[1] != "86400" || fields[2] != "1" {
 		t.Fatalf("placeholders after raising the limit to 5: %q", r.body)
 	}
 	if n, err := strconv.ParseInt(fields[3], 10, 64); err != nil || n < 1 || n > 86400 {
 		t.Fatalf("reset placeholder %q", fields[3])
 	}
-	for range 4 {
-		g.do("GET", "/api/x", tok).want(t, http.StatusOK, "")
+	g.do("GET", "/api/x", tok).want(t, http.StatusOK, "")
+	g.do("GET", "/api/x", tok).want(t, http.StatusTooManyRequests, "rate_limited")
+	// Lowered again, to 2: what was admitted stays admitted; nothing
+	// more in this window.
+	if _, err := g.writer.UpdateUser(g.ctx(), g.org, limited.ID, func(u *store.User) error {
+		u.RateLimit = &store.RateLimit{Requests: 2, Window: "24h"}
+		return nil
+	}, operator); err != nil {
+		t.Fatal(err)
 	}
+	g.synced()
 	g.do("GET", "/api/x", tok).want(t, http.StatusTooManyRequests, "rate_limited")
 
 	// Cleared: no limit, no fields.
@@ -165,4 +177,53 @@ func TestRateLimitOnUIRoutes(t *testing.T) {
 	}
 	// Without a token the UI route passes untagged, as ever.
 	g.do("GET", "/ui/x", "").want(t, http.StatusOK, "")
+}
+
+// TestRateLimitSurvivesReloads: a reload, even one that reconnects to
+// etcd, does not hand out a fresh budget.
+func TestRateLimitSurvivesReloads(t *testing.T) {
+	const caddyfile = `{
+	admin off
+	persist_config off
+	tokengate {
+		etcd {
+			endpoints {{ETCD}}
+			prefix /tg
+			{{DIAL}}
+		}
+		{{CACHE}}
+	}
+}
+
+http://127.0.0.1:{{PORT2}} {
+	respond 404
+}
+
+http://127.0.0.1:{{PORT}} {
+	route /api/* {
+		tokengate api
+		reverse_proxy {{UPSTREAM}}
+	}
+}
+`
+	first := strings.NewReplacer("{{DIAL}}", "", "{{CACHE}}", "").Replace(caddyfile)
+	g := startGatewayWith(t, first)
+	_, tok := g.user(func(u *store.User) { u.RateLimit = &store.RateLimit{Requests: 3, Window: "24h"} })
+	for range 3 {
+		g.do("GET", "/api/x", tok).want(t, http.StatusOK, "")
+	}
+	g.do("GET", "/api/x", tok).want(t, http.StatusTooManyRequests, "rate_limited")
+	vars := map[string]string{"ETCD": g.etcd.Endpoint(), "PORT": strings.TrimPrefix(g.base, "http://127.0.0.1:"),
+		"PORT2": strings.TrimPrefix(g.lenient, "http://127.0.0.1:"), "UPSTREAM": g.upstreamAddr}
+	for _, change := range []struct{ name, dial, cache string }{
+		{"cache settings", "", "cache_ttl 4m"},
+		{"a new etcd connection", "dial_timeout 4s", "cache_ttl 4m"},
+		{"back to the first", "", ""},
+	} {
+		cfg := caddytest.Adapt(t, strings.NewReplacer("{{DIAL}}", change.dial, "{{CACHE}}", change.cache).Replace(caddyfile), vars)
+		if err := caddy.Load(cfg, true); err != nil {
+			t.Fatalf("reload (%s): %v", change.name, err)
+		}
+		g.do("GET", "/api/x", tok).want(t, http.StatusTooManyRequests, "rate_limited")
+	}
 }
