@@ -192,3 +192,150 @@ func TestAllowedCIDRsValidation(t *testing.T) {
 		t.Fatalf("a refused PATCH changed the user: %s", got.body)
 	}
 }
+
+// TestAllowedCIDRsInherited: an admin with allowed_cidrs gives no user
+// networks beyond its own, so it cannot lift its own limit through another
+// admin; an empty list is anywhere, within nothing. Leaving a user's list
+// as it is stays open, and the operator and admins without a list are not
+// bound. The site is reached from 127.0.0.1.
+func TestAllowedCIDRsInherited(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	o := "/orgs/" + w.org
+	limitedID, limited := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "admin",
+		"allowed_cidrs": []string{"127.0.0.0/8", "::1/128"}})
+	refused := func(what string, r resp) {
+		t.Helper()
+		if r.status != 403 || r.code != "forbidden" ||
+			!strings.Contains(string(r.body), "an admin limited to allowed_cidrs 127.0.0.0/8, ::1/128 cannot grant more: allowed_cidrs ") {
+			t.Fatalf("%s: %d %s, want 403 forbidden naming allowed_cidrs", what, r.status, r.body)
+		}
+	}
+	heir := func(cidrs []string) map[string]any {
+		body := map[string]any{"type": "programmatic", "level": "account", "account": w.a1, "role": "admin", "name": "heir"}
+		if cidrs != nil {
+			body["allowed_cidrs"] = cidrs
+		}
+		return body
+	}
+	networksOf := func(r resp) []string {
+		t.Helper()
+		var u struct {
+			AllowedCIDRs []string `json:"allowed_cidrs"`
+			User         *struct {
+				AllowedCIDRs []string `json:"allowed_cidrs"`
+			} `json:"user"`
+		}
+		r.json(t, &u)
+		if u.User != nil {
+			return u.User.AllowedCIDRs
+		}
+		return u.AllowedCIDRs
+	}
+
+	t.Run("the escalation of the report is refused", func(t *testing.T) {
+		r := e.call(limited, "POST", o+"/users", heir(nil))
+		if r.status == 201 { // the report's second request
+			e.call(r.field(t, "token", "secret"), "PATCH", o+"/users/"+limitedID, map[string]any{"allowed_cidrs": []string{}})
+		}
+		if got := networksOf(e.must(e.call("", "GET", o+"/users/"+limitedID, nil), 200)); !slices.Equal(got, []string{"127.0.0.0/8", "::1/128"}) {
+			t.Errorf("the limited admin's networks are now %q", got)
+		}
+		refused("an admin allowed anywhere", r)
+	})
+
+	t.Run("create", func(t *testing.T) {
+		for _, tt := range []struct {
+			name    string
+			cidrs   []string
+			allowed bool
+		}{
+			{"absent", nil, false},
+			{"empty", []string{}, false},
+			{"elsewhere", []string{"10.0.0.0/8"}, false},
+			{"everywhere", []string{"0.0.0.0/0", "::/0"}, false},
+			{"one network beyond", []string{"127.0.0.0/8", "10.0.0.0/8"}, false},
+			{"a wider network", []string{"126.0.0.0/7"}, false},
+			{"the same", []string{"::1/128", "127.0.0.0/8"}, true},
+			{"narrower", []string{"127.0.0.1/32"}, true},
+			{"one of them", []string{"0:0::1/128"}, true},
+		} {
+			r := e.call(limited, "POST", o+"/users", heir(tt.cidrs))
+			if !tt.allowed {
+				refused(tt.name, r)
+				continue
+			}
+			if got := networksOf(e.must(r, 201)); len(got) != len(tt.cidrs) {
+				t.Fatalf("%s: created with %q", tt.name, got)
+			}
+		}
+		var users struct {
+			Users []struct {
+				Name         string
+				AllowedCIDRs []string `json:"allowed_cidrs"`
+			}
+		}
+		e.must(e.call("", "GET", o+"/users?limit=1000", nil), 200).json(t, &users)
+		for _, u := range users.Users {
+			for _, n := range u.AllowedCIDRs {
+				if u.Name == "heir" && n != "127.0.0.0/8" && n != "127.0.0.1/32" && n != "::1/128" {
+					t.Fatalf("a refused creation left a user: %+v", u)
+				}
+			}
+			if u.Name == "heir" && len(u.AllowedCIDRs) == 0 {
+				t.Fatalf("a refused creation left a user allowed anywhere")
+			}
+		}
+	})
+
+	t.Run("PATCH", func(t *testing.T) {
+		// w.userA1 has no list: anywhere, beyond the admin's networks.
+		e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"name": "renamed", "rate_limit": map[string]any{"requests": 5, "window": "1s"}}), 200)
+		e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{}}), 200) // no change
+		if got := networksOf(e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{"127.0.0.1/32"}}), 200)); !slices.Equal(got, []string{"127.0.0.1/32"}) {
+			t.Fatalf("narrowed to %q", got)
+		}
+		refused("cleared", e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{}}))
+		refused("elsewhere", e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{"10.0.0.0/8"}}))
+		refused("widened, renamed", e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"name": "x", "allowed_cidrs": []string{"126.0.0.0/7"}}))
+		e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{"127.0.0.0/8", "::1/128"}}), 200)
+
+		// A user the operator let in from elsewhere: left as it is, or
+		// narrowed to within the admin's.
+		elderID, _ := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "viewer", "allowed_cidrs": []string{"10.0.0.0/8"}})
+		e.must(e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"description": "older"}), 200)
+		e.must(e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"allowed_cidrs": []string{"10.0.0.0/8"}}), 200)
+		refused("narrowed, yet elsewhere", e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"allowed_cidrs": []string{"10.1.0.0/16"}}))
+		e.must(e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"allowed_cidrs": []string{"127.0.0.1/32"}}), 200)
+
+		r := e.must(e.call("", "GET", o+"/users/"+w.userA1, nil), 200)
+		if got := networksOf(r); !slices.Equal(got, []string{"127.0.0.0/8", "::1/128"}) || r.field(t, "name") != "renamed" {
+			t.Fatalf("after the refusals: %s", r.body)
+		}
+	})
+
+	t.Run("tokens", func(t *testing.T) {
+		elderID, _ := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "admin"})
+		r := e.call(limited, "POST", o+"/users/"+elderID+"/tokens", map[string]any{"name": "mine now"})
+		if r.status == 201 {
+			e.call(r.field(t, "secret"), "PATCH", o+"/users/"+limitedID, map[string]any{"allowed_cidrs": []string{}})
+		}
+		if got := networksOf(e.must(e.call("", "GET", o+"/users/"+limitedID, nil), 200)); !slices.Equal(got, []string{"127.0.0.0/8", "::1/128"}) {
+			t.Errorf("the limited admin's networks are now %q", got)
+		}
+		if r.status != 403 || r.code != "forbidden" ||
+			!strings.Contains(string(r.body), "cannot take a token of a user with more: its allowed_cidrs none (anywhere)") {
+			t.Fatalf("a token of an admin allowed anywhere: %d %s", r.status, r.body)
+		}
+		e.must(e.call(limited, "POST", o+"/users/"+w.userA1+"/tokens", map[string]any{"name": "within"}), 201)
+		e.must(e.call(limited, "POST", o+"/users/"+limitedID+"/tokens", map[string]any{"name": "own"}), 201)
+	})
+
+	t.Run("the operator and admins without a list are not bound", func(t *testing.T) {
+		e.must(e.call("", "POST", o+"/users", heir([]string{"10.0.0.0/8"})), 201)
+		e.must(e.call(w.acctAdminA1, "POST", o+"/users", heir(nil)), 201)
+		e.must(e.call(w.acctAdminA1, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{}}), 200)
+		e.must(e.call("", "PATCH", o+"/users/"+limitedID, map[string]any{"allowed_cidrs": []string{}}), 200)
+		e.must(e.call(limited, "POST", o+"/users", heir(nil)), 201)
+	})
+}

@@ -1,6 +1,11 @@
 package admin
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
 	"github.com/tokengate/tokengate/module/store"
 )
 
@@ -16,7 +21,9 @@ import (
 //     organization-wide policies, and can grant nothing beyond its account;
 //   - a UI user may create, list and revoke its own personal tokens, and
 //     nothing else (self-service; see mayCreateToken);
-//   - everyone else is refused.
+//   - everyone else is refused;
+//   - and an admin with a rate_limit or allowed_cidrs passes on no more than
+//     it has (see Inheritance).
 
 // scope is what a caller may manage in one organization.
 type scope struct {
@@ -83,6 +90,148 @@ func (s scope) managesPolicy(p *store.Policy) bool {
 // stored, and level and account never change). A check made here, before
 // that transaction, would judge policies that may have moved meanwhile.
 
+// Inheritance. An admin with a rate_limit or allowed_cidrs (the operator
+// has neither) gives no user more than it has itself, or a limited admin
+// would create an unlimited one and have it lift the first one's limits:
+//
+//   - a rate_limit it gives must be one its own would lower to (see lowers:
+//     no more requests per window, nor over time; none is no limit, above
+//     every limit);
+//   - allowed_cidrs it gives must lie within its own networks (every
+//     network within one of its own; none is anywhere, within nothing).
+//
+// This binds the users it creates (mayCreate), the rate_limit and
+// allowed_cidrs it sets on a user (mayChangeLimits) and the tokens it takes
+// of a user (mayCreateToken), since a token carries its user's limits. A
+// PATCH that leaves both fields as they are may change a user beyond the
+// caller's limits (rename it, disable it): limited admins still manage
+// users created before them.
+//
+// The caller's own limits are those of the identity its request was
+// admitted with, as its role and level are.
+
+// limitsExceeded says how the limits of u go beyond the caller's, for the
+// fields asked: the caller's limit ("an admin limited to 10 per 1m") and
+// the field of u beyond it; "" when none is. u is as the store keeps it
+// (validated).
+func (c Caller) limitsExceeded(u *store.User, cidrs, rateLimit bool) (limited, why string) {
+	id := c.Identity
+	if c.Operator || id == nil {
+		return "", ""
+	}
+	if rateLimit && id.Limit != nil {
+		own := &store.RateLimit{Requests: id.Limit.Requests, Window: id.Limit.Window.String()}
+		if !lowers(own, u.RateLimit) {
+			given := "none (no limit at all)"
+			if u.RateLimit != nil {
+				given = rateText(u.RateLimit.Requests, u.RateLimit.WindowDuration())
+			}
+			return "an admin limited to " + rateText(id.Limit.Requests, id.Limit.Window),
+				"rate_limit " + given + " is above that (no more requests per window, nor over time)"
+		}
+	}
+	if cidrs && id.RestrictsIP() {
+		if n := outside(id.AllowedPrefixes, u.AllowedCIDRs); n != "" {
+			var own []string
+			for _, p := range id.AllowedPrefixes {
+				own = append(own, p.String())
+			}
+			if len(own) > 4 {
+				own = append(own[:4], fmt.Sprintf("… (%d networks)", len(id.AllowedPrefixes)))
+			}
+			if len(own) == 0 {
+				own = []string{"no network that parses"}
+			}
+			given := n
+			if len(u.AllowedCIDRs) == 0 {
+				given = "none (anywhere)"
+			}
+			return "an admin limited to allowed_cidrs " + strings.Join(own, ", "),
+				"allowed_cidrs " + given + " is not within those networks"
+		}
+	}
+	return "", ""
+}
+
+// grantRefused is the answer to a caller giving a user more than it has.
+func grantRefused(limited, why string) error {
+	return forbidden(limited + " cannot grant more: " + why)
+}
+
+// rateText writes a rate as "10 per 1m", the window in its largest whole
+// unit as the store writes it.
+func rateText(requests int64, window time.Duration) string {
+	w := window.String()
+	for _, unit := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if window > 0 && window%unit.d == 0 {
+			w = fmt.Sprintf("%d%s", window/unit.d, unit.name)
+			break
+		}
+	}
+	return fmt.Sprintf("%d per %s", requests, w)
+}
+
+// mayCreate checks the limits of a user the caller creates, as the store
+// will keep them; a bad value is the store's 400, not a 403. Nothing
+// stored is judged: the caller's limits are its identity's, the user's are
+// the request's.
+func (c Caller) mayCreate(u store.User) error {
+	if c.Operator || c.Identity == nil || c.Identity.Limit == nil && !c.Identity.RestrictsIP() {
+		return nil
+	}
+	if err := store.ValidateUser(&u); err != nil {
+		return err
+	}
+	if limited, why := c.limitsExceeded(&u, true, true); why != "" {
+		return grantRefused(limited, why)
+	}
+	return nil
+}
+
+// mayChangeLimits checks a change of the allowed_cidrs (cidrs) or
+// rate_limit (rateLimit) of the user prev into next, inside the store's
+// transaction that writes next, on prev as read there:
+//
+//   - an admin may only narrow its own allowed_cidrs and lower its own
+//     rate_limit (a stolen admin token must not lift its own limits, nor
+//     buy itself more requests or a bigger burst): another admin or the
+//     operator may widen, raise or remove them;
+//   - what it sets on anyone must be within its own limits (Inheritance),
+//     unless it leaves the field as it was.
+//
+// next is judged as the store will keep it, once the store's own rules
+// pass (a bad value is a 400, not a 403).
+func (c Caller) mayChangeLimits(prev, next *store.User, cidrs, rateLimit bool) error {
+	if c.Operator {
+		return nil
+	}
+	checked := *next
+	if err := store.ValidateUser(&checked); err != nil {
+		return err
+	}
+	if c.Identity != nil && c.Identity.UserID == prev.ID {
+		if cidrs && !narrows(prev.AllowedCIDRs, checked.AllowedCIDRs) {
+			return forbidden("an admin can only narrow its own allowed_cidrs; another admin or the operator can widen them")
+		}
+		if rateLimit && !lowers(prev.RateLimit, checked.RateLimit) {
+			return forbidden("an admin can only lower its own rate_limit; another admin or the operator can raise or remove it")
+		}
+	}
+	cidrs = cidrs && !slices.Equal(checked.AllowedCIDRs, prev.AllowedCIDRs)
+	rateLimit = rateLimit && !sameRateLimit(checked.RateLimit, prev.RateLimit)
+	if limited, why := c.limitsExceeded(&checked, cidrs, rateLimit); why != "" {
+		return grantRefused(limited, why)
+	}
+	return nil
+}
+
+func sameRateLimit(a, b *store.RateLimit) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
 // isUser reports whether the caller is the UI user u itself, signed in
 // with one of its own personal tokens.
 func (c Caller) isUser(u *store.User) bool {
@@ -104,7 +253,11 @@ func (c Caller) isUser(u *store.User) bool {
 //
 // It judges the user's type, level and account, which never change after
 // the user is created, so the user read before the store's transaction is
-// the user the token is written for (or the store answers 404).
+// the user the token is written for (or the store answers 404). It also
+// judges the user's limits against a limited caller's (Inheritance): those
+// may change meanwhile, but only by another admin or the operator, whose
+// change then applies to every token of the user alike; the store's
+// CreateToken takes no check to run inside its transaction.
 func (c *call) mayCreateToken(u *store.User) error {
 	if c.caller.Operator || c.caller.isUser(u) {
 		return nil
@@ -118,6 +271,11 @@ func (c *call) mayCreateToken(u *store.User) error {
 	}
 	if u.Type == store.TypeUI && c.caller.Identity.Type != store.TypeUI {
 		return forbidden("programmatic callers cannot create a UI user's personal tokens: only the operator, the user itself or a UI admin can")
+	}
+	if c.caller.Identity.UserID != u.ID {
+		if limited, why := c.caller.limitsExceeded(u, true, true); why != "" {
+			return forbidden(limited + " cannot take a token of a user with more: its " + why + "; the operator or an admin without that limit can")
+		}
 	}
 	return nil
 }

@@ -288,7 +288,147 @@ func TestRateLimitOwn(t *testing.T) {
 		"rate_limit": limit(100, "1s")})
 	refused("an account admin raising its own", e.call(acct, "PATCH", o+"/users/"+acctID, map[string]any{"rate_limit": limit(101, "1s")}))
 	e.must(e.call(acct, "PATCH", o+"/users/"+acctID, map[string]any{"rate_limit": limit(100, "2s")}), 200)
-	// …while it raises the users it manages.
+	// …while it raises the users it manages, up to its own limit (see
+	// TestRateLimitInherited).
 	checkRateLimit(t, "raised by its account admin",
-		e.must(e.call(acct, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": limit(100000, "1s")}), 200), 100000, "1s")
+		e.must(e.call(acct, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": limit(100, "2s")}), 200), 100, "2s")
+}
+
+// TestRateLimitInherited: an admin with a rate_limit gives no user more
+// than its own, so it cannot lift its own limit through another admin (the
+// escalation a black-box attack found: an account admin limited to 10 per
+// minute created an admin without a limit, whose token then removed the
+// first one's). Leaving a user's rate_limit as it is stays open, and the
+// operator and admins without a limit are not bound.
+func TestRateLimitInherited(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	o := "/orgs/" + w.org
+	limit := func(requests int, window string) map[string]any {
+		return map[string]any{"requests": requests, "window": window}
+	}
+	limitedID, limited := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "admin",
+		"rate_limit": limit(10, "1m")})
+	refused := func(what string, r resp) {
+		t.Helper()
+		if r.status != 403 || r.code != "forbidden" ||
+			!strings.Contains(string(r.body), "an admin limited to 10 per 1m cannot grant more: rate_limit ") {
+			t.Fatalf("%s: %d %s, want 403 forbidden naming rate_limit", what, r.status, r.body)
+		}
+	}
+	heir := func(rateLimit any) map[string]any {
+		body := map[string]any{"type": "programmatic", "level": "account", "account": w.a1, "role": "admin", "name": "heir"}
+		if rateLimit != "absent" {
+			body["rate_limit"] = rateLimit
+		}
+		return body
+	}
+
+	t.Run("the escalation of the report is refused", func(t *testing.T) {
+		r := e.call(limited, "POST", o+"/users", heir("absent"))
+		if r.status == 201 { // the report's second request
+			e.call(r.field(t, "token", "secret"), "PATCH", o+"/users/"+limitedID, map[string]any{"rate_limit": nil})
+		}
+		checkRateLimit(t, "the limited admin", e.must(e.call("", "GET", o+"/users/"+limitedID, nil), 200), 10, "1m")
+		refused("an admin without a limit", r)
+	})
+
+	t.Run("create", func(t *testing.T) {
+		for _, tt := range []struct {
+			name      string
+			rateLimit any
+			stored    string // the window stored when allowed; "" when refused
+		}{
+			{"absent", "absent", ""},
+			{"null", nil, ""},
+			{"more requests", limit(11, "1m"), ""},
+			{"a higher rate", limit(1, "1s"), ""},
+			{"the same rate, a bigger burst", limit(100, "10m"), ""},
+			{"the same", limit(10, "60s"), "1m"},
+			{"fewer requests", limit(5, "1m"), "1m"},
+			{"a longer window", limit(10, "1h"), "1h"},
+			{"a lower rate, fewer requests", limit(1, "7s"), "7s"},
+		} {
+			r := e.call(limited, "POST", o+"/users", heir(tt.rateLimit))
+			if tt.stored == "" {
+				refused(tt.name, r)
+				continue
+			}
+			m, _ := tt.rateLimit.(map[string]any)
+			checkRateLimit(t, tt.name, e.must(r, 201), float64(m["requests"].(int)), tt.stored)
+		}
+		// Nothing beyond the limit was created.
+		var users struct {
+			Users []struct {
+				Name      string
+				RateLimit *struct{ Requests int } `json:"rate_limit"`
+			}
+		}
+		e.must(e.call("", "GET", o+"/users?limit=1000", nil), 200).json(t, &users)
+		for _, u := range users.Users {
+			if u.Name == "heir" && (u.RateLimit == nil || u.RateLimit.Requests > 10) {
+				t.Fatalf("a refused creation left a user: %+v", u)
+			}
+		}
+	})
+
+	t.Run("PATCH", func(t *testing.T) {
+		// w.userA1 has no limit: beyond the admin's.
+		renamed := e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"name": "renamed", "disabled": false}), 200)
+		if rateLimitOf(t, renamed) != nil || renamed.field(t, "name") != "renamed" {
+			t.Fatalf("renamed: %s", renamed.body)
+		}
+		e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"allowed_cidrs": []string{"127.0.0.0/8"}}), 200)
+		// Removing none is no change.
+		e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": nil}), 200)
+		checkRateLimit(t, "set within", e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": limit(5, "1m")}), 200), 5, "1m")
+		refused("removed", e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": nil}))
+		refused("raised", e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": limit(20, "1m")}))
+		refused("raised, renamed", e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"name": "x", "rate_limit": limit(10, "59s")}))
+		checkRateLimit(t, "up to its own", e.must(e.call(limited, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": limit(10, "1m")}), 200), 10, "1m")
+
+		// A user the operator gave more: left as it is, or lowered to
+		// within the admin's.
+		elderID, _ := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "viewer", "rate_limit": limit(100, "1m")})
+		e.must(e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"description": "older"}), 200)
+		checkRateLimit(t, "left as it is", e.must(e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"rate_limit": limit(100, "60s")}), 200), 100, "1m")
+		refused("lowered, yet above", e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"rate_limit": limit(50, "1m")}))
+		checkRateLimit(t, "lowered within", e.must(e.call(limited, "PATCH", o+"/users/"+elderID, map[string]any{"rate_limit": limit(10, "1m")}), 200), 10, "1m")
+		checkRateLimit(t, "after the refusals", e.must(e.call("", "GET", o+"/users/"+w.userA1, nil), 200), 10, "1m")
+		if r := e.must(e.call("", "GET", o+"/users/"+w.userA1, nil), 200); r.field(t, "name") != "renamed" {
+			t.Fatalf("a refused PATCH renamed the user: %s", r.body)
+		}
+	})
+
+	t.Run("tokens", func(t *testing.T) {
+		// An older admin without a limit: a token of it would lift the
+		// limit just as well.
+		elderID, _ := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "admin"})
+		r := e.call(limited, "POST", o+"/users/"+elderID+"/tokens", map[string]any{"name": "mine now"})
+		if r.status == 201 {
+			e.call(r.field(t, "secret"), "PATCH", o+"/users/"+limitedID, map[string]any{"rate_limit": nil})
+		}
+		checkRateLimit(t, "the limited admin", e.must(e.call("", "GET", o+"/users/"+limitedID, nil), 200), 10, "1m")
+		if r.status != 403 || r.code != "forbidden" ||
+			!strings.Contains(string(r.body), "an admin limited to 10 per 1m cannot take a token of a user with more: its rate_limit none") {
+			t.Fatalf("a token of an admin without a limit: %d %s", r.status, r.body)
+		}
+		// Its tokens can still be listed and revoked.
+		e.must(e.call(limited, "GET", o+"/users/"+elderID+"/tokens", nil), 200)
+		// Tokens of users within its limit, and its own.
+		e.must(e.call(limited, "POST", o+"/users/"+w.userA1+"/tokens", map[string]any{"name": "within"}), 201)
+		e.must(e.call(limited, "POST", o+"/users/"+limitedID+"/tokens", map[string]any{"name": "own"}), 201)
+	})
+
+	t.Run("the operator and admins without a limit are not bound", func(t *testing.T) {
+		e.must(e.call("", "POST", o+"/users", heir("absent")), 201)
+		e.must(e.call(w.acctAdminA1, "POST", o+"/users", heir(nil)), 201)
+		e.must(e.call(w.acctAdminA1, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": limit(1000000, "1s")}), 200)
+		e.must(e.call(w.acctAdminA1, "PATCH", o+"/users/"+w.userA1, map[string]any{"rate_limit": nil}), 200)
+		if r := e.must(e.call("", "PATCH", o+"/users/"+limitedID, map[string]any{"rate_limit": nil}), 200); rateLimitOf(t, r) != nil {
+			t.Fatalf("removed by the operator, yet %s", r.body)
+		}
+		// Without its limit, the admin is bound no more.
+		e.must(e.call(limited, "POST", o+"/users", heir("absent")), 201)
+	})
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"math/bits"
 	"net/http"
+	"net/netip"
 
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
@@ -36,6 +37,9 @@ func createUser(c *call) error {
 			return forbidden("account-level admins create users of their own account only")
 		}
 		// The policies granted need no check here: see grants in authz.go.
+	}
+	if err := c.caller.mayCreate(in); err != nil {
+		return err
 	}
 	var first *store.NewToken
 	var secret string
@@ -167,6 +171,7 @@ func patchUser(c *call) error {
 		if !sc.managesUser(u) {
 			return forbidden("account-level admins manage only account-level users of their own account")
 		}
+		prev := *u
 		if present["name"] {
 			u.Name = in.Name
 		}
@@ -186,33 +191,18 @@ func patchUser(c *call) error {
 			u.Policies = in.Policies
 		}
 		if present["allowed_cidrs"] {
-			// A stolen admin token used inside the network must not
-			// lift its own limit: it may narrow it, another admin or
-			// the operator may widen it.
-			if !c.caller.Operator && c.caller.Identity.UserID == u.ID && !narrows(u.AllowedCIDRs, in.AllowedCIDRs) {
-				return forbidden("an admin can only narrow its own allowed_cidrs; another admin or the operator can widen them")
-			}
 			u.AllowedCIDRs = in.AllowedCIDRs
 		}
 		if present["rate_limit"] {
-			// The same for the budget: a stolen admin token must not
-			// buy itself more requests, nor a bigger burst.
-			prev := u.RateLimit
 			u.RateLimit = in.RateLimit
-			if !c.caller.Operator && c.caller.Identity.UserID == u.ID {
-				// Judged as the store will keep it, once the store's
-				// own rules pass (a bad value is a 400, not a 403).
-				checked := *u
-				if err := store.ValidateUser(&checked); err != nil {
-					return err
-				}
-				if !lowers(prev, checked.RateLimit) {
-					return forbidden("an admin can only lower its own rate_limit; another admin or the operator can raise or remove it")
-				}
-			}
 		}
 		if present["disabled"] {
 			u.Disabled = in.Disabled
+		}
+		if present["allowed_cidrs"] || present["rate_limit"] {
+			// Judged here, on the user read in the transaction that
+			// writes it: see mayChangeLimits.
+			return c.caller.mayChangeLimits(&prev, u, present["allowed_cidrs"], present["rate_limit"])
 		}
 		return nil
 	}, c.caller.Actor())
@@ -223,32 +213,46 @@ func patchUser(c *call) error {
 }
 
 // narrows reports whether every network of next lies within one of prev
-// (an empty list is everywhere). Entries that do not parse are left to the
-// store's validation, which refuses them.
+// (an empty list is everywhere). Entries of prev that do not parse
+// (written past the admin API) hold nothing.
 func narrows(prev, next []string) bool {
 	if len(prev) == 0 {
 		return true
 	}
+	var nets []netip.Prefix
+	for _, o := range prev {
+		if op, err := store.ParseCIDR(o); err == nil {
+			nets = append(nets, op)
+		}
+	}
+	return outside(nets, next) == ""
+}
+
+// outside returns a network of next that lies within none of nets, "" when
+// there is none: "anywhere" when next is empty, which is everywhere. An
+// entry of next that does not parse is left to the store's validation,
+// which refuses it.
+func outside(nets []netip.Prefix, next []string) string {
 	if len(next) == 0 {
-		return false
+		return "anywhere"
 	}
 	for _, n := range next {
 		np, err := store.ParseCIDR(n)
 		if err != nil {
-			return true
+			continue
 		}
 		within := false
-		for _, o := range prev {
-			if op, err := store.ParseCIDR(o); err == nil && op.Bits() <= np.Bits() && op.Contains(np.Addr()) {
+		for _, op := range nets {
+			if op.Bits() <= np.Bits() && op.Contains(np.Addr()) {
 				within = true
 				break
 			}
 		}
 		if !within {
-			return false
+			return n
 		}
 	}
-	return true
+	return ""
 }
 
 // lowers reports whether the rate limit next is no higher than prev (nil

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/tokengate/tokengate/module/store"
@@ -54,5 +55,43 @@ func TestLowers(t *testing.T) {
 				t.Fatalf("lowers = %v, want %v", got, tt.lowers)
 			}
 		})
+	}
+}
+
+// TestOutside: which network of a list lies within none of an admin's
+// networks, the rule of narrowing one's own allowed_cidrs and of what an
+// admin may give others.
+func TestOutside(t *testing.T) {
+	nets := func(list ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range list {
+			out = append(out, netip.MustParsePrefix(s))
+		}
+		return out
+	}
+	tests := []struct {
+		nets    []netip.Prefix
+		next    []string
+		outside string
+	}{
+		{nets("10.0.0.0/8"), []string{"10.0.0.0/8"}, ""},
+		{nets("10.0.0.0/8"), []string{"10.1.0.0/16", "10.2.3.4/32"}, ""},
+		{nets("10.0.0.0/8", "::1/128"), []string{"::1/128", "10.0.0.0/9"}, ""},
+		{nets("10.0.0.0/8"), nil, "anywhere"},
+		{nets("10.0.0.0/8"), []string{}, "anywhere"},
+		{nets("10.0.0.0/8"), []string{"10.0.0.0/7"}, "10.0.0.0/7"},
+		{nets("10.0.0.0/8"), []string{"10.0.0.0/16", "11.0.0.0/8"}, "11.0.0.0/8"},
+		{nets("10.0.0.0/8"), []string{"::ffff:10.0.0.0/104"}, ""}, // refused by the store's validation
+		{nets("0.0.0.0/0"), []string{"::/0"}, "::/0"},
+		{nil, []string{"10.0.0.0/8"}, "10.0.0.0/8"}, // no network parses: nothing is within
+	}
+	for _, tt := range tests {
+		if got := outside(tt.nets, tt.next); got != tt.outside {
+			t.Errorf("outside(%v, %q) = %q, want %q", tt.nets, tt.next, got, tt.outside)
+		}
+	}
+	if !narrows(nil, []string{"10.0.0.0/8"}) || !narrows([]string{"10.0.0.0/8"}, []string{"10.0.0.0/9"}) ||
+		narrows([]string{"10.0.0.0/8"}, nil) || narrows([]string{"not a network"}, []string{"10.0.0.0/8"}) {
+		t.Error("narrows disagrees with outside")
 	}
 }
