@@ -343,6 +343,18 @@ func (u *usage) add(o usage) {
 // get sends one request and returns the status and the identity the
 // upstream saw.
 func get(ctx context.Context, client *http.Client, url, auth string) (int, string, error) {
+	return getHeader(ctx, client, url, auth, seenHeader)
+}
+
+// probeIdentity sends one request to the front end's probe path, where the
+// upstream answers with the names of the identity headers it got.
+func probeIdentity(ctx context.Context, client *http.Client, frontURL, auth string) (int, string, error) {
+	return getHeader(ctx, client, strings.TrimSuffix(frontURL, itemsPath)+probePath, auth, seenNamesHeader)
+}
+
+// getHeader sends one GET with the Authorization value (none if empty) and
+// returns the status and one header of the answer.
+func getHeader(ctx context.Context, client *http.Client, url, auth, header string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
@@ -356,24 +368,5 @@ func get(ctx context.Context, client *http.Client, url, auth string) (int, strin
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header.Get(seenHeader), nil
-}
-
-// probeIdentity sends one request to the front end's probe path, where the
-// upstream answers with the names of the identity headers it got.
-func probeIdentity(ctx context.Context, client *http.Client, frontURL, auth string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(frontURL, itemsPath)+probePath, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", fmt.Errorf("GET %s: %w", req.URL, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header.Get(seenNamesHeader), nil
+	return resp.StatusCode, resp.Header.Get(header), nil
 }

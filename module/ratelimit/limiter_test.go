@@ -93,9 +93,7 @@ func TestUsersBelowTheirLimitCostNoEtcd(t *testing.T) {
 	client := srv.Client()
 	a := newLimiter(t, client, Config{})
 	b := newLimiter(t, client, Config{})
-	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
-		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
-	})
+	registered(t, a, b)
 	// 100 per hour on two gateways: an equal share is 50, half of it 25.
 	for range 20 {
 		if d := a.Allow("u-quiet", 100, time.Hour); !d.Allowed {
@@ -178,9 +176,7 @@ func TestSkewedLoadSharesOneBudget(t *testing.T) {
 	srv := etcdtest.Start(t)
 	a := newLimiter(t, srv.Client(), Config{})
 	b := newLimiter(t, srv.Client(), Config{})
-	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
-		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
-	})
+	registered(t, a, b)
 	const limit, window = 100, time.Second
 	// Start at a window boundary.
 	time.Sleep(time.Until(time.Now().Truncate(window).Add(window)))
@@ -221,9 +217,7 @@ func TestCutOffGatewayKeepsItsShare(t *testing.T) {
 	srv := etcdtest.Start(t)
 	a := newLimiter(t, srv.Client(), Config{})
 	b := newLimiter(t, srv.Client(), Config{})
-	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
-		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
-	})
+	registered(t, a, b)
 	const limit, window = 100, time.Second
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -257,9 +251,7 @@ func TestGatewayGoneItsShareReturns(t *testing.T) {
 	crashed := srv.Client()
 	b := New(crashed, prefix, Config{Interval: 50 * time.Millisecond, LeaseTTL: 2 * time.Second})
 	defer b.Close()
-	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
-		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
-	})
+	registered(t, a, b)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	drive(a, "u-gone", 100, time.Second, time.Millisecond, stop, &wg)
@@ -303,6 +295,14 @@ func TestSweepDropsQuietUsers(t *testing.T) {
 	}
 }
 
+// registered waits until each of two limiters sees the other.
+func registered(t *testing.T, a, b *Limiter) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
+		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
+	})
+}
+
 // pair starts two limiters on one etcd, on one settable clock, and waits
 // until each sees the other.
 func pair(t *testing.T) (a, b *Limiter, c *clock) {
@@ -311,9 +311,7 @@ func pair(t *testing.T) (a, b *Limiter, c *clock) {
 	c = &clock{t: time.Unix(1_800_000_000, 0)}
 	a = newLimiter(t, srv.Client(), Config{now: c.now})
 	b = newLimiter(t, srv.Client(), Config{now: c.now})
-	waitFor(t, 5*time.Second, "both registered, each seeing the other", func() bool {
-		return a.Stats().Gateways == 2 && b.Stats().Gateways == 2
-	})
+	registered(t, a, b)
 	return a, b, c
 }
 
@@ -419,7 +417,7 @@ func TestStoppedGatewaySpentStaysSpent(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	a := newLimiter(t, srv.Client(), Config{now: c.now})
 	b := New(srv.Client(), prefix, Config{now: c.now, Interval: 50 * time.Millisecond, LeaseTTL: 2 * time.Second})
-	waitFor(t, 5*time.Second, "both registered", func() bool { return a.Stats().Gateways == 2 && b.Stats().Gateways == 2 })
+	registered(t, a, b)
 	nb := admit(b, "u-stop", 15, 20, time.Minute)
 	na := admit(a, "u-stop", 8, 20, time.Minute)
 	b.Close()
