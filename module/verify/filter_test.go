@@ -229,6 +229,7 @@ func TestFilterDuringOutage(t *testing.T) {
 	e.confirmedNow()
 	e.filterReady()
 	e.wantErr(e.forged(), ErrUnknown)
+	e.waitFor("the recovery noticed", 10*time.Second, func() bool { return !e.v.Down() })
 	e.mustVerify(uncached)
 }
 

@@ -397,7 +397,14 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	v.stats.misses.Add(1)
 	metrics.CacheMisses.Inc()
 
-	e, err := v.fill(ctx, h, kind)
+	var e *entry
+	if v.down.Load() {
+		// etcd is known to be unreachable (the monitor): answer now
+		// rather than hold the request for a lookup's timeout.
+		err = fmt.Errorf("%w: etcd is unreachable", ErrUnavailable)
+	} else {
+		e, err = v.fill(ctx, h, kind)
+	}
 	if err != nil {
 		if refused && errors.Is(err, ErrUnavailable) {
 			// The filter, in sync within max_stale, said never issued.

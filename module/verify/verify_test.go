@@ -665,6 +665,29 @@ func TestEtcdDown(t *testing.T) {
 	e.wantErr(revoked, ErrUnknown)
 }
 
+// TestKnownOutageAnswersAtOnce: once the store is known to be unreachable,
+// a token not cached gets ErrUnavailable without a lookup, rather than
+// after a lookup's timeout; when etcd is back, lookups resume.
+func TestKnownOutageAnswersAtOnce(t *testing.T) {
+	e := newEnv(t, Config{CacheTTL: 5 * time.Minute, MaxStale: time.Minute})
+	_, uncached := e.user(nil)
+	e.srv.Stop()
+	e.clock.advance(10 * time.Second)
+	e.waitFor("the outage noticed", 10*time.Second, e.v.Down)
+	before := e.v.Stats().Lookups
+	for range 5 {
+		e.wantErr(uncached, ErrUnavailable)
+	}
+	if n := e.v.Stats().Lookups - before; n != 0 {
+		t.Fatalf("%d lookups while etcd was known to be down", n)
+	}
+	e.srv.Restart()
+	e.synced()
+	e.confirmedNow()
+	e.waitFor("the recovery noticed", 10*time.Second, func() bool { return !e.v.Down() })
+	e.mustVerify(uncached)
+}
+
 // TestStaleServedPastCacheTTLWithinMaxStale: an entry past cache_ttl is
 // read again; if etcd does not answer, it is honoured while within
 // max_stale of the last news.
