@@ -40,15 +40,38 @@ func (h *Handler) overLimit(w http.ResponseWriter, r *http.Request, id *verify.I
 		return false
 	}
 	d := lim.Allow(id.UserID, id.Limit.Requests, id.Limit.Window)
-	reset := ceilSeconds(d.Reset)
+	reset, window := ceilSeconds(d.Reset), ceilSeconds(d.Window)
+	// Both values in one buffer and one backing array, the keys already
+	// canonical: a request of a limited user costs few allocations.
+	buf := make([]byte, 0, 2*len(rateLimitPolicy)+64)
+	buf = append(buf, rateLimitPolicy+";q="...)
+	buf = strconv.AppendInt(buf, d.Requests, 10)
+	buf = append(buf, ";w="...)
+	buf = strconv.AppendInt(buf, window, 10)
+	split := len(buf)
+	buf = append(buf, rateLimitPolicy+";r="...)
+	buf = strconv.AppendInt(buf, d.Remaining, 10)
+	buf = append(buf, ";t="...)
+	buf = strconv.AppendInt(buf, reset, 10)
+	all := string(buf)
+	vals := &[2]string{all[:split], all[split:]}
 	hdr := w.Header()
-	hdr.Set("RateLimit-Policy", rateLimitPolicy+";q="+strconv.FormatInt(d.Requests, 10)+";w="+strconv.FormatInt(ceilSeconds(d.Window), 10))
-	hdr.Set("RateLimit", rateLimitPolicy+";r="+strconv.FormatInt(d.Remaining, 10)+";t="+strconv.FormatInt(reset, 10))
+	hdr["Ratelimit-Policy"] = vals[0:1:1]
+	hdr["Ratelimit"] = vals[1:2:2]
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.ratelimit.limit", d.Requests)
-		repl.Set("http.auth.ratelimit.window", ceilSeconds(d.Window))
-		repl.Set("http.auth.ratelimit.remaining", d.Remaining)
-		repl.Set("http.auth.ratelimit.reset", reset)
+		repl.Map(func(key string) (any, bool) {
+			switch key {
+			case "http.auth.ratelimit.limit":
+				return d.Requests, true
+			case "http.auth.ratelimit.window":
+				return window, true
+			case "http.auth.ratelimit.remaining":
+				return d.Remaining, true
+			case "http.auth.ratelimit.reset":
+				return reset, true
+			}
+			return nil, false
+		})
 	}
 	if d.Allowed {
 		return false
