@@ -105,6 +105,14 @@ func TestReloadKeepsEmbeddedEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncWatch(t, first)
+	// The rate limiter's lease and its keep-alive streams are up too.
+	deadline := time.Now().Add(10 * time.Second)
+	for !first.Limiter().Stats().Registered {
+		if time.Now().After(deadline) {
+			t.Fatal("the rate limiter did not register")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	baseline := runtime.NumGoroutine()
 	for i := range 20 {
 		load(t, cfg)

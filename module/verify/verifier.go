@@ -398,9 +398,11 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 	metrics.CacheMisses.Inc()
 
 	var e *entry
-	if v.down.Load() {
-		// etcd is known to be unreachable (the monitor): answer now
-		// rather than hold the request for a lookup's timeout.
+	if v.down.Load() && !v.Reachable() {
+		// etcd is known to be unreachable (the monitor) and the watch
+		// has not heard from it since: answer now rather than hold the
+		// request for a lookup's timeout. Once the watch is in sync
+		// again lookups resume, without waiting for the monitor.
 		err = fmt.Errorf("%w: etcd is unreachable", ErrUnavailable)
 	} else {
 		e, err = v.fill(ctx, h, kind)
