@@ -878,3 +878,31 @@ func TestUseOfRevokedTokenNotRecorded(t *testing.T) {
 		t.Fatalf("%d last-use records left for a revoked token (%v)", resp.Count, err)
 	}
 }
+
+// TestHistoryFrom: a progress notification claiming revisions no event has
+// reached is trusted only while etcd still holds them; historyFrom says
+// whether it does.
+func TestHistoryFrom(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.user(nil)
+	client := e.v.store.Client()
+	resp, err := client.Get(e.ctx(), "/tg/", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := resp.Header.Revision
+	for _, c := range []struct {
+		name string
+		rev  int64
+		want bool
+	}{{"held", rev - 1, true}, {"the next revision, not yet written", rev + 1, true}} {
+		if got, err := e.v.historyFrom(e.ctx(), client, c.rev); err != nil || got != c.want {
+			t.Fatalf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	e.user(nil)
+	e.srv.Compact(e.ctx())
+	if got, err := e.v.historyFrom(e.ctx(), client, rev-1); err != nil || got {
+		t.Fatalf("compacted past: %v, %v; want false", got, err)
+	}
+}

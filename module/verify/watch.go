@@ -300,6 +300,19 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 			// servers before the fix of etcd-io/etcd#15220 could notify
 			// progress ahead of events not yet sent, and resuming past
 			// them would lose them. Replaying a few events is harmless.
+			// Such a server could also notify progress on a watch whose
+			// history was compacted, before it says so: a notification
+			// claiming revisions no event has reached yet is trusted only
+			// while those revisions can still be read.
+			if wr.Header.Revision >= *next {
+				intact, err := v.historyFrom(ctx, client, *next)
+				if err != nil {
+					continue // cannot tell now; the next heartbeat asks again
+				}
+				if !intact {
+					return delivered, rpctypes.ErrCompacted
+				}
+			}
 			v.changes.synced(wr.Header.Revision)
 		case last > 0 && wr.Header.Revision == last:
 			// A watch in sync sends each revision's events as it commits.
@@ -307,6 +320,21 @@ func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64
 		}
 	}
 	return delivered, errors.New("watch channel closed")
+}
+
+// historyFrom reports whether etcd still holds every revision from rev on,
+// by a linearizable read at rev: false once a compaction has removed some.
+func (v *Verifier) historyFrom(ctx context.Context, client *clientv3.Client, rev int64) (bool, error) {
+	rctx, cancel := context.WithTimeout(ctx, v.cfg.LookupTimeout)
+	defer cancel()
+	_, err := client.Get(rctx, v.store.Prefix()+"/", clientv3.WithRev(rev), clientv3.WithCountOnly())
+	switch {
+	case err == nil, errors.Is(err, rpctypes.ErrFutureRev):
+		return true, nil // nothing after rev is missing
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return false, nil
+	}
+	return false, err
 }
 
 // heartbeat establishes, every interval, that the watch is in sync with
