@@ -38,7 +38,13 @@ type fixture struct {
 // (all members when none is given).
 func newFixture(t *testing.T, writerMembers ...int) *fixture {
 	t.Helper()
-	c := etcdcluster.Start(t, 3)
+	return newFixtureOf(t, 3, writerMembers...)
+}
+
+// newFixtureOf is newFixture on a cluster of the given size.
+func newFixtureOf(t *testing.T, size int, writerMembers ...int) *fixture {
+	t.Helper()
+	c := etcdcluster.Start(t, size)
 	f := &fixture{
 		cluster:  c,
 		writer:   store.New(c.ClientOf(writerMembers...), prefix),
