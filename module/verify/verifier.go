@@ -358,18 +358,16 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		// keep the entry to fall back on should etcd not answer.
 		fallback = e
 	}
-	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
-		v.stats.hits.Add(1)
-		v.stats.unknownHits.Add(1)
-		metrics.CacheHits.Inc()
+	// No identity cached: the filter of issued tokens may know the token
+	// was never issued. It may have been issued a moment ago on another
+	// gateway, so a few such tokens a second are looked up anyway
+	// (requests for one already being looked up share its lookup); the
+	// rest, and all of them while etcd is known down, are refused here,
+	// without a second cache read.
+	refused := fallback == nil && v.filterRefuses(key, now)
+	if !refused && v.rememberedUnknown(h, key, now) {
 		return nil, ErrUnknown
 	}
-	// Nothing current is cached: the filter of issued tokens may know the
-	// token was never issued. It may have been issued a moment ago on
-	// another gateway, so a few such tokens a second are looked up anyway
-	// (requests for one already being looked up share its lookup); the
-	// rest, and all of them while etcd is known down, are refused here.
-	refused := fallback == nil && v.filterRefuses(key, now)
 	if refused {
 		admitted := admitNone
 		if !v.down.Load() {
@@ -390,6 +388,10 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		}
 		if admitted == admitLookup {
 			defer func() { v.fallbacks.done(key, v.cfg.now()) }()
+			// A verdict remembered from an earlier lookup answers first.
+			if v.rememberedUnknown(h, key, now) {
+				return nil, ErrUnknown
+			}
 		}
 		v.stats.filterFallbacks.Add(1)
 		metrics.FilterFallbacks.Inc()
@@ -436,6 +438,19 @@ func (v *Verifier) cachedVerdict(h token.Hash, key uint64, now time.Time) (*entr
 		return e, true
 	}
 	return nil, false
+}
+
+// rememberedUnknown reports, counting the hit, whether the token is
+// remembered as unknown within negative_ttl.
+func (v *Verifier) rememberedUnknown(h token.Hash, key uint64, now time.Time) bool {
+	e, _ := v.unknowns.Get(key)
+	if !v.currentFor(e, h) || !v.freshUnknown(e, now) {
+		return false
+	}
+	v.stats.hits.Add(1)
+	v.stats.unknownHits.Add(1)
+	metrics.CacheHits.Inc()
+	return true
 }
 
 // currentFor reports whether e is the cached verdict of digest h and
