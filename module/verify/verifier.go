@@ -434,17 +434,25 @@ func (v *Verifier) cachedVerdict(h token.Hash, key uint64, now time.Time) (*entr
 	if e, _ := v.identities.Get(key); v.currentFor(e, h) && v.freshIdentity(e, now) {
 		return e, true
 	}
-	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
+	if e := v.unknownEntry(h, key, now); e != nil {
 		return e, true
 	}
 	return nil, false
 }
 
+// unknownEntry is the cached "unknown" verdict of digest h, when current
+// and within negative_ttl; else nil.
+func (v *Verifier) unknownEntry(h token.Hash, key uint64, now time.Time) *entry {
+	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
+		return e
+	}
+	return nil
+}
+
 // rememberedUnknown reports, counting the hit, whether the token is
 // remembered as unknown within negative_ttl.
 func (v *Verifier) rememberedUnknown(h token.Hash, key uint64, now time.Time) bool {
-	e, _ := v.unknowns.Get(key)
-	if !v.currentFor(e, h) || !v.freshUnknown(e, now) {
+	if v.unknownEntry(h, key, now) == nil {
 		return false
 	}
 	v.stats.hits.Add(1)
@@ -524,7 +532,7 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 	if v.currentFor(old, h) && v.freshIdentity(old, now) {
 		return old, nil
 	}
-	if e, _ := v.unknowns.Get(key); v.currentFor(e, h) && v.freshUnknown(e, now) {
+	if e := v.unknownEntry(h, key, now); e != nil {
 		return e, nil
 	}
 
