@@ -85,8 +85,8 @@ type Limiter struct {
 }
 
 type counters struct {
-	writes, published, withdrawn, allowed, refused, watchRestarts, rounds atomic.Int64
-	registered                                                            atomic.Bool
+	writes, published, withdrawn, allowed, refused, rounds atomic.Int64
+	registered                                             atomic.Bool
 }
 
 // Stats counts what the limiter did.
@@ -276,9 +276,6 @@ func (u *userState) setLimit(requests int64, window time.Duration, now int64, l 
 	if u.window != window {
 		w := int64(window)
 		start := now - now%w
-		if u.end == 0 {
-			u.lastOffered = 0
-		}
 		u.start, u.end = start, max(u.end, start+w)
 	}
 	u.requests, u.window = requests, window
@@ -405,4 +402,9 @@ func (l *Limiter) participants(u *userState) []string {
 	return slices.Compact(ids)
 }
 
-var errClosed = errors.New("limiter closed")
+// Why the loops of a limiter end.
+var (
+	errClosed      = errors.New("limiter closed")
+	errLeaseLost   = errors.New("lease lost")
+	errWatchClosed = errors.New("watch closed")
+)

@@ -19,16 +19,11 @@ const headroom = 1.25
 // much from the gateways that are busy.
 const idleDemand = 0.05
 
-// shareOf divides a budget of limit requests per window between gateways
+// divide divides a budget of limit requests per window between gateways
 // by their demand, max-min fair: no gateway gets more than headroom times
 // its demand while another wants more, and what nobody wants is spread
 // evenly. The shares always add up to limit. demands are per window, one
-// per gateway; the result is the share of demands[self].
-func shareOf(limit float64, demands []float64, self int) float64 {
-	return divide(limit, demands)[self]
-}
-
-// divide is shareOf for every gateway at once.
+// per gateway; the result holds each gateway's share, in the same order.
 func divide(limit float64, demands []float64) []float64 {
 	n := len(demands)
 	order := make([]int, n)

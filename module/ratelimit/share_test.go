@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestShareOf(t *testing.T) {
+func TestDivide(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		limit   float64
@@ -23,7 +23,7 @@ func TestShareOf(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var sum float64
 			for i := range c.demands {
-				got := shareOf(c.limit, c.demands, i)
+				got := divide(c.limit, c.demands)[i]
 				if math.Abs(got-c.want[i]) > 1e-9 {
 					t.Errorf("share of gateway %d = %v, want %v", i, got, c.want[i])
 				}

@@ -116,12 +116,6 @@ func (l *Limiter) holdLease(registered func()) error {
 	}
 }
 
-var errLeaseLost = leaseLost{}
-
-type leaseLost struct{}
-
-func (leaseLost) Error() string { return "lease lost" }
-
 func (l *Limiter) eachHot(f func(u *userState)) {
 	l.hotMu.Lock()
 	list := make([]*userState, 0, len(l.hot))
@@ -304,7 +298,6 @@ func (l *Limiter) follow() {
 		if l.ctx.Err() != nil {
 			return
 		}
-		l.stats.watchRestarts.Add(1)
 		l.log.Debug("rate limits: following the other gateways again", zap.Error(err))
 		bo.Wait(l.ctx)
 	}
@@ -394,12 +387,6 @@ func (l *Limiter) watch(rev int64, gateways map[string]bool) error {
 	}
 	return errWatchClosed
 }
-
-var errWatchClosed = watchClosed{}
-
-type watchClosed struct{}
-
-func (watchClosed) Error() string { return "watch closed" }
 
 // setGateways takes the registered gateways and reshares every budget.
 func (l *Limiter) setGateways(gateways map[string]bool) {
