@@ -344,21 +344,19 @@ func checkHeaderPrefix(p string) error {
 // gauges read the live state of this config's cache and watch at scrape
 // time; before the app has started they read zero.
 func (a *App) gauges() []prometheus.Collector {
-	read := func(f func(v *verify.Verifier) float64) func() float64 {
+	running := func(f func(r *Running) float64) func() float64 {
 		return func() float64 {
 			if r := a.state.running.Load(); r != nil {
-				return f(r.Verifier)
+				return f(r)
 			}
 			return 0
 		}
 	}
+	read := func(f func(v *verify.Verifier) float64) func() float64 {
+		return running(func(r *Running) float64 { return f(r.Verifier) })
+	}
 	limits := func(f func(s ratelimit.Stats) float64) func() float64 {
-		return func() float64 {
-			if r := a.state.running.Load(); r != nil {
-				return f(r.Limits.Stats())
-			}
-			return 0
-		}
+		return running(func(r *Running) float64 { return f(r.Limits.Stats()) })
 	}
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -386,12 +384,12 @@ func (a *App) gauges() []prometheus.Collector {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "webhook", Name: "leader",
 			Help: "1 while this instance is the one of the cluster delivering webhooks, else 0.",
-		}, func() float64 {
-			if r := a.state.running.Load(); r != nil && r.Webhooks.Leading() {
+		}, running(func(r *Running) float64 {
+			if r.Webhooks.Leading() {
 				return 1
 			}
 			return 0
-		}),
+		})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tokengate", Subsystem: "ratelimit", Name: "gateways",
 			Help: "Gateways sharing rate-limit budgets through etcd, this one included.",

@@ -76,6 +76,7 @@ type Handler struct {
 	IdentityHeaders []string `json:"identity_headers,omitempty"`
 
 	verifiers  verifierSource
+	limits     limiterSource // the rate limiter's source; nil: none
 	prefix     string
 	account    accountSource
 	headers    identityHeaders
@@ -132,6 +133,7 @@ func (f fixedVerifier) Verifier() *verify.Verifier { return f.v }
 // the identity header prefix.
 func (h *Handler) use(vs verifierSource, headerPrefix string) {
 	h.verifiers = vs
+	h.limits, _ = vs.(limiterSource)
 	h.prefix = textproto.CanonicalMIMEHeaderKey(headerPrefix)
 	h.account = parseAccountSource(h.Account)
 	name := func(hdr IdentityHeader) string {

@@ -31,11 +31,10 @@ func (h *Handler) overLimit(w http.ResponseWriter, r *http.Request, id *verify.I
 	if id.Limit == nil {
 		return false
 	}
-	ls, _ := h.verifiers.(limiterSource)
-	if ls == nil {
+	if h.limits == nil {
 		return false
 	}
-	lim := ls.Limiter()
+	lim := h.limits.Limiter()
 	if lim == nil {
 		return false
 	}
