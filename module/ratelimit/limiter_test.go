@@ -58,7 +58,7 @@ func (c *clock) add(d time.Duration) {
 
 func TestOneGatewayKeepsTheBudget(t *testing.T) {
 	srv := etcdtest.Start(t)
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	c := startClock()
 	l := newLimiter(t, srv.Client(), Config{now: c.now})
 	waitFor(t, 5*time.Second, "registered", func() bool { return l.Stats().Registered })
 	for window := range 3 {
@@ -89,11 +89,8 @@ func TestOneGatewayKeepsTheBudget(t *testing.T) {
 }
 
 func TestUsersBelowTheirLimitCostNoEtcd(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv, a, _ := pair(t, Config{})
 	client := srv.Client()
-	a := newLimiter(t, client, Config{})
-	b := newLimiter(t, client, Config{})
-	registered(t, a, b)
 	// 100 per hour on two gateways: an equal share is 50, half of it 25.
 	for range 20 {
 		if d := a.Allow("u-quiet", 100, time.Hour); !d.Allowed {
@@ -173,10 +170,7 @@ func (tl *tally) counts(w int64) (admitted, refused int) {
 // admit the budget (±10% per window once demand is known), and the light
 // client is not starved.
 func TestSkewedLoadSharesOneBudget(t *testing.T) {
-	srv := etcdtest.Start(t)
-	a := newLimiter(t, srv.Client(), Config{})
-	b := newLimiter(t, srv.Client(), Config{})
-	registered(t, a, b)
+	_, a, b := pair(t, Config{})
 	const limit, window = 100, time.Second
 	// Start at a window boundary.
 	time.Sleep(time.Until(time.Now().Truncate(window).Add(window)))
@@ -214,10 +208,7 @@ func TestSkewedLoadSharesOneBudget(t *testing.T) {
 // TestCutOffGatewayKeepsItsShare: with etcd gone, a gateway keeps admitting
 // the share it last had: not the whole budget, and not nothing.
 func TestCutOffGatewayKeepsItsShare(t *testing.T) {
-	srv := etcdtest.Start(t)
-	a := newLimiter(t, srv.Client(), Config{})
-	b := newLimiter(t, srv.Client(), Config{})
-	registered(t, a, b)
+	srv, a, b := pair(t, Config{})
 	const limit, window = 100, time.Second
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -271,7 +262,7 @@ func TestGatewayGoneItsShareReturns(t *testing.T) {
 
 func TestSweepDropsQuietUsers(t *testing.T) {
 	srv := etcdtest.Start(t)
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	c := startClock()
 	l := newLimiter(t, srv.Client(), Config{now: c.now})
 	l.Allow("u-once", 10, time.Second)
 	count := func() int {
@@ -303,17 +294,19 @@ func registered(t *testing.T, a, b *Limiter) {
 	})
 }
 
-// pair starts two limiters on one etcd, on one settable clock, and waits
-// until each sees the other.
-func pair(t *testing.T) (a, b *Limiter, c *clock) {
+// pair starts two limiters with cfg on one etcd and waits until each sees
+// the other.
+func pair(t *testing.T, cfg Config) (srv *etcdtest.Server, a, b *Limiter) {
 	t.Helper()
-	srv := etcdtest.Start(t)
-	c = &clock{t: time.Unix(1_800_000_000, 0)}
-	a = newLimiter(t, srv.Client(), Config{now: c.now})
-	b = newLimiter(t, srv.Client(), Config{now: c.now})
+	srv = etcdtest.Start(t)
+	a = newLimiter(t, srv.Client(), cfg)
+	b = newLimiter(t, srv.Client(), cfg)
 	registered(t, a, b)
-	return a, b, c
+	return srv, a, b
 }
+
+// startClock is a settable clock at the start of a whole minute.
+func startClock() *clock { return &clock{t: time.Unix(1_800_000_000, 0)} }
 
 // admit sends n requests of the user to l and counts those admitted.
 func admit(l *Limiter, user string, n int, requests int64, window time.Duration) int {
@@ -346,7 +339,8 @@ func peerCount(t *testing.T, l *Limiter, user string, want int64) {
 // it is divided in whole requests the same way on every gateway: never
 // more than the budget in a window, even while both are hammered.
 func TestSmallBudgetOnManyGateways(t *testing.T) {
-	a, b, c := pair(t)
+	c := startClock()
+	_, a, b := pair(t, Config{now: c.now})
 	total := 0
 	for w := range 10 {
 		na := admit(a, "u-small", 5, 1, time.Second)
@@ -366,7 +360,7 @@ func TestSmallBudgetOnManyGateways(t *testing.T) {
 // to a longer window — never hands out a fresh budget.
 func TestChangedLimitKeepsTheCount(t *testing.T) {
 	srv := etcdtest.Start(t)
-	c := &clock{t: time.Unix(1_800_000_000, 0)} // a whole minute
+	c := startClock() // a whole minute
 	l := newLimiter(t, srv.Client(), Config{now: c.now})
 	if n := admit(l, "u-1", 12, 10, time.Minute); n != 10 {
 		t.Fatalf("%d admitted of 10", n)
@@ -400,7 +394,7 @@ func TestChangedLimitKeepsTheCount(t *testing.T) {
 // in the middle of a window gets what is left of the budget there, not a
 // fresh share.
 func TestSwitchingGatewaysMidWindow(t *testing.T) {
-	a, b, _ := pair(t)
+	_, a, b := pair(t, Config{now: startClock().now})
 	na := admit(a, "u-move", 150, 100, time.Minute)
 	peerCount(t, b, "u-move", int64(na))
 	nb := admit(b, "u-move", 150, 100, time.Minute)
@@ -414,7 +408,7 @@ func TestSwitchingGatewaysMidWindow(t *testing.T) {
 // share, but what it admitted stays counted until the window ends.
 func TestStoppedGatewaySpentStaysSpent(t *testing.T) {
 	srv := etcdtest.Start(t)
-	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	c := startClock()
 	a := newLimiter(t, srv.Client(), Config{now: c.now})
 	b := New(srv.Client(), prefix, Config{now: c.now, Interval: 50 * time.Millisecond, LeaseTTL: 2 * time.Second})
 	registered(t, a, b)
