@@ -140,7 +140,7 @@ func startInstance(cfg measure.Setup, name, prefix string) (*instance, error) {
 		Sites:  fmt.Sprintf(site, sitePort),
 		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
 		Ready: func(started *measure.Instance) bool {
-			status, err := gateway(started.Client, in.siteURL, "")
+			status, err := started.Get(in.siteURL+"/api/x", "")
 			return err == nil && status == http.StatusUnauthorized
 		},
 	})
@@ -153,20 +153,5 @@ func startInstance(cfg measure.Setup, name, prefix string) (*instance, error) {
 // gateway sends GET /api/x with the token (none if empty) and returns the
 // status.
 func (in *instance) gateway(tok string) (int, error) {
-	return gateway(in.Client, in.siteURL, tok)
-}
-
-// gateway sends the request on client to the site at siteURL.
-func gateway(client *http.Client, siteURL, tok string) (int, error) {
-	req, _ := http.NewRequest("GET", siteURL+"/api/x", nil)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return in.Get(in.siteURL+"/api/x", tok)
 }

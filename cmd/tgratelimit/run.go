@@ -260,17 +260,7 @@ func startInstance(cfg measure.Setup, name, prefix, upstream string) (*instance,
 // get sends GET /api/x with the token (none if empty) and returns the
 // status.
 func (in *instance) get(tok string) (int, error) {
-	req, _ := http.NewRequest("GET", in.siteURL+"/api/x", nil)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := in.Client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return in.Get(in.siteURL+"/api/x", tok)
 }
 
 // metric reads one unlabelled value from the instance's /metrics.

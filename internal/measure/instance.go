@@ -155,6 +155,25 @@ func (in *Instance) Stop() {
 	}
 }
 
+// Get sends GET url with a bearer token (none if empty) on the instance's
+// client, reads the answer whole and returns its status.
+func (in *Instance) Get(url, tok string) (int, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := in.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // Admin calls the instance's admin API with body (none if nil) as JSON and
 // returns the JSON object it answers.
 func (in *Instance) Admin(method, path string, body any) (map[string]any, error) {
