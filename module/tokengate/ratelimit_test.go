@@ -12,6 +12,9 @@ import (
 	"github.com/tokengate/tokengate/module/store"
 )
 
+// rateLimitCaddyfile has two placeholders of its own, {{DIAL}} in the etcd
+// block and {{CACHE}} among the app's options, for reloads that change
+// them: rateLimitConfig fills them.
 const rateLimitCaddyfile = `{
 	admin off
 	persist_config off
@@ -19,7 +22,9 @@ const rateLimitCaddyfile = `{
 		etcd {
 			endpoints {{ETCD}}
 			prefix /tg
+			{{DIAL}}
 		}
+		{{CACHE}}
 	}
 }
 
@@ -42,6 +47,12 @@ http://127.0.0.1:{{PORT}} {
 	}
 }
 `
+
+// rateLimitConfig is rateLimitCaddyfile with an etcd dial option and app
+// options (either may be empty).
+func rateLimitConfig(dial, cache string) string {
+	return strings.NewReplacer("{{DIAL}}", dial, "{{CACHE}}", cache).Replace(rateLimitCaddyfile)
+}
 
 // rateFields reads the RateLimit-Policy and RateLimit fields of an answer:
 // quota, window, remaining and reset, or ok false when either is missing.
@@ -72,7 +83,7 @@ func rateFields(t *testing.T, h http.Header) (q, w, r, reset int64, ok bool) {
 }
 
 func TestRateLimit(t *testing.T) {
-	g := startGatewayWith(t, rateLimitCaddyfile)
+	g := startGatewayWith(t, rateLimitConfig("", ""))
 	// A day's window: the test does not straddle a window's end (unless
 	// it runs across midnight UTC).
 	limited, tok := g.user(func(u *store.User) { u.RateLimit = &store.RateLimit{Requests: 3, Window: "24h"} })
@@ -163,7 +174,7 @@ func TestRateLimit(t *testing.T) {
 // TestRateLimitOnUIRoutes: a UI user's personal tokens count against the
 // user's budget on UI routes too.
 func TestRateLimitOnUIRoutes(t *testing.T) {
-	g := startGatewayWith(t, rateLimitCaddyfile)
+	g := startGatewayWith(t, rateLimitConfig("", ""))
 	_, tok := g.user(func(u *store.User) {
 		u.Type = store.TypeUI
 		u.RateLimit = &store.RateLimit{Requests: 2, Window: "24h"}
@@ -182,32 +193,7 @@ func TestRateLimitOnUIRoutes(t *testing.T) {
 // TestRateLimitSurvivesReloads: a reload, even one that reconnects to
 // etcd, does not hand out a fresh budget.
 func TestRateLimitSurvivesReloads(t *testing.T) {
-	const caddyfile = `{
-	admin off
-	persist_config off
-	tokengate {
-		etcd {
-			endpoints {{ETCD}}
-			prefix /tg
-			{{DIAL}}
-		}
-		{{CACHE}}
-	}
-}
-
-http://127.0.0.1:{{PORT2}} {
-	respond 404
-}
-
-http://127.0.0.1:{{PORT}} {
-	route /api/* {
-		tokengate api
-		reverse_proxy {{UPSTREAM}}
-	}
-}
-`
-	first := strings.NewReplacer("{{DIAL}}", "", "{{CACHE}}", "").Replace(caddyfile)
-	g := startGatewayWith(t, first)
+	g := startGatewayWith(t, rateLimitConfig("", ""))
 	_, tok := g.user(func(u *store.User) { u.RateLimit = &store.RateLimit{Requests: 3, Window: "24h"} })
 	for range 3 {
 		g.do("GET", "/api/x", tok).want(t, http.StatusOK, "")
@@ -220,7 +206,7 @@ http://127.0.0.1:{{PORT}} {
 		{"a new etcd connection", "dial_timeout 4s", "cache_ttl 4m"},
 		{"back to the first", "", ""},
 	} {
-		cfg := caddytest.Adapt(t, strings.NewReplacer("{{DIAL}}", change.dial, "{{CACHE}}", change.cache).Replace(caddyfile), vars)
+		cfg := caddytest.Adapt(t, rateLimitConfig(change.dial, change.cache), vars)
 		if err := caddy.Load(cfg, true); err != nil {
 			t.Fatalf("reload (%s): %v", change.name, err)
 		}
