@@ -53,8 +53,9 @@ type Handler struct {
 
 	// api mode, account scope: a placeholder giving the target account.
 	// Default: the accountId query parameter, else the X-Account-Id header.
-	// With the default, a request naming the account twice (or differently
-	// in both places) is refused.
+	// Those two are judged whatever this names, since an upstream may
+	// still read them: every source that names an account must name the
+	// same one, or the request is refused.
 	Account string `json:"account,omitempty"`
 
 	// api mode: user types admitted, "programmatic" and/or "ui". Default:
@@ -269,7 +270,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case account == "" && id.Level == store.LevelAccount:
 		account = id.Account
 	case account == "":
-		return h.refuse(w, r, id, errcode.AccountRequired, "organization-level users must name the account (accountId query parameter or X-Account-Id header)")
+		return h.refuse(w, r, id, errcode.AccountRequired, "organization-level users must name the account in "+h.account.where)
 	}
 	if account != "" && !id.Reaches(account) {
 		return h.refuse(w, r, id, errcode.AccountForbidden, "the token does not reach account "+account)

@@ -35,42 +35,72 @@ const MaxHeaderFields = 100
 // Where the account is read from.
 const (
 	accountDefault = iota // the accountId query parameter and the X-Account-Id header
-	accountQuery          // one query parameter
-	accountHeader         // one header
-	accountOther          // any other placeholder, through the replacer
+	accountQuery          // one query parameter, and the default sources
+	accountHeader         // one header, and the default sources
+	accountOther          // any other placeholder, through the replacer, and the default sources
 )
 
 // accountSource is the provisioned form of the handler's account option.
+//
+// Whatever the option names, the default sources — accountId in the query
+// and the X-Account-Id header — are judged too: an upstream written for
+// the default still reads them, and an account named there that the
+// gateway did not judge would reach it unchecked. Every source that names
+// an account must name the same one.
 type accountSource struct {
-	kind   int
-	param  reading.Name // accountDefault, accountQuery
-	header string       // accountDefault, accountHeader: canonical name
+	kind    int
+	params  [2]reading.Name // query parameters read, the default's first
+	nParams int
+	headers [2]string // canonical header names read, the default's first
+	nHdrs   int
+	// where names the configured source in answers ("the tenant query
+	// parameter").
+	where string
 }
 
 // parseAccountSource reads the account option: the query and header
 // placeholders get every reading of their name; others are judged as the
 // replacer gives them.
 func parseAccountSource(placeholder string) accountSource {
-	if placeholder == "" {
-		return accountSource{kind: accountDefault, param: reading.AccountParam, header: reading.AccountHeader}
+	src := accountSource{
+		kind:    accountDefault,
+		params:  [2]reading.Name{reading.AccountParam},
+		nParams: 1,
+		headers: [2]string{reading.AccountHeader},
+		nHdrs:   1,
+		where:   "the accountId query parameter or the " + reading.AccountHeader + " header",
 	}
+	if placeholder == "" {
+		return src
+	}
+	src.kind, src.where = accountOther, "the placeholder "+placeholder
 	inner, ok := strings.CutPrefix(placeholder, "{")
 	if ok {
 		inner, ok = strings.CutSuffix(inner, "}")
 	}
-	if ok && !strings.ContainsAny(inner, "{}") {
-		for _, p := range []string{"query.", "http.request.uri.query."} {
-			if name, found := strings.CutPrefix(inner, p); found && name != "" {
-				return accountSource{kind: accountQuery, param: reading.NewName(name)}
+	if !ok || strings.ContainsAny(inner, "{}") {
+		return src
+	}
+	for _, p := range []string{"query.", "http.request.uri.query."} {
+		if name, found := strings.CutPrefix(inner, p); found && name != "" {
+			src.kind, src.where = accountQuery, "the "+name+" query parameter"
+			if param := reading.NewName(name); param != reading.AccountParam {
+				src.params[1], src.nParams = param, 2
 			}
-		}
-		for _, p := range []string{"header.", "http.request.header."} {
-			if name, found := strings.CutPrefix(inner, p); found && name != "" {
-				return accountSource{kind: accountHeader, header: http.CanonicalHeaderKey(name)}
-			}
+			return src
 		}
 	}
-	return accountSource{kind: accountOther}
+	for _, p := range []string{"header.", "http.request.header."} {
+		if name, found := strings.CutPrefix(inner, p); found && name != "" {
+			name = http.CanonicalHeaderKey(name)
+			src.kind, src.where = accountHeader, "the "+name+" header"
+			if !reading.HeaderIs(name, reading.AccountHeader) {
+				src.headers[1], src.nHdrs = name, 2
+			}
+			return src
+		}
+	}
+	return src
 }
 
 // judgedHeaders are the headers, as received, that some upstream reads as
@@ -154,8 +184,10 @@ func (h *Handler) scrubTrailers(trailer http.Header) {
 
 // judged reports whether a header name is read as one the handler judges.
 func (h *Handler) judged(key string) bool {
-	if h.account.header != "" && reading.HeaderIs(key, h.account.header) {
-		return true
+	for _, name := range h.account.headers[:h.account.nHdrs] {
+		if reading.HeaderIs(key, name) {
+			return true
+		}
 	}
 	for _, name := range reading.MethodOverrideHeaders {
 		if reading.HeaderIs(key, name) {
@@ -209,25 +241,28 @@ func (h *Handler) sanitizeConnection(hdr http.Header, conn []string) {
 }
 
 // targetAccount reads the account the request acts on: every reading of
-// it must name the same account. msg is set when they do not.
+// it, from the configured source and the default ones, must name the same
+// account. msg is set when they do not.
 func (h *Handler) targetAccount(r *http.Request, j *judgedHeaders) (account, msg string) {
 	var buf [4]string
 	vals := buf[:0]
-	switch h.account.kind {
-	case accountOther:
+	if h.account.kind == accountOther {
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		if repl == nil {
 			return "", "no replacer for the account placeholder"
 		}
-		return repl.ReplaceAll(h.Account, ""), ""
-	case accountDefault, accountQuery:
-		if r.URL.RawQuery != "" {
-			vals = reading.QueryValues(vals, r.URL.RawQuery, h.account.param)
+		if v := repl.ReplaceAll(h.Account, ""); v != "" {
+			vals = append(vals, v)
 		}
 	}
-	if h.account.header != "" {
+	if r.URL.RawQuery != "" {
+		for _, param := range h.account.params[:h.account.nParams] {
+			vals = reading.QueryValues(vals, r.URL.RawQuery, param)
+		}
+	}
+	for _, name := range h.account.headers[:h.account.nHdrs] {
 		n := len(vals)
-		vals = j.values(vals, r.Header, h.account.header)
+		vals = j.values(vals, r.Header, name)
 		if len(vals)-n > 1 {
 			// Servers that fold repeated headers into one (PHP, Rack,
 			// Node) read "A, B"; a list is never one account.
