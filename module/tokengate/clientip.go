@@ -41,6 +41,7 @@ func ClientIPRefusal(r *http.Request, id *verify.Identity) string {
 		return "the client address cannot be verified before the TLS handshake completes: send the request again"
 	}
 	addr := ClientIP(r)
+	warnLaxProxies(r)
 	switch {
 	case !addr.IsValid():
 		return "this token may be used only from its user's allowed networks, and the client address is unknown"
