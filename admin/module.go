@@ -92,6 +92,10 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 		serveOpenAPI(w, r, "/tokengate")
 		return nil
 	}
+	if r.URL.Path == "/tokengate"+healthPath {
+		serveHealth(w, r, a.backend, true)
+		return nil
+	}
 	if a.backend == nil {
 		writeError(w, &apiError{code: errcode.StoreUnavailable,
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
@@ -144,6 +148,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.URL.Path == "/openapi.json" {
 		serveOpenAPI(w, r, sitePrefix(r))
+		return nil
+	}
+	if r.URL.Path == healthPath {
+		serveHealth(w, r, h.backend, false)
 		return nil
 	}
 	if h.serveConsole(w, r) {
