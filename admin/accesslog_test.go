@@ -28,18 +28,19 @@ func TestAccessLog(t *testing.T) {
 		name, tok, path  string
 		status           int
 		userID, userType string
+		errorCode        string
 	}{
-		{"admin, allowed", w.orgAdmin, org, 200, w.orgAdminID, "programmatic"},
-		{"UI admin, allowed", w.orgAdminUI, org + "/accounts", 200, uiAdminID, "ui"},
-		{"admin, refused by the route", w.orgAdmin, "/admin/orgs", 403, w.orgAdminID, "programmatic"},
-		{"admin, refused another org", w.orgAdmin, "/admin/orgs/" + w.other, 403, w.orgAdminID, "programmatic"},
-		{"not an admin, refused", w.orgViewerTok, org, 403, w.orgViewer, "programmatic"},
-		{"unknown route", w.orgAdmin, "/admin/nope", 404, w.orgAdminID, "programmatic"},
-		{"console API", w.orgAdminUI, "/admin/console/api/whoami", 200, uiAdminID, "ui"},
-		{"console refuses a programmatic token", w.orgAdmin, "/admin/console/", 403, w.orgAdminID, "programmatic"},
-		{"bad token", "tgp_" + strings.Repeat("x", 46), org, 401, "", ""},
-		{"no token", "", org, 401, "", ""},
-		{"document, no token", "", "/admin/openapi.json", 200, "", ""},
+		{"admin, allowed", w.orgAdmin, org, 200, w.orgAdminID, "programmatic", ""},
+		{"UI admin, allowed", w.orgAdminUI, org + "/accounts", 200, uiAdminID, "ui", ""},
+		{"admin, refused by the route", w.orgAdmin, "/admin/orgs", 403, w.orgAdminID, "programmatic", "forbidden"},
+		{"admin, refused another org", w.orgAdmin, "/admin/orgs/" + w.other, 403, w.orgAdminID, "programmatic", "forbidden"},
+		{"not an admin, refused", w.orgViewerTok, org, 403, w.orgViewer, "programmatic", "forbidden"},
+		{"unknown route", w.orgAdmin, "/admin/nope", 404, w.orgAdminID, "programmatic", "not_found"},
+		{"console API", w.orgAdminUI, "/admin/console/api/whoami", 200, uiAdminID, "ui", ""},
+		{"console refuses a programmatic token", w.orgAdmin, "/admin/console/", 403, w.orgAdminID, "programmatic", "programmatic_ui_forbidden"},
+		{"bad token", "tgp_" + strings.Repeat("x", 46), org, 401, "", "", "unauthorized"},
+		{"no token", "", org, 401, "", "", "unauthorized"},
+		{"document, no token", "", "/admin/openapi.json", 200, "", "", ""},
 	}
 	for _, c := range cases {
 		req, err := http.NewRequest("GET", e.siteURL+c.path, nil)
@@ -71,6 +72,13 @@ func TestAccessLog(t *testing.T) {
 		userID, _ := entry["user_id"].(string) // absent: no user either
 		if userID != c.userID || (c.userType == "" && hasType) || (c.userType != "" && userType != c.userType) {
 			t.Errorf("%s: access log user_id=%q user_type=%v, want %q %q", c.name, userID, userType, c.userID, c.userType)
+		}
+		if code, _ := entry["error_code"].(string); code != c.errorCode {
+			t.Errorf("%s: access log error_code=%q, want %q", c.name, code, c.errorCode)
+		}
+		// A valid token names its organization and token too.
+		if org, tok := entry["org_id"], entry["token_id"]; c.userID != "" && (org != w.org || tok == nil) || c.userID == "" && (org != nil || tok != nil) {
+			t.Errorf("%s: access log org_id=%v token_id=%v", c.name, org, tok)
 		}
 	}
 }

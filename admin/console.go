@@ -87,7 +87,7 @@ func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 
 	if h.carriesProgrammaticToken(r) {
-		refuseCaller(w, &apiError{code: errcode.ProgrammaticUIForbidden,
+		refuseCaller(w, r, &apiError{code: errcode.ProgrammaticUIForbidden,
 			msg: "programmatic users have no access to the UI; sign in with the personal access token of a UI user"})
 		return true
 	}
@@ -131,7 +131,7 @@ func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPat
 	caller, err := h.authenticate(api, r, apiPath)
 	if err != nil {
 		ae, _ := asAPIError(err)
-		refuseCaller(w, ae)
+		refuseCaller(w, r, ae)
 		return
 	}
 	if apiPath == "/whoami" {
@@ -143,7 +143,8 @@ func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPat
 
 // refuseCaller writes an authentication or authorization error with its
 // RFC 6750 challenge.
-func refuseCaller(w http.ResponseWriter, ae *apiError) {
+func refuseCaller(w http.ResponseWriter, r *http.Request, ae *apiError) {
+	tokengate.LogRefusal(r, ae.code, nil)
 	switch ae.code.Status() {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)

@@ -171,7 +171,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	caller, err := h.authenticate(api, r, r.URL.Path)
 	if err != nil {
 		ae, _ := asAPIError(err)
-		refuseCaller(w, ae)
+		refuseCaller(w, r, ae)
 		return nil
 	}
 	api.Serve(w, r, r.URL.Path, caller)
@@ -211,20 +211,10 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 }
 
 // logCaller names the caller of a verified token in the request's access
-// log entry, as the gateway does: user_id through {http.auth.user.id},
-// which Caddy's access log reads, and user_type as an extra field (only
-// where an access log will read it). It runs before authorization, so a
-// valid token refused for lack of a role is attributed too.
-func logCaller(r *http.Request, id *verify.Identity) {
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", id.UserID)
-	}
-	if srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); srv != nil && srv.Logs != nil {
-		if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-			extra.Set(zap.String("user_type", id.Type))
-		}
-	}
-}
+// log entry, as the gateway does for its refusals (user_id, user_type,
+// org_id, token_id). It runs before authorization, so a valid token
+// refused for lack of a role is attributed too.
+func logCaller(r *http.Request, id *verify.Identity) { tokengate.LogIdentity(r, id) }
 
 // Interface guards.
 var (

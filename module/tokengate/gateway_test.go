@@ -611,23 +611,44 @@ func TestGateway(t *testing.T) {
 	})
 
 	t.Run("access log", func(t *testing.T) {
-		g.do("GET", "/api/logged", progTok).want(t, 200, "")
-		// The access log is written after the response; wait for the line.
-		deadline := time.Now().Add(5 * time.Second)
-		var entry map[string]any
-		for entry == nil {
-			data, _ := os.ReadFile(g.logFile)
-			for _, line := range strings.Split(string(data), "\n") {
-				if strings.Contains(line, "/api/logged") {
-					json.Unmarshal([]byte(line), &entry)
+		// logged waits for the access log entry of path: it is written
+		// after the response.
+		logged := func(path string) map[string]any {
+			deadline := time.Now().Add(5 * time.Second)
+			var entry map[string]any
+			for entry == nil {
+				data, _ := os.ReadFile(g.logFile)
+				for _, line := range strings.Split(string(data), "\n") {
+					if strings.Contains(line, `"uri":"`+path+`"`) {
+						json.Unmarshal([]byte(line), &entry)
+					}
+				}
+				if entry == nil && time.Now().After(deadline) {
+					t.Fatalf("no access log entry for %s", path)
 				}
 			}
-			if entry == nil && time.Now().After(deadline) {
-				t.Fatal("no access log entry")
-			}
+			return entry
 		}
-		if entry["user_id"] != prog.ID || entry["user_type"] != "programmatic" {
-			t.Errorf("access log user_id=%v user_type=%v", entry["user_id"], entry["user_type"])
+		g.do("GET", "/api/logged", progTok).want(t, 200, "")
+		entry := logged("/api/logged")
+		if entry["user_id"] != prog.ID || entry["user_type"] != "programmatic" || entry["error_code"] != nil {
+			t.Errorf("access log user_id=%v user_type=%v error_code=%v", entry["user_id"], entry["user_type"], entry["error_code"])
+		}
+		// Every refusal names its code; a valid token's, whose it was.
+		g.do("GET", "/api/refused?accountId="+g.otherAct, progTok).want(t, 403, "account_forbidden")
+		entry = logged("/api/refused?accountId=" + g.otherAct)
+		if entry["error_code"] != "account_forbidden" || entry["user_id"] != prog.ID || entry["user_type"] != "programmatic" ||
+			entry["org_id"] != g.org || entry["token_id"] == nil || entry["token_id"] == "" {
+			t.Errorf("refusal's access log entry: %v", entry)
+		}
+		g.do("GET", "/api/unknown", "tgp_"+strings.Repeat("x", 46)).want(t, 401, "invalid_token")
+		entry = logged("/api/unknown")
+		if entry["error_code"] != "invalid_token" || entry["user_id"] != nil && entry["user_id"] != "" || entry["org_id"] != nil {
+			t.Errorf("unknown token's access log entry: %v", entry)
+		}
+		g.do("GET", "/ui/refused", progTok).want(t, 403, "programmatic_ui_forbidden")
+		if entry = logged("/ui/refused"); entry["error_code"] != "programmatic_ui_forbidden" || entry["user_id"] != prog.ID {
+			t.Errorf("ui refusal's access log entry: %v", entry)
 		}
 		data, _ := os.ReadFile(g.logFile)
 		for _, secret := range []string{progTok, uiTok, orgTok, viewerTok, policyTok} {

@@ -457,6 +457,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Iden
 		}
 		c.Write(fields...)
 	}
+	LogRefusal(r, code, id)
 	status := code.Status()
 	switch status {
 	case http.StatusUnauthorized:
