@@ -96,6 +96,10 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 		serveHealth(w, r, a.backend, true)
 		return nil
 	}
+	if r.URL.Path == "/tokengate"+snapshotPath {
+		a.serveSnapshot(w, r)
+		return nil
+	}
 	if a.backend == nil {
 		writeError(w, &apiError{code: errcode.StoreUnavailable,
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})

@@ -40,6 +40,12 @@ type action struct {
 	// read from standard input (see report.go), never from flags or
 	// arguments.
 	reportsStdin bool
+	// local, when set, makes the action a command of its own rather than
+	// one route of the API (store snapshot and restore): it takes the
+	// arguments named in args, the flags flags defines, and runs local.
+	local func(cmd *cobra.Command, args []string) error
+	args  []string
+	flags func(fs *pflag.FlagSet)
 }
 
 // idFlags describes the flags that fill a route's {name}s.
@@ -64,6 +70,9 @@ func (a action) pathParams() []string {
 
 // command is the action as a cobra command.
 func (a action) command() *cobra.Command {
+	if a.local != nil {
+		return a.localCommand()
+	}
 	cmd := &cobra.Command{
 		Use:     a.name,
 		Short:   a.short,
@@ -274,4 +283,25 @@ func (a action) report(cmd *cobra.Command, fs *pflag.FlagSet, ans *answer) error
 		fmt.Fprintln(cmd.ErrOrStderr(), secretNotice)
 	}
 	return nil
+}
+
+// localCommand is an action that is no route of the API.
+func (a action) localCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     a.name + " " + strings.Join(a.args, " "),
+		Short:   a.short,
+		Example: a.examples(),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != len(a.args) {
+				return finish(cmd, usageErrorf("want %d %s (%s), got %d", len(a.args), plural(len(a.args), "argument", "arguments"),
+					strings.Join(a.args, " "), len(args)))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return finish(cmd, a.local(cmd, args)) },
+	}
+	if a.flags != nil {
+		a.flags(cmd.Flags())
+	}
+	return cmd
 }

@@ -1,5 +1,7 @@
 package cli
 
+import "github.com/spf13/pflag"
+
 // Fields several commands share.
 var (
 	nameField        = field{json: "name", required: true, usage: "name"}
@@ -156,6 +158,27 @@ var resources = []resource{
 		actions: []action{
 			{name: "list", short: "List audit events, a page at a time", method: "GET", path: "/orgs/{org}/audit",
 				query: []field{limitField, cursorField}},
+		},
+	},
+	{
+		name:  "store",
+		short: "Backs up and restores the token store",
+		long: "snapshot asks a running gateway, on Caddy's admin endpoint, for etcd's snapshot of its store (the\n" +
+			"embedded one or the external cluster's) and keeps it once its checksum is checked. restore\n" +
+			"restores one for the embedded store while the gateway is stopped, with the embedded etcd's own\n" +
+			"version; a cluster is restored with the etcdutl of its own etcd version (see the docs).",
+		actions: []action{
+			{name: "snapshot", short: "Write a snapshot of the store to a new file", args: []string{"FILE"},
+				example: "store snapshot /var/backups/tokengate-$(date +%F).snapshot",
+				local:   snapshotStore},
+			{name: "restore", short: "Restore a snapshot for the embedded store (gateway stopped)", args: []string{"FILE"},
+				example: "store restore backup.snapshot --embedded-dir /var/lib/caddy/tokengate/etcd\n" +
+					"store restore backup.snapshot --embedded-dir /var/lib/caddy/tokengate/etcd --replace",
+				local: restoreStore,
+				flags: func(fs *pflag.FlagSet) {
+					fs.String("embedded-dir", "", "the embedded store's directory: the embedded_dir global option (required)")
+					fs.Bool("replace", false, "move the store already there aside (to data.before-restore-<time>) instead of refusing")
+				}},
 		},
 	},
 }

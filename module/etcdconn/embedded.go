@@ -74,7 +74,7 @@ func StartEmbedded(c EmbeddedConfig, logger *zap.Logger) (*Embedded, error) {
 
 	closing := new(atomic.Bool)
 	cfg := embed.NewConfig()
-	cfg.Name = "tokengate"
+	cfg.Name = embeddedName
 	cfg.Dir = filepath.Join(dir, "data")
 	cfg.ListenClientUrls = []url.URL{*cu}
 	cfg.AdvertiseClientUrls = []url.URL{*cu}
