@@ -26,9 +26,12 @@ func main() {
 		return
 	}
 	os.Args = cli.ShortForm(os.Args)
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		// Caddy's own line follows.
+	if len(os.Args) == 2 && os.Args[1] == "version" {
+		// Both versions, each named: this binary is two projects.
+		_, caddyVersion := caddy.Version()
 		fmt.Println("tokengate", tokengate.Version())
+		fmt.Println("caddy", caddyVersion)
+		return
 	}
 	caddycmd.Main()
 }

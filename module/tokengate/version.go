@@ -8,13 +8,25 @@ import (
 // ModulePath is this project's Go module.
 const ModulePath = "github.com/tokengate/tokengate"
 
-// Version is the version of tokengate built into this binary, as Go's
-// build information records it: the module version when tokengate is a
-// dependency (an xcaddy build), or the version Go stamps from the
-// repository when it is the main module (a pseudo-version such as
+// BuildVersion, when set at build time, is the version Version reports:
+//
+//	go build -ldflags "-X github.com/tokengate/tokengate/module/tokengate.BuildVersion=v1.2.0" ./cmd/tokengate
+//
+// for builds from a source archive, which carries no repository for Go to
+// read a tag from (the Dockerfile passes its VERSION build argument).
+var BuildVersion string
+
+// Version is the version of tokengate built into this binary: BuildVersion
+// when set, else as Go's build information records it: the module version
+// when tokengate is a dependency (an xcaddy build), or the version Go
+// stamps from the repository when it is the main module (v1.2.0 on a
+// tagged commit, else a pseudo-version such as
 // v0.0.0-20261129204301-1971fba1c0de, "+dirty" with uncommitted changes).
 // "(devel)" when no version was recorded.
 func Version() string {
+	if BuildVersion != "" {
+		return BuildVersion
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "(unknown)"
