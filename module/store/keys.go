@@ -94,7 +94,7 @@ func (s *Store) RateLimitPrefix() string { return s.prefix + "/ratelimit/" }
 // token's verdict: the identity cache's watch ignores them.
 func (s *Store) NoVerdictPrefixes() []string {
 	return []string{s.prefix + "/audit/", s.prefix + "/lastused/", s.WebhooksPrefix(), s.prefix + "/whcursors/",
-		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix()}
+		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix(), s.schemaKey()}
 }
 
 func (s *Store) webhooksPrefix(org string) string { return s.WebhooksPrefix() + org + "/" }

@@ -130,10 +130,6 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // cannot be opened twice.
 var resources = caddy.NewUsagePool()
 
-type pooledConn struct{ *etcdconn.Conn }
-
-func (p pooledConn) Destruct() error { return p.Close() }
-
 type pooledEngine struct{ *webhook.Engine }
 
 func (p pooledEngine) Destruct() error {
@@ -227,12 +223,17 @@ func (a *App) Running() (*Running, error) {
 		if err != nil {
 			return nil, err
 		}
-		return pooledConn{conn}, nil
+		checked, err := openChecked(conn, a.connKey, longLived)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return checked, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %v", err)
 	}
-	conn := val.(pooledConn).Conn
+	conn := val.(checkedConn).Conn
 	val, _, err = resources.LoadOrNew(a.verifierKey, func() (caddy.Destructor, error) {
 		cfg := a.cacheConfig
 		cfg.Logger = longLived
