@@ -11,6 +11,8 @@
 //
 //	/orgs/<org>                        organization
 //	/accounts/<org>/<act>              account
+//	/accountids/<act>                  index: the organization an account id belongs to
+//	/accountids                        marker: the index holds every account
 //	/policies/<org>/<pol>              policy
 //	/users/<org>/<user>                user
 //	/tokens/<sha256 hex>               token, found by the digest a client presents

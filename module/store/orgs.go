@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,9 +56,13 @@ func (s *Store) ListOrgs(ctx context.Context) ([]Org, error) {
 	return listAll[Org](ctx, s, s.orgKey(""))
 }
 
-// CreateAccount creates an account in an existing organization.
+// CreateAccount creates an account in an existing organization; an empty
+// ID gets a generated one. Account ids are unique across organizations
+// (see accountids.go): an id another organization holds, or held, is a
+// conflict, and a generated id that is taken is drawn again.
 func (s *Store) CreateAccount(ctx context.Context, a Account, by Actor) (*Account, error) {
-	if a.ID == "" {
+	generated := a.ID == ""
+	if generated {
 		a.ID = NewAccountID()
 	} else if !ValidAccountID(a.ID) {
 		return nil, &FieldError{"id", "must look like act-1a2b3c4d"}
@@ -65,17 +70,25 @@ func (s *Store) CreateAccount(ctx context.Context, a Account, by Actor) (*Accoun
 	if err := checkName("name", a.Name, true); err != nil {
 		return nil, err
 	}
+	if err := s.indexAccountIDs(ctx); err != nil {
+		return nil, err
+	}
 	a.CreatedAt, a.CreatedBy = s.Now().UTC(), by
 	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
 		if err := r.mustExist(s.orgKey(a.Org), "organization "+a.Org); err != nil {
 			return nil, err
 		}
-		if kv, err := r.get(s.accountKey(a.Org, a.ID)); err != nil {
-			return nil, err
-		} else if kv != nil {
-			return nil, &ConflictError{fmt.Sprintf("account %s already exists", a.ID)}
-		}
 		var w writes
+		for draws := 1; ; draws++ {
+			err := r.claimAccountID(&w, a.Org, a.ID)
+			if err == nil {
+				break
+			}
+			if !generated || !errors.Is(err, ErrConflict) || draws == maxIDDraws {
+				return nil, err
+			}
+			a.ID = NewAccountID()
+		}
 		w.put(s.accountKey(a.Org, a.ID), a)
 		return s.withEvent(&w, Event{Org: a.Org, Actor: by, Action: ActionAccountCreate, Target: a.ID, Account: a.ID})
 	})
@@ -148,6 +161,13 @@ func (s *Store) DeleteAccount(ctx context.Context, org, id string, by Actor) err
 		}
 		var w writes
 		w.del(s.accountKey(org, id))
+		// An account of an older store may have no index entry yet: its
+		// id stays this organization's once the account is gone.
+		if kv, err := r.get(s.accountIDKey(id)); err != nil {
+			return nil, err
+		} else if kv == nil {
+			w.put(s.accountIDKey(id), accountOwner{Org: org})
+		}
 		now := s.Now().UTC()
 		for _, u := range users {
 			if i := slices.Index(u.Accounts, id); i >= 0 {

@@ -25,6 +25,8 @@ type Store struct {
 	// Now is the clock; tests may replace it before first use.
 	Now func() time.Time
 
+	accountIDs accountIndex
+
 	rangeRPCs  atomic.Int64
 	lookups    atomic.Int64
 	usageTxns  atomic.Int64
