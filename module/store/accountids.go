@@ -127,8 +127,9 @@ func (s *Store) buildAccountIndex(ctx context.Context) error {
 
 // claimAccountID checks, inside the transaction creating account id in
 // org, that the id is free for org, and adds the writes that claim it. An
-// id is free when no organization has claimed it, or when org claimed it
-// and has no account of that id now.
+// id is free when no organization has claimed it, or when org claimed it,
+// has no account of that id now, and none of its users still lists it (see
+// DeleteAccount).
 func (r *snapshot) claimAccountID(w *writes, org, id string) error {
 	var owner accountOwner
 	found, err := r.getJSON(r.s.accountIDKey(id), &owner)
@@ -145,6 +146,26 @@ func (r *snapshot) claimAccountID(w *writes, org, id string) error {
 	}
 	if !found {
 		w.put(r.s.accountIDKey(id), accountOwner{Org: org})
+		return nil
+	}
+	// The organization's own id, deleted: free once no user lists it any
+	// more, or the new account would reach them at once.
+	kvs, err := r.list(r.s.usersPrefix(org))
+	if err != nil {
+		return err
+	}
+	users, err := decodeAll[User](kvs)
+	if err != nil {
+		return err
+	}
+	listing := 0
+	for _, u := range users {
+		if slices.Contains(u.Accounts, id) {
+			listing++
+		}
+	}
+	if listing > 0 {
+		return &ConflictError{fmt.Sprintf("account %s was deleted and %d users still list it; delete it again to finish", id, listing)}
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -116,68 +115,6 @@ func (s *Store) ListAccounts(ctx context.Context, org string) ([]Account, error)
 		return nil, err
 	}
 	return listAll[Account](ctx, s, s.accountsPrefix(org))
-}
-
-// DeleteAccount deletes an account. It refuses while account-level users or
-// policies belong to the account; organization-level users that list it
-// lose it in the same transaction, so their access ends at once.
-func (s *Store) DeleteAccount(ctx context.Context, org, id string, by Actor) error {
-	if !ValidOrgID(org) || !ValidAccountID(id) {
-		return &NotFoundError{"account " + id}
-	}
-	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-		if err := r.mustExist(s.accountKey(org, id), "account "+id); err != nil {
-			return nil, err
-		}
-		userKVs, err := r.list(s.usersPrefix(org))
-		if err != nil {
-			return nil, err
-		}
-		users, err := decodeAll[User](userKVs)
-		if err != nil {
-			return nil, err
-		}
-		policyKVs, err := r.list(s.policiesPrefix(org))
-		if err != nil {
-			return nil, err
-		}
-		policies, err := decodeAll[Policy](policyKVs)
-		if err != nil {
-			return nil, err
-		}
-		var holders []string
-		for _, u := range users {
-			if u.Level == LevelAccount && u.Account == id {
-				holders = append(holders, "user "+u.ID)
-			}
-		}
-		for _, p := range policies {
-			if p.Account == id {
-				holders = append(holders, "policy "+p.ID)
-			}
-		}
-		if len(holders) > 0 {
-			return nil, &ConflictError{fmt.Sprintf("account %s still has %s", id, summarize(holders))}
-		}
-		var w writes
-		w.del(s.accountKey(org, id))
-		// An account of an older store may have no index entry yet: its
-		// id stays this organization's once the account is gone.
-		if kv, err := r.get(s.accountIDKey(id)); err != nil {
-			return nil, err
-		} else if kv == nil {
-			w.put(s.accountIDKey(id), accountOwner{Org: org})
-		}
-		now := s.Now().UTC()
-		for _, u := range users {
-			if i := slices.Index(u.Accounts, id); i >= 0 {
-				u.Accounts = slices.Delete(u.Accounts, i, i+1)
-				u.UpdatedAt = now
-				w.put(s.userKey(org, u.ID), u)
-			}
-		}
-		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionAccountDelete, Target: id, Account: id})
-	})
 }
 
 func summarize(items []string) string {

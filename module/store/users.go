@@ -139,6 +139,15 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 			return nil, &NotFoundError{"user " + id}
 		}
 		u := *old.clone()
+		// Accounts deleted since (a deletion cut short) are no longer
+		// the user's: the change starts from the accounts that exist.
+		if u.Level == LevelOrganization {
+			live, err := r.existingAccounts(org, u.Accounts)
+			if err != nil {
+				return nil, err
+			}
+			u.Accounts = live
+		}
 		if err := change(&u); err != nil {
 			return nil, callerError{err}
 		}
