@@ -101,14 +101,28 @@ func (s scope) managesPolicy(p *store.Policy) bool {
 //     network within one of its own; none is anywhere, within nothing).
 //
 // This binds the users it creates (mayCreate), the rate_limit and
-// allowed_cidrs it sets on a user (mayChangeLimits) and the tokens it takes
-// of a user (mayCreateToken), since a token carries its user's limits. A
-// PATCH that leaves both fields as they are may change a user beyond the
-// caller's limits (rename it, disable it): limited admins still manage
-// users created before them.
+// allowed_cidrs it sets on a user, every grant it makes to a user
+// (mayChange) and the tokens it takes of a user (mayCreateToken), since a
+// token carries its user's limits. A grant is a change of role, level,
+// account, accounts or policies: it makes the user an admin who could lift
+// the caller's limits, or widens what the user reaches, so the user as
+// written must lie within the caller's limits in full, as a new user must.
+// Any change of those fields counts, a demotion included (disabling a user
+// is not a grant). A PATCH that changes none of them and leaves both limit
+// fields as they are may change a user beyond the caller's limits (rename
+// it, disable it): limited admins still manage users created before them.
 //
-// The caller's own limits are those of the identity its request was
-// admitted with, as its role and level are.
+// The caller's role and accounts bound its grants as they bound a
+// creation: an admin grants at most the admin role; an account-level admin
+// grants only its own account and the policies that fit it (see Grants);
+// an organization-level admin manages every account of its organization,
+// whatever its own accounts.
+//
+// Each check runs inside the store's transaction that writes, on the user
+// read there (mayChange, mayCreateToken) or about to be written
+// (mayCreate), so a concurrent change to the user's limits is judged as it
+// is written. The caller's own limits are those of the identity its
+// request was admitted with, as its role and level are.
 
 // limitsExceeded says how the limits of u go beyond the caller's, for the
 // fields asked: the caller's limit ("an admin limited to 10 per 1m") and
@@ -175,36 +189,32 @@ func rateText(requests int64, window time.Duration) string {
 }
 
 // mayCreate checks the limits of a user the caller creates, as the store
-// will keep them; a bad value is the store's 400, not a 403. Nothing
-// stored is judged: the caller's limits are its identity's, the user's are
-// the request's.
-func (c Caller) mayCreate(u store.User) error {
-	if c.Operator || c.Identity == nil || c.Identity.Limit == nil && !c.Identity.RestrictsIP() {
-		return nil
-	}
-	if err := store.ValidateUser(&u); err != nil {
-		return err
-	}
-	if limited, why := c.limitsExceeded(&u, true, true); why != "" {
+// will keep them: the store runs it inside the transaction that writes, on
+// the validated user. The caller's limits are its identity's, the user's
+// are the request's.
+func (c Caller) mayCreate(u *store.User) error {
+	if limited, why := c.limitsExceeded(u, true, true); why != "" {
 		return grantRefused(limited, why)
 	}
 	return nil
 }
 
-// mayChangeLimits checks a change of the allowed_cidrs (cidrs) or
-// rate_limit (rateLimit) of the user prev into next, inside the store's
-// transaction that writes next, on prev as read there:
+// mayChange checks a change of the user prev into next, inside the store's
+// transaction that writes next, on prev as read there; cidrs and rateLimit
+// say whether the request sets allowed_cidrs and rate_limit:
 //
 //   - an admin may only narrow its own allowed_cidrs and lower its own
 //     rate_limit (a stolen admin token must not lift its own limits, nor
 //     buy itself more requests or a bigger burst): another admin or the
 //     operator may widen, raise or remove them;
-//   - what it sets on anyone must be within its own limits (Inheritance),
-//     unless it leaves the field as it was.
+//   - a grant (see grants) leaves the user within the caller's limits in
+//     full, as a creation does (Inheritance);
+//   - a limit it sets on anyone must be within its own, unless it leaves
+//     the field as it was.
 //
 // next is judged as the store will keep it, once the store's own rules
 // pass (a bad value is a 400, not a 403).
-func (c Caller) mayChangeLimits(prev, next *store.User, cidrs, rateLimit bool) error {
+func (c Caller) mayChange(prev, next *store.User, cidrs, rateLimit bool) error {
 	if c.Operator {
 		return nil
 	}
@@ -220,12 +230,27 @@ func (c Caller) mayChangeLimits(prev, next *store.User, cidrs, rateLimit bool) e
 			return forbidden("an admin can only lower its own rate_limit; another admin or the operator can raise or remove it")
 		}
 	}
-	cidrs = cidrs && !slices.Equal(checked.AllowedCIDRs, prev.AllowedCIDRs)
-	rateLimit = rateLimit && !sameRateLimit(checked.RateLimit, prev.RateLimit)
+	if grants(prev, &checked) {
+		cidrs, rateLimit = true, true
+	} else {
+		cidrs = cidrs && !slices.Equal(checked.AllowedCIDRs, prev.AllowedCIDRs)
+		rateLimit = rateLimit && !sameRateLimit(checked.RateLimit, prev.RateLimit)
+	}
 	if limited, why := c.limitsExceeded(&checked, cidrs, rateLimit); why != "" {
 		return grantRefused(limited, why)
 	}
 	return nil
+}
+
+// grants reports whether changing prev into next grants anything: a change
+// of role, level, account, accounts or policies (lists compared as sets).
+func grants(prev, next *store.User) bool {
+	return prev.Role != next.Role || prev.Level != next.Level || prev.Account != next.Account ||
+		!sameSet(prev.Accounts, next.Accounts) || !sameSet(prev.Policies, next.Policies)
+}
+
+func sameSet(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 func sameRateLimit(a, b *store.RateLimit) bool {
@@ -251,13 +276,11 @@ func (c Caller) isUser(u *store.User) bool {
 //     token opens the UI and the console, where no programmatic credential
 //     may lead.
 //
-// It judges the user's type, level and account, which never change after
-// the user is created, so the user read before the store's transaction is
-// the user the token is written for (or the store answers 404). It also
-// judges the user's limits against a limited caller's (Inheritance): those
-// may change meanwhile, but only by another admin or the operator, whose
-// change then applies to every token of the user alike; the store's
-// CreateToken takes no check to run inside its transaction.
+// createToken runs it twice: on the user read before the request's body is
+// decoded, to refuse early, and inside the store's transaction that writes
+// the token, on the user read there. The second judges the user's limits
+// against a limited caller's (Inheritance) as they are when the token is
+// written, whatever another admin changed meanwhile.
 func (c *call) mayCreateToken(u *store.User) error {
 	if c.caller.Operator || c.caller.isUser(u) {
 		return nil

@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 
+	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/store"
 )
 
@@ -121,7 +123,7 @@ func getAccount(c *call) error {
 }
 
 // DELETE /orgs/{org}/accounts/{act}: 409 while account-level users or
-// policies belong to it.
+// policies belong to it; see store.DeleteAccount.
 func deleteAccount(c *call) error {
 	org, act := c.params["org"], c.params["act"]
 	sc, err := c.admin(org)
@@ -131,7 +133,12 @@ func deleteAccount(c *call) error {
 	if err := sc.orgOnly("delete accounts"); err != nil {
 		return err
 	}
-	if err := c.api.store.DeleteAccount(c.r.Context(), org, act, c.caller.Actor()); err != nil {
+	if err := c.api.store.DeleteAccount(c.r.Context(), org, act, c.caller.Actor()); errors.Is(err, store.ErrUnavailable) {
+		// The deletion takes several transactions: the first may have
+		// committed.
+		return &apiError{code: errcode.StoreUnavailable,
+			msg: "the store cannot be reached; the account may be deleted in part: send the DELETE again to finish"}
+	} else if err != nil {
 		return err
 	}
 	return c.changed(http.StatusNoContent, store.ActionAccountDelete, act, nil)

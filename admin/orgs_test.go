@@ -1,7 +1,9 @@
 package admin_test
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -71,4 +73,39 @@ func TestListOrgs(t *testing.T) {
 			t.Fatalf("%d %v", r.status, r.header)
 		}
 	})
+}
+
+// TestAccountIDsAcrossOrgs: an organization cannot create an account with
+// an id another organization holds (the gateway would tag its users'
+// requests with the other's X-Tokengate-Account-Id), whoever asks, also
+// when several ask at once.
+func TestAccountIDsAcrossOrgs(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	for _, c := range []struct{ name, tok string }{{"organization admin", w.orgAdmin}, {"operator", ""}} {
+		r := e.call(c.tok, "POST", "/orgs/"+w.org+"/accounts", map[string]string{"id": w.g1, "name": "mine now"})
+		if r.status != 409 || r.code != "conflict" {
+			t.Fatalf("%s creating %s's account id %s: %d %s", c.name, w.other, w.g1, r.status, r.body)
+		}
+	}
+	if r := e.call("", "GET", "/orgs/"+w.org+"/accounts/"+w.g1, nil); r.status != 404 {
+		t.Fatalf("%s holds %s: %d %s", w.org, w.g1, r.status, r.body)
+	}
+
+	const n = 8
+	for i := range n {
+		e.must(e.call("", "POST", "/orgs", map[string]string{"id": fmt.Sprintf("race%d", i), "name": "r"}), 201)
+	}
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = e.call("", "POST", fmt.Sprintf("/orgs/race%d/accounts", i), map[string]string{"id": "act-00c0ffee", "name": "r"}).status
+		})
+	}
+	wg.Wait()
+	slices.Sort(statuses)
+	if statuses[0] != 201 || statuses[1] != 409 || statuses[n-1] != 409 {
+		t.Fatalf("concurrent creations of one id answered %v, want one 201 and the rest 409", statuses)
+	}
 }

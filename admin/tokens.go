@@ -63,7 +63,9 @@ func createToken(c *call) error {
 	} else if present["overlap"] {
 		return invalid("overlap", "goes with replaces")
 	}
-	t, err := c.api.store.CreateToken(c.r.Context(), *nt, rot, c.caller.Actor())
+	// Judged again inside the store's transaction, on the user as it is
+	// when the token is written.
+	t, err := c.api.store.CreateTokenChecked(c.r.Context(), *nt, rot, c.mayCreateToken, c.caller.Actor())
 	if err != nil {
 		return err
 	}

@@ -38,9 +38,6 @@ func createUser(c *call) error {
 		}
 		// The policies granted need no check here: see grants in authz.go.
 	}
-	if err := c.caller.mayCreate(in); err != nil {
-		return err
-	}
 	var first *store.NewToken
 	var secret string
 	if in.Type == store.TypeProgrammatic {
@@ -48,7 +45,9 @@ func createUser(c *call) error {
 			return err
 		}
 	}
-	u, err := c.api.store.CreateUser(c.r.Context(), in, first, c.caller.Actor())
+	// The limits of the user are judged inside the store's transaction,
+	// on the user as it will be written: see mayCreate.
+	u, err := c.api.store.CreateUserChecked(c.r.Context(), in, first, c.caller.mayCreate, c.caller.Actor())
 	if err != nil {
 		return err
 	}
@@ -199,12 +198,9 @@ func patchUser(c *call) error {
 		if present["disabled"] {
 			u.Disabled = in.Disabled
 		}
-		if present["allowed_cidrs"] || present["rate_limit"] {
-			// Judged here, on the user read in the transaction that
-			// writes it: see mayChangeLimits.
-			return c.caller.mayChangeLimits(&prev, u, present["allowed_cidrs"], present["rate_limit"])
-		}
-		return nil
+		// Judged here, on the user read in the transaction that writes
+		// it: see mayChange.
+		return c.caller.mayChange(&prev, u, present["allowed_cidrs"], present["rate_limit"])
 	}, c.caller.Actor())
 	if err != nil {
 		return err

@@ -4,6 +4,10 @@
 // Every change that touches several keys (a user and its tokens, a deletion
 // and its audit event) is one etcd transaction guarded by the revisions of
 // everything it read, so concurrent admins cannot lose each other's writes.
+// One change is larger than a transaction may be: deleting an account takes
+// its key first, which ends access through it, then removes it from the
+// users listing it in batches (see DeleteAccount).
+//
 // A token's secret never reaches the store: tokens are keyed by the SHA-256
 // of the secret.
 //
@@ -11,6 +15,8 @@
 //
 //	/orgs/<org>                        organization
 //	/accounts/<org>/<act>              account
+//	/accountids/<act>                  index: the organization an account id belongs to
+//	/accountids                        marker: the index holds every account
 //	/policies/<org>/<pol>              policy
 //	/users/<org>/<user>                user
 //	/tokens/<sha256 hex>               token, found by the digest a client presents

@@ -50,6 +50,9 @@ func (s *Store) Import(ctx context.Context, users []User, tokens []NewToken) err
 		if !ValidOrgID(t.Org) || !ValidUserID(t.User) || !ValidTokenID(t.ID) {
 			return &FieldError{fmt.Sprintf("tokens[%d]", i), "must name its organization, user and id"}
 		}
+		if err := checkText(fmt.Sprintf("tokens[%d].name", i), t.Name, MaxNameLen, false); err != nil {
+			return err
+		}
 		t.Hash = hex.EncodeToString(tokens[i].Hash[:])
 		w.put(s.userTokenKey(t.Org, t.User, t.ID), t)
 		w.put(s.tokenKeyHex(t.Hash), tokenRef{Org: t.Org, User: t.User, Token: t.ID})

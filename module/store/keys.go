@@ -59,6 +59,9 @@ func NewWebhookID() string { return newID("wh-", 8) }
 func (s *Store) orgKey(org string) string          { return s.prefix + "/orgs/" + org }
 func (s *Store) accountsPrefix(org string) string  { return s.prefix + "/accounts/" + org + "/" }
 func (s *Store) accountKey(org, act string) string { return s.accountsPrefix(org) + act }
+func (s *Store) accountIDsPrefix() string          { return s.prefix + "/accountids/" }
+func (s *Store) accountIDKey(act string) string    { return s.accountIDsPrefix() + act }
+func (s *Store) accountIDsBuiltKey() string        { return s.prefix + "/accountids" }
 func (s *Store) policiesPrefix(org string) string  { return s.prefix + "/policies/" + org + "/" }
 func (s *Store) policyKey(org, pol string) string  { return s.policiesPrefix(org) + pol }
 func (s *Store) usersPrefix(org string) string     { return s.prefix + "/users/" + org + "/" }
@@ -94,7 +97,8 @@ func (s *Store) RateLimitPrefix() string { return s.prefix + "/ratelimit/" }
 // token's verdict: the identity cache's watch ignores them.
 func (s *Store) NoVerdictPrefixes() []string {
 	return []string{s.prefix + "/audit/", s.prefix + "/lastused/", s.WebhooksPrefix(), s.prefix + "/whcursors/",
-		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix(), s.schemaKey()}
+		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix(),
+		s.accountIDsBuiltKey(), s.schemaKey()}
 }
 
 func (s *Store) webhooksPrefix(org string) string { return s.WebhooksPrefix() + org + "/" }

@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -55,9 +55,13 @@ func (s *Store) ListOrgs(ctx context.Context) ([]Org, error) {
 	return listAll[Org](ctx, s, s.orgKey(""))
 }
 
-// CreateAccount creates an account in an existing organization.
+// CreateAccount creates an account in an existing organization; an empty
+// ID gets a generated one. Account ids are unique across organizations
+// (see accountids.go): an id another organization holds, or held, is a
+// conflict, and a generated id that is taken is drawn again.
 func (s *Store) CreateAccount(ctx context.Context, a Account, by Actor) (*Account, error) {
-	if a.ID == "" {
+	generated := a.ID == ""
+	if generated {
 		a.ID = NewAccountID()
 	} else if !ValidAccountID(a.ID) {
 		return nil, &FieldError{"id", "must look like act-1a2b3c4d"}
@@ -65,17 +69,25 @@ func (s *Store) CreateAccount(ctx context.Context, a Account, by Actor) (*Accoun
 	if err := checkName("name", a.Name, true); err != nil {
 		return nil, err
 	}
+	if err := s.indexAccountIDs(ctx); err != nil {
+		return nil, err
+	}
 	a.CreatedAt, a.CreatedBy = s.Now().UTC(), by
 	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
 		if err := r.mustExist(s.orgKey(a.Org), "organization "+a.Org); err != nil {
 			return nil, err
 		}
-		if kv, err := r.get(s.accountKey(a.Org, a.ID)); err != nil {
-			return nil, err
-		} else if kv != nil {
-			return nil, &ConflictError{fmt.Sprintf("account %s already exists", a.ID)}
-		}
 		var w writes
+		for draws := 1; ; draws++ {
+			err := r.claimAccountID(&w, a.Org, a.ID)
+			if err == nil {
+				break
+			}
+			if !generated || !errors.Is(err, ErrConflict) || draws == maxIDDraws {
+				return nil, err
+			}
+			a.ID = NewAccountID()
+		}
 		w.put(s.accountKey(a.Org, a.ID), a)
 		return s.withEvent(&w, Event{Org: a.Org, Actor: by, Action: ActionAccountCreate, Target: a.ID, Account: a.ID})
 	})
@@ -103,61 +115,6 @@ func (s *Store) ListAccounts(ctx context.Context, org string) ([]Account, error)
 		return nil, err
 	}
 	return listAll[Account](ctx, s, s.accountsPrefix(org))
-}
-
-// DeleteAccount deletes an account. It refuses while account-level users or
-// policies belong to the account; organization-level users that list it
-// lose it in the same transaction, so their access ends at once.
-func (s *Store) DeleteAccount(ctx context.Context, org, id string, by Actor) error {
-	if !ValidOrgID(org) || !ValidAccountID(id) {
-		return &NotFoundError{"account " + id}
-	}
-	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-		if err := r.mustExist(s.accountKey(org, id), "account "+id); err != nil {
-			return nil, err
-		}
-		userKVs, err := r.list(s.usersPrefix(org))
-		if err != nil {
-			return nil, err
-		}
-		users, err := decodeAll[User](userKVs)
-		if err != nil {
-			return nil, err
-		}
-		policyKVs, err := r.list(s.policiesPrefix(org))
-		if err != nil {
-			return nil, err
-		}
-		policies, err := decodeAll[Policy](policyKVs)
-		if err != nil {
-			return nil, err
-		}
-		var holders []string
-		for _, u := range users {
-			if u.Level == LevelAccount && u.Account == id {
-				holders = append(holders, "user "+u.ID)
-			}
-		}
-		for _, p := range policies {
-			if p.Account == id {
-				holders = append(holders, "policy "+p.ID)
-			}
-		}
-		if len(holders) > 0 {
-			return nil, &ConflictError{fmt.Sprintf("account %s still has %s", id, summarize(holders))}
-		}
-		var w writes
-		w.del(s.accountKey(org, id))
-		now := s.Now().UTC()
-		for _, u := range users {
-			if i := slices.Index(u.Accounts, id); i >= 0 {
-				u.Accounts = slices.Delete(u.Accounts, i, i+1)
-				u.UpdatedAt = now
-				w.put(s.userKey(org, u.ID), u)
-			}
-		}
-		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionAccountDelete, Target: id, Account: id})
-	})
 }
 
 func summarize(items []string) string {

@@ -201,6 +201,29 @@ func (r *snapshot) accountsExist(field, org string, ids []string) error {
 	return nil
 }
 
+// existingAccounts returns those of the accounts that exist in the
+// organization, in their order, guarding against any of them changing.
+func (r *snapshot) existingAccounts(org string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return ids, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.s.accountKey(org, id)
+	}
+	kvs, err := r.getAll(keys)
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	for i, kv := range kvs {
+		if kv != nil {
+			live = append(live, ids[i])
+		}
+	}
+	return live, nil
+}
+
 // policiesFit fails with a FieldError when a policy does not exist in the
 // organization or is scoped to an account other than the user's.
 func (r *snapshot) policiesFit(org, account string, ids []string) error {

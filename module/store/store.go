@@ -25,6 +25,8 @@ type Store struct {
 	// Now is the clock; tests may replace it before first use.
 	Now func() time.Time
 
+	accountIDs accountIndex
+
 	rangeRPCs  atomic.Int64
 	lookups    atomic.Int64
 	usageTxns  atomic.Int64
@@ -167,6 +169,33 @@ func (r *snapshot) get(key string) (*mvccpb.KeyValue, error) {
 	kv := resp.Kvs[0]
 	r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
 	return kv, nil
+}
+
+// getAll reads keys in one request and guards each as get does; absent
+// keys come back as nil.
+func (r *snapshot) getAll(keys []string) ([]*mvccpb.KeyValue, error) {
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k, r.readOpts()...)
+	}
+	r.s.rangeRPCs.Add(1)
+	resp, err := r.s.commit(opTxn, r.s.client.Txn(r.ctx).Then(ops...))
+	if err != nil {
+		return nil, err
+	}
+	if r.rev == 0 {
+		r.rev = resp.Header.Revision
+	}
+	out := make([]*mvccpb.KeyValue, len(keys))
+	for i, rr := range resp.Responses {
+		if kvs := rr.GetResponseRange().GetKvs(); len(kvs) > 0 {
+			out[i] = kvs[0]
+			r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(keys[i]), "=", kvs[0].ModRevision))
+		} else {
+			r.cmps = append(r.cmps, clientv3.Compare(clientv3.CreateRevision(keys[i]), "=", 0))
+		}
+	}
+	return out, nil
 }
 
 // getJSON reads one key into v and reports whether it existed.

@@ -65,6 +65,17 @@ type Rotation struct {
 // another of the user's tokens. Expired tokens of the user are removed in
 // the same transaction.
 func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by Actor) (*Token, error) {
+	return s.CreateTokenChecked(ctx, nt, rot, nil, by)
+}
+
+// CreateTokenChecked is CreateToken with a check of the caller's: when not
+// nil, it decides whether the caller may take a token of the user as
+// stored. It runs inside the transaction that writes, on a copy of the user
+// read there, before anything else is decided, and again each time the
+// transaction retries after a concurrent change, so it always judges the
+// user the token is written for; its error is returned as is, with nothing
+// written and no audit event.
+func (s *Store) CreateTokenChecked(ctx context.Context, nt NewToken, rot *Rotation, check func(u *User) error, by Actor) (*Token, error) {
 	t := &nt.Token
 	if !ValidOrgID(t.Org) || !ValidUserID(t.User) {
 		return nil, &NotFoundError{"user " + t.User}
@@ -84,6 +95,11 @@ func (s *Store) CreateToken(ctx context.Context, nt NewToken, rot *Rotation, by 
 			return nil, err
 		} else if !found {
 			return nil, &NotFoundError{"user " + t.User}
+		}
+		if check != nil {
+			if err := check(u.clone()); err != nil {
+				return nil, callerError{err}
+			}
 		}
 		existing, err := r.userTokens(t.Org, t.User)
 		if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -10,6 +11,16 @@ import (
 // its first token, in one transaction: a programmatic user never exists
 // without the token the caller is about to show.
 func (s *Store) CreateUser(ctx context.Context, u User, first *NewToken, by Actor) (*User, error) {
+	return s.CreateUserChecked(ctx, u, first, nil, by)
+}
+
+// CreateUserChecked is CreateUser with a check of the caller's: when not
+// nil, it decides whether the caller may create the user as it will be
+// stored (validated, in canonical form). It runs inside the transaction
+// that writes, once the organization is known to exist, on a copy, and
+// again each time the transaction retries; its error is returned as is,
+// with nothing written and no audit event.
+func (s *Store) CreateUserChecked(ctx context.Context, u User, first *NewToken, check func(u *User) error, by Actor) (*User, error) {
 	u.ID = NewUserID()
 	if err := ValidateUser(&u); err != nil {
 		return nil, err
@@ -22,6 +33,11 @@ func (s *Store) CreateUser(ctx context.Context, u User, first *NewToken, by Acto
 	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
 		if err := r.mustExist(s.orgKey(u.Org), "organization "+u.Org); err != nil {
 			return nil, err
+		}
+		if check != nil {
+			if err := check(u.clone()); err != nil {
+				return nil, callerError{err}
+			}
 		}
 		if err := r.userRefsExist(&u); err != nil {
 			return nil, err
@@ -56,6 +72,19 @@ func (r *snapshot) userRefsExist(u *User) error {
 		return err
 	}
 	return r.policiesFit(u.Org, u.Account, u.Policies)
+}
+
+// clone returns a copy of u that shares nothing with it.
+func (u *User) clone() *User {
+	c := *u
+	c.Accounts = slices.Clone(u.Accounts)
+	c.Policies = slices.Clone(u.Policies)
+	c.AllowedCIDRs = slices.Clone(u.AllowedCIDRs)
+	if u.RateLimit != nil {
+		rl := *u.RateLimit
+		c.RateLimit = &rl
+	}
+	return &c
 }
 
 // GetUser returns a user.
@@ -109,13 +138,15 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 		} else if !found {
 			return nil, &NotFoundError{"user " + id}
 		}
-		u := old
-		u.Accounts = append([]string(nil), old.Accounts...)
-		u.Policies = append([]string(nil), old.Policies...)
-		u.AllowedCIDRs = append([]string(nil), old.AllowedCIDRs...)
-		if old.RateLimit != nil {
-			rl := *old.RateLimit
-			u.RateLimit = &rl
+		u := *old.clone()
+		// Accounts deleted since (a deletion cut short) are no longer
+		// the user's: the change starts from the accounts that exist.
+		if u.Level == LevelOrganization {
+			live, err := r.existingAccounts(org, u.Accounts)
+			if err != nil {
+				return nil, err
+			}
+			u.Accounts = live
 		}
 		if err := change(&u); err != nil {
 			return nil, callerError{err}

@@ -30,31 +30,16 @@ const (
 
 var methodPattern = regexp.MustCompile(`^[A-Z]{1,20}$`)
 
+// checkName and checkDescription are checkText with the limits of names
+// and descriptions.
 func checkName(field, v string, required bool) error {
-	n := utf8.RuneCountInString(v)
-	switch {
-	case !utf8.ValidString(v):
-		return &FieldError{field, "must be valid UTF-8"}
-	case required && strings.TrimSpace(v) == "":
-		return &FieldError{field, "is required"}
-	case n > MaxNameLen:
-		return &FieldError{field, fmt.Sprintf("must be at most %d characters", MaxNameLen)}
-	case strings.ContainsFunc(v, isControl):
-		return &FieldError{field, "must not contain control characters"}
-	}
-	return nil
+	return checkText(field, v, MaxNameLen, required)
 }
 
-func checkDescription(v string) error {
-	switch {
-	case !utf8.ValidString(v):
-		return &FieldError{"description", "must be valid UTF-8"}
-	case utf8.RuneCountInString(v) > MaxDescriptionLen:
-		return &FieldError{"description", fmt.Sprintf("must be at most %d characters", MaxDescriptionLen)}
-	}
-	return nil
-}
+func checkDescription(v string) error { return checkText("description", v, MaxDescriptionLen, false) }
 
+// isControl is for text that is not free text (paths, URLs): it refuses
+// ASCII control characters; free text is checkText's.
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // ValidateUser checks the rules every stored user obeys: the fields that go
@@ -81,6 +66,9 @@ func ValidateUser(u *User) error {
 		}
 		if len(u.Email) > MaxEmailLen {
 			return &FieldError{"email", "is too long"}
+		}
+		if err := checkText("email", u.Email, MaxEmailLen, true); err != nil {
+			return err
 		}
 		addr, err := mail.ParseAddress(u.Email)
 		if err != nil || addr.Address != u.Email || addr.Name != "" {
