@@ -1,7 +1,11 @@
 // Package etcdtest starts real etcd servers for tests: an embedded
-// single-node server in the test process, on free loopback ports, with its
+// single-node server in the test process, on a free loopback port, with its
 // data in the test's temporary directory. It can be stopped and restarted on
-// the same ports, which is how tests simulate etcd going away and coming back.
+// the same port, which is how tests simulate etcd going away and coming back.
+//
+// The server stands in for an external cluster, which the etcd block of a
+// Caddyfile reaches by http URL; that is why it listens on TCP, where the
+// embedded etcd of a gateway serves on a private unix socket only.
 package etcdtest
 
 import (
@@ -23,7 +27,6 @@ type Server struct {
 	t         testing.TB
 	dir       string
 	clientURL string
-	peerURL   string
 
 	mu  sync.Mutex
 	emb *etcdconn.Embedded
@@ -33,11 +36,13 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, dir: t.TempDir()}
-	emb, err := etcdconn.StartEmbedded(etcdconn.EmbeddedConfig{Dir: s.dir, NoFsync: true}, zap.NewNop())
+	emb, err := etcdconn.StartEmbedded(etcdconn.EmbeddedConfig{
+		Dir: s.dir, ClientURL: "http://127.0.0.1:0", NoFsync: true,
+	}, zap.NewNop())
 	if err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
-	s.emb, s.clientURL, s.peerURL = emb, emb.ClientURL(), emb.PeerURL()
+	s.emb, s.clientURL = emb, emb.ClientURL()
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -73,7 +78,7 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart starts the server again on the same ports and data.
+// Restart starts the server again on the same port and data.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -81,12 +86,12 @@ func (s *Server) Restart() {
 	if s.emb != nil {
 		return
 	}
-	// The ports were freed by Stop; the kernel may hold them in TIME_WAIT
+	// The port was freed by Stop; the kernel may hold it in TIME_WAIT
 	// briefly, so retry for a while rather than fail at once.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		emb, err := etcdconn.StartEmbedded(etcdconn.EmbeddedConfig{
-			Dir: s.dir, ClientURL: s.clientURL, PeerURL: s.peerURL, NoFsync: true,
+			Dir: s.dir, ClientURL: s.clientURL, NoFsync: true,
 		}, zap.NewNop())
 		if err == nil {
 			s.emb = emb

@@ -1,7 +1,6 @@
 package etcdconn
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -33,25 +32,6 @@ func TestDirInUse(t *testing.T) {
 		t.Fatalf("start after close: %v", err)
 	}
 	again.Close()
-}
-
-func TestOpenEmbeddedListensOnLoopbackOnly(t *testing.T) {
-	conn, err := Open(nil, t.TempDir(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if !strings.HasPrefix(conn.Embedded().ClientURL(), "http://127.0.0.1:") || !strings.HasPrefix(conn.Embedded().PeerURL(), "http://127.0.0.1:") {
-		t.Fatalf("listening on %s and %s", conn.Embedded().ClientURL(), conn.Embedded().PeerURL())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := conn.Client.Put(ctx, conn.Prefix+"/x", "y"); err != nil {
-		t.Fatal(err)
-	}
-	if conn.Prefix != DefaultPrefix {
-		t.Fatalf("prefix %q", conn.Prefix)
-	}
 }
 
 func TestConfigResolve(t *testing.T) {

@@ -31,11 +31,10 @@ type RestoreConfig struct {
 // embeddedName is the embedded etcd's member name.
 const embeddedName = "tokengate"
 
-// restoredPeerURL is the peer URL a restored member is recorded with. A
-// single member never dials its peers, and a member restarting on its own
-// data listens where the embedded store's configuration says: the URL
-// recorded only names the member.
-const restoredPeerURL = "http://127.0.0.1:2380"
+// restoredPeerURL is the peer URL a restored member is recorded with: the
+// one the embedded store advertises, where nothing listens (a single
+// member never dials a peer).
+const restoredPeerURL = noPeers
 
 // restoreRevisionBump is how far a restore moves the store's revision
 // past the snapshot's, marking everything before as compacted: a gateway

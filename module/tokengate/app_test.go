@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -98,7 +99,10 @@ func TestReloadKeepsEmbeddedEtcd(t *testing.T) {
 	if emb == nil {
 		t.Fatal("no embedded etcd")
 	}
-	url := emb.ClientURL()
+	sock, err := url.Parse(emb.ClientURL())
+	if err != nil || sock.Scheme != "unix" {
+		t.Fatalf("embedded etcd at %s, want a unix socket", emb.ClientURL())
+	}
 	// Baseline once the watch and its streams are up: a write, then the
 	// watch having applied it.
 	if _, err := first.Store().CreateOrg(context.Background(), store.Org{ID: "warmup", Name: "x"}, store.Actor{ID: "t", Type: store.ActorOperator}); err != nil {
@@ -131,7 +135,7 @@ func TestReloadKeepsEmbeddedEtcd(t *testing.T) {
 	waitGoroutines(t, baseline+2)
 
 	stopCaddy(t)
-	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second); err == nil {
+	if _, err := net.DialTimeout("unix", sock.Path, time.Second); err == nil {
 		t.Fatal("embedded etcd still listening after Caddy stopped")
 	}
 	waitGoroutines(t, before+2)
