@@ -24,7 +24,7 @@ type EmbeddedConfig struct {
 	// block of a Caddyfile, pass an http URL on loopback instead, such as
 	// http://127.0.0.1:0 (a free port); anyone on the host can use it.
 	ClientURL string
-	// ReadyTimeout bounds the start. Default: 60s.
+	// ReadyTimeout bounds the start. Default: DefaultReadyTimeout (30s).
 	ReadyTimeout time.Duration
 	// NoFsync trades durability for speed; for tests only.
 	NoFsync bool
@@ -101,11 +101,13 @@ func (emb *Embedded) start(c EmbeddedConfig, logger *zap.Logger) error {
 
 	ready := c.ReadyTimeout
 	if ready == 0 {
-		ready = 60 * time.Second
+		ready = DefaultReadyTimeout
 	}
-	e, err := embed.StartEtcd(cfg)
+	logger.Info("starting the embedded etcd", zap.String("dir", emb.dir), zap.String("client_url", cu.String()),
+		zap.Duration("ready_timeout", ready))
+	e, err := startBounded(cfg, ready, emb.dir, logger)
 	if err != nil {
-		return fmt.Errorf("starting embedded etcd: %w", err)
+		return err
 	}
 	emb.etcd = e
 	// The directory keeps others out already; the socket's own mode is a
@@ -115,13 +117,94 @@ func (emb *Embedded) start(c EmbeddedConfig, logger *zap.Logger) error {
 			return fmt.Errorf("embedded etcd socket: %v", err)
 		}
 	}
+	return nil
+}
+
+// closeTimeout bounds the wait for etcd to stop. A server that never
+// became ready (waiting for a quorum its data says it needs) does not
+// stop when asked; it is left behind, its process ending soon after.
+const closeTimeout = 3 * time.Second
+
+// closeBounded stops e, waiting at most d.
+func closeBounded(e *embed.Etcd, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		e.Close()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case <-e.Server.ReadyNotify():
-		return nil
-	case err := <-e.Err():
-		return fmt.Errorf("starting embedded etcd: %w", err)
-	case <-time.After(ready):
-		return fmt.Errorf("embedded etcd not ready after %s", ready)
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// DefaultReadyTimeout bounds the embedded etcd's start.
+const DefaultReadyTimeout = 30 * time.Second
+
+// readyNotice is how often a slow start says what it still waits for.
+const readyNotice = 5 * time.Second
+
+// startBounded starts etcd and waits until it serves, at most ready: a
+// data directory etcd cannot read (another version's, a damaged one) can
+// make etcd wait forever, while Caddy, starting, ignores signals. Every
+// readyNotice it logs what it still waits for. When etcd has not even
+// opened its data by the deadline, the start is left to finish (or not)
+// in the background and closed if it ever does; the caller fails at once.
+func startBounded(cfg *embed.Config, ready time.Duration, dir string, logger *zap.Logger) (*embed.Etcd, error) {
+	type started struct {
+		e   *embed.Etcd
+		err error
+	}
+	opened := make(chan started, 1)
+	abandoned := make(chan struct{})
+	go func() {
+		e, err := embed.StartEtcd(cfg)
+		select {
+		case opened <- started{e, err}:
+		case <-abandoned:
+			if e != nil {
+				closeBounded(e, closeTimeout)
+			}
+		}
+	}()
+	deadline := time.NewTimer(ready)
+	defer deadline.Stop()
+	tick := time.NewTicker(readyNotice)
+	defer tick.Stop()
+	begun := time.Now()
+	var e *embed.Etcd
+	var readyCh <-chan struct{}
+	var errCh <-chan error
+	for {
+		select {
+		case s := <-opened:
+			if s.err != nil {
+				return nil, fmt.Errorf("starting embedded etcd in %s: %w", dir, s.err)
+			}
+			e, readyCh, errCh = s.e, s.e.Server.ReadyNotify(), s.e.Err()
+		case <-readyCh:
+			return e, nil
+		case err := <-errCh:
+			closeBounded(e, closeTimeout)
+			return nil, fmt.Errorf("starting embedded etcd in %s: %w", dir, err)
+		case <-tick.C:
+			what := "opening its data (reading the database and replaying the log)"
+			if e != nil {
+				what = "its raft member to become ready"
+			}
+			logger.Warn("still waiting for the embedded etcd: "+what, zap.String("dir", dir),
+				zap.Duration("waited", time.Since(begun).Round(time.Second)), zap.Duration("ready_timeout", ready))
+		case <-deadline.C:
+			if e != nil {
+				closeBounded(e, closeTimeout)
+			} else {
+				close(abandoned)
+			}
+			return nil, fmt.Errorf("the embedded etcd in %s did not become ready within %s: its data may come from another "+
+				"etcd version or be damaged (restore a snapshot with `tokengate store restore`, which uses this build's etcd)", dir, ready)
+		}
 	}
 }
 
@@ -178,7 +261,7 @@ func (e *Embedded) Close() {
 func (e *Embedded) release() {
 	e.closing.Store(true)
 	if e.etcd != nil {
-		e.etcd.Close()
+		closeBounded(e.etcd, closeTimeout)
 	}
 	if e.tmpDir != "" {
 		os.RemoveAll(e.tmpDir)
