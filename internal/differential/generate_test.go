@@ -56,13 +56,13 @@ var (
 		"NAME=VAL;x=1", "NAME=VAL&NAME=VAL", "a=b&NAME=VAL&c=d",
 	}
 	overrideHeaders = []string{"X-HTTP-Method-Override", "x-http-method-override", "X-HTTP-Method", "X-Method-Override"}
-	overrideValues  = []string{"DELETE", "delete", " PUT", "GET, DELETE", "DELETE, GET", "GET", "POST", "PATCH", "get"}
+	overrideValues  = []string{"DELETE", "delete", " PUT", "GET, DELETE", "DELETE, GET", "GET", "POST", "PATCH", "get", "HEAD", "head"}
 	methodNames     = []string{
 		"_method", "%5Fmethod", ".method", "_METHOD", "_m%65thod", "+_method", "%20_method", "_method[]", "%2Emethod",
 		"%5Fm%65thod", "_Method", "[_method]", "_method%00", "%5F%6D%65%74%68%6F%64",
 	}
-	methodValues  = []string{"DELETE", "put", "GET", "POST", "DEL%45TE", "delete+"}
-	realMethods   = []string{"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+	methodValues  = []string{"DELETE", "put", "GET", "POST", "DEL%45TE", "delete+", "HEAD"}
+	realMethods   = []string{"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"}
 	formTypes     = []string{"application/x-www-form-urlencoded", "", "application/x-www-form-urlencoded; charset=UTF-8", "APPLICATION/X-WWW-FORM-URLENCODED", "application/x-www-form-urlencoded, text/plain", "text/plain", "application/octet-stream"}
 	jsonTypes     = []string{"application/json", "application/vnd.api+json", "application/json; charset=utf-8", "text/plain; x=/json"}
 	connectionRaw = "X-Tokengate-Account-Id, X-Tokengate-User-Type, X-Tokengate-Role, Content-Type, X-Account-Id"
@@ -101,19 +101,22 @@ func generate(act1, act2 string) []request {
 			}
 		}
 	}
-	// Method overrides: headers and the query, on every real method.
+	// Method overrides: headers and the query, on every real method; and
+	// on a path the policy user may not GET, where HEAD is GET.
 	for _, user := range []string{"viewer", "jobs"} {
-		target := "/api/jobs/nightly?accountId=" + act1
-		for _, m := range []string{"GET", "POST", "PUT"} {
-			for _, h := range overrideHeaders {
-				for _, v := range overrideValues {
-					add(request{user: user, method: m, target: target, header: [][2]string{{h, v}}})
+		for _, target := range []string{"/api/jobs/nightly?accountId=" + act1, "/api/clusters/hidden?accountId=" + act1,
+			"/api/scratch/hidden?accountId=" + act1} {
+			for _, m := range []string{"GET", "POST", "PUT", "HEAD"} {
+				for _, h := range overrideHeaders {
+					for _, v := range overrideValues {
+						add(request{user: user, method: m, target: target, header: [][2]string{{h, v}}})
+					}
 				}
-			}
-			for _, name := range methodNames {
-				for _, v := range methodValues {
-					add(request{user: user, method: m, target: target + "&" + name + "=" + v})
-					add(request{user: user, method: m, target: target + ";" + name + "=" + v})
+				for _, name := range methodNames {
+					for _, v := range methodValues {
+						add(request{user: user, method: m, target: target + "&" + name + "=" + v})
+						add(request{user: user, method: m, target: target + ";" + name + "=" + v})
+					}
 				}
 			}
 		}
@@ -125,7 +128,7 @@ func generate(act1, act2 string) []request {
 	}
 	for _, ct := range formTypes {
 		for _, name := range methodNames {
-			for _, v := range []string{"DELETE", "put", "POST"} {
+			for _, v := range []string{"DELETE", "put", "POST", "HEAD"} {
 				for _, body := range bodies(name, v) {
 					r := request{user: "jobs", method: "POST", target: "/api/jobs/nightly", body: body}
 					if ct != "" {

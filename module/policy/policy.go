@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -82,26 +83,36 @@ func Compile(stmts []Statement) *Set {
 
 // Allows reports whether the set allows method on every one of the path
 // readings (see Readings).
+//
+// HEAD is judged as HEAD and as GET: Express, Laravel, Rails and Go's
+// ServeMux run the GET handler for a HEAD request, with its side effects
+// and its headers, so a deny of GET denies HEAD, and an allow of GET
+// admits it (as an allow of HEAD does). Any letter case of "head" counts,
+// as deny statements match methods in any case.
 func (s *Set) Allows(method string, readings []string) bool {
 	if s == nil || s.broken || len(readings) == 0 {
 		return false
 	}
+	head := strings.EqualFold(method, http.MethodHead)
 	for _, p := range readings {
-		if s.denies(method, p) {
+		if s.denies(method, p) || head && s.denies(http.MethodGet, p) {
 			return false
 		}
-		allowed := false
-		for i := range s.allow {
-			if s.allow[i].matches(method, p, false) {
-				allowed = true
-				break
-			}
-		}
-		if !allowed {
+		if !s.allowsOne(method, p) && !(head && s.allowsOne(http.MethodGet, p)) {
 			return false
 		}
 	}
 	return true
+}
+
+// allowsOne reports whether an allow statement matches method on p.
+func (s *Set) allowsOne(method, p string) bool {
+	for i := range s.allow {
+		if s.allow[i].matches(method, p, false) {
+			return true
+		}
+	}
+	return false
 }
 
 // AllowsEveryMethod reports whether the set allows any method whatever on

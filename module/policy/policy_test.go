@@ -216,3 +216,34 @@ func BenchmarkAllows(b *testing.B) {
 		}
 	}
 }
+
+// TestHeadIsGet: HEAD is judged as HEAD and as GET.
+func TestHeadIsGet(t *testing.T) {
+	s := Compile([]Statement{
+		{Effect: "allow", Methods: []string{"*"}, Paths: []string{"/any/**"}},
+		{Effect: "deny", Methods: []string{"GET"}, Paths: []string{"/any/secret/*"}},
+		{Effect: "allow", Methods: []string{"GET"}, Paths: []string{"/reads/**"}},
+		{Effect: "allow", Methods: []string{"HEAD"}, Paths: []string{"/heads/**"}},
+		{Effect: "deny", Methods: []string{"head"}, Paths: []string{"/any/nohead"}},
+	})
+	for _, c := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"HEAD", "/any/secret/x", false}, // a deny of GET denies HEAD
+		{"head", "/any/secret/x", false},
+		{"GET", "/any/secret/x", false},
+		{"HEAD", "/any/open", true},
+		{"HEAD", "/reads/x", true}, // an allow of GET admits HEAD
+		{"GET", "/reads/x", true},
+		{"HEAD", "/heads/x", true},
+		{"GET", "/heads/x", false}, // HEAD admits no GET
+		{"HEAD", "/any/nohead", false},
+		{"GET", "/any/nohead", true},
+		{"POST", "/reads/x", false},
+	} {
+		if got := allows(s, c.method, c.path); got != c.want {
+			t.Errorf("%s %s: %v, want %v", c.method, c.path, got, c.want)
+		}
+	}
+}
