@@ -131,6 +131,11 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, defaultTimeout)
 }
 
+// attemptTimeout bounds one attempt of an optimistic transaction: its
+// reads and its commit, each a round trip of a few milliseconds to a
+// healthy cluster.
+const attemptTimeout = 1500 * time.Millisecond
+
 // maxAttempts bounds the retries of an optimistic transaction. Each failed
 // attempt means another writer committed in between, so the bound is only
 // reached under extreme contention on one object.
@@ -231,15 +236,23 @@ func (s *Store) update(ctx context.Context, build func(r *snapshot) ([]clientv3.
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		r := &snapshot{s: s, ctx: ctx}
+		// Each attempt's reads and commit have a deadline of their own,
+		// well below the whole call's: in the first moments of an
+		// outage, before anything knows etcd is gone, a write fails
+		// within attemptTimeout rather than waiting out the call.
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		r := &snapshot{s: s, ctx: actx}
 		ops, err := build(r)
 		if err != nil {
+			acancel()
 			return storeError(err)
 		}
 		if len(ops) == 0 {
+			acancel()
 			return nil
 		}
-		resp, err := s.commit(opTxn, s.client.Txn(ctx).If(r.cmps...).Then(ops...))
+		resp, err := s.commit(opTxn, s.client.Txn(actx).If(r.cmps...).Then(ops...))
+		acancel()
 		if err != nil {
 			return storeError(err)
 		}

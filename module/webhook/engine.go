@@ -129,11 +129,32 @@ func (e *Engine) Start() {
 	e.wg.Go(e.campaign)
 }
 
+// closeBound is the longest Close waits for the engine's goroutines.
+const closeBound = 3 * time.Second
+
 // Close stops delivering and resigns, so that another instance takes over
-// at once; it returns when the engine's goroutines have ended.
+// at once. It returns when the engine's goroutines have ended, or after
+// closeBound while etcd does not answer: etcd's Election.Campaign, when
+// cancelled, resigns with the client's own context, which does not end
+// while the client is open, so a follower waiting in the election against
+// an unreachable cluster would hold a stop or a reload forever. Such a
+// goroutine ends once etcd answers or the connection closes, and does
+// nothing else meanwhile.
 func (e *Engine) Close() {
 	e.cancel()
-	e.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(closeBound)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		e.log.Warn("webhook election still resigning after " + closeBound.String() +
+			": etcd does not answer; it ends when etcd answers or the connection closes")
+	}
 	e.client.CloseIdleConnections()
 }
 
