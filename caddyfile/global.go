@@ -34,6 +34,7 @@ func init() {
 //		cache_entries <n>
 //		cache_ttl <duration>
 //		negative_ttl <duration>
+//		audit_retention <duration>
 //		max_stale <duration>
 //		header_prefix <prefix>
 //		report_limit <requests>/<window>
@@ -83,6 +84,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				app.ReportLimit = v
 			}
+		case "audit_retention":
+			app.AuditRetention, err = durationArg(d)
 		case "webhook_allow_private":
 			if d.NextArg() {
 				return nil, d.Errf("webhook_allow_private: takes no argument")

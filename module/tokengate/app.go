@@ -79,6 +79,10 @@ type App struct {
 	// every delivery refuses to connect to one. Default: false.
 	WebhookAllowPrivate bool `json:"webhook_allow_private,omitempty"`
 
+	// How long audit events are kept: the gateway delivering webhooks
+	// deletes older ones every hour. Default: 90 days.
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
+
 	connKey     string
 	verifierKey string
 	cacheConfig verify.Config
@@ -250,7 +254,8 @@ func (a *App) Running() (*Running, error) {
 	}
 	v := val.(pooledVerifier).Verifier
 	val, _, err = resources.LoadOrNew(a.webhooksKey(), func() (caddy.Destructor, error) {
-		eng, err := webhook.New(v.Store(), webhook.Config{Logger: longLived.Named("webhooks"), AllowPrivate: a.WebhookAllowPrivate})
+		eng, err := webhook.New(v.Store(), webhook.Config{Logger: longLived.Named("webhooks"), AllowPrivate: a.WebhookAllowPrivate,
+			AuditRetention: time.Duration(a.AuditRetention)})
 		if err != nil {
 			return nil, err
 		}
@@ -279,6 +284,7 @@ func (a *App) Running() (*Running, error) {
 	// The engine outlives reloads; the config loaded last says where its
 	// deliveries may go.
 	eng.SetAllowPrivate(a.WebhookAllowPrivate)
+	eng.SetAuditRetention(time.Duration(a.AuditRetention))
 	st.revoker = report.NewRevoker(a.revokeReported(v.Store()))
 	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports, Revoker: st.revoker,
 		Webhooks: eng, WebhookAllowPrivate: a.WebhookAllowPrivate, Limits: limits}
@@ -296,6 +302,9 @@ func (a *App) limitsKey() string { return a.connKey + "|ratelimit" }
 // fillDefaults resolves where the data lives and checks the settings that
 // are the app's own.
 func (a *App) fillDefaults() error {
+	if a.AuditRetention < 0 {
+		return fmt.Errorf("audit_retention %s: must be positive", time.Duration(a.AuditRetention))
+	}
 	if a.HeaderPrefix == "" {
 		a.HeaderPrefix = DefaultHeaderPrefix
 	}

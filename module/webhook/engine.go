@@ -46,9 +46,19 @@ type Config struct {
 	// ScanInterval is how often the leader looks for expiring tokens.
 	// Default: 1m.
 	ScanInterval time.Duration
+	// AuditRetention is how long audit events are kept: the leader
+	// deletes older ones every PruneInterval; SetAuditRetention changes
+	// it later. Default: DefaultAuditRetention.
+	AuditRetention time.Duration
+	// PruneInterval is how often the leader deletes audit events past
+	// AuditRetention. Default: 1h.
+	PruneInterval time.Duration
 	// Now is the clock expiry warnings are judged by. Default: time.Now.
 	Now func() time.Time
 }
+
+// DefaultAuditRetention is how long audit events are kept by default.
+const DefaultAuditRetention = 90 * 24 * time.Hour
 
 func (c *Config) fill() error {
 	if c.Logger == nil {
@@ -69,11 +79,13 @@ func (c *Config) fill() error {
 	def(&c.RetryFor, 24*time.Hour)
 	def(&c.AttemptTimeout, 10*time.Second)
 	def(&c.ScanInterval, time.Minute)
+	def(&c.AuditRetention, DefaultAuditRetention)
+	def(&c.PruneInterval, time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.LeaderTTL < time.Second || c.FirstRetry <= 0 || c.MaxRetryInterval < c.FirstRetry || c.RetryFor <= 0 ||
-		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 {
+		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.PruneInterval <= 0 {
 		return errors.New("webhook: invalid engine configuration")
 	}
 	return nil
@@ -85,6 +97,7 @@ type Engine struct {
 	cfg          Config
 	log          *zap.Logger
 	allowPrivate atomic.Bool
+	retention    atomic.Int64 // audit retention, nanoseconds
 	client       *http.Client
 
 	ctx    context.Context
@@ -94,6 +107,7 @@ type Engine struct {
 	leading atomic.Bool
 	terms   atomic.Int64
 	scans   atomic.Int64
+	pruned  atomic.Int64
 }
 
 // New returns an engine over a store; Start starts it.
@@ -103,6 +117,7 @@ func New(s *store.Store, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: s, cfg: cfg, log: cfg.Logger}
 	e.allowPrivate.Store(cfg.AllowPrivate)
+	e.retention.Store(int64(cfg.AuditRetention))
 	dialer := &net.Dialer{Timeout: cfg.AttemptTimeout, KeepAlive: 30 * time.Second,
 		Control: dialControl(e.allowPrivate.Load)}
 	e.client = &http.Client{

@@ -36,6 +36,7 @@ func newTerm(e *Engine, ctx context.Context, cancel context.CancelFunc, lead sto
 // run leads until the term's context ends, then stops every worker.
 func (t *term) run() {
 	t.wg.Go(t.scanExpiring)
+	t.wg.Go(t.pruneAudit)
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for t.ctx.Err() == nil {
 		hooks, rev, err := t.e.store.AllWebhooks(t.ctx)
