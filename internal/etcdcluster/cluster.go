@@ -35,6 +35,9 @@ type Options struct {
 	Heartbeat, Election time.Duration
 	// LogLevel of the members' logs. Default: info.
 	LogLevel string
+	// Secure runs the members with TLS (client certificates required, on
+	// peer connections too) and etcd authentication: see Security.
+	Secure bool
 }
 
 // Cluster is an etcd cluster whose members are processes owned by a test.
@@ -44,7 +47,10 @@ type Cluster struct {
 	opts  Options
 	token string
 
+	sec *Security // nil: plain
+
 	mu      sync.Mutex
+	authed  bool // authentication is on: the harness's clients use root
 	members []*Member
 	clients []*clientv3.Client
 	shared  *clientv3.Client
@@ -91,13 +97,18 @@ func StartWith(t testing.TB, opts Options) *Cluster {
 	// ever joining each other, should a port be reused.
 	c := &Cluster{t: t, bin: bin, opts: opts, token: fmt.Sprintf("tokengate-test-%x", rand.Uint64())}
 
+	scheme := "http"
+	if opts.Secure {
+		c.sec = newSecurity(t, filepath.Join(dir, "pki"))
+		scheme = "https"
+	}
 	ports := FreePorts(t, 2*opts.Members)
 	var initial []string
 	for i := range opts.Members {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
+			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1]),
 		}
 		m.dataDir = filepath.Join(dir, m.Name)
 		m.logPath = filepath.Join(dir, m.Name+".log")
@@ -121,6 +132,9 @@ func StartWith(t testing.TB, opts Options) *Cluster {
 			"--log-outputs", "stderr",
 			"--log-level", opts.LogLevel,
 		}
+		if c.sec != nil {
+			m.args = append(m.args, c.sec.memberArgs()...)
+		}
 	}
 	// Registered after TempDir, so it runs before the directory goes.
 	t.Cleanup(c.stopAll)
@@ -132,6 +146,9 @@ func StartWith(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	c.WaitHealthy(30 * time.Second)
+	if c.sec != nil {
+		c.enableAuth()
+	}
 	return c
 }
 
@@ -275,14 +292,27 @@ func (c *Cluster) ClientOf(members ...int) *clientv3.Client {
 	if len(members) > 0 {
 		endpoints = c.EndpointsOf(members...)
 	}
-	cl, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:            endpoints,
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
 		PermitWithoutStream:  true,
 		Logger:               zap.NewNop(),
-	})
+	}
+	if c.sec != nil {
+		tlsCfg, err := c.sec.TLSConfig()
+		if err != nil {
+			c.t.Fatalf("etcd client TLS: %v", err)
+		}
+		cfg.TLS = tlsCfg
+		c.mu.Lock()
+		if c.authed {
+			cfg.Username, cfg.Password = "root", c.sec.rootPassword
+		}
+		c.mu.Unlock()
+	}
+	cl, err := clientv3.New(cfg)
 	if err != nil {
 		c.t.Fatalf("etcd client: %v", err)
 	}
@@ -377,6 +407,13 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	hc := &http.Client{Timeout: time.Second}
+	if c.sec != nil {
+		tlsCfg, err := c.sec.TLSConfig()
+		if err != nil {
+			c.t.Fatalf("etcd health TLS: %v", err)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: tlsCfg}
+	}
 	defer hc.CloseIdleConnections()
 	for {
 		var sick []string

@@ -93,6 +93,8 @@ type GatewayConfig struct {
 	// WebhookAllowPrivate lets the instance's webhooks reach receivers on
 	// loopback (a test's).
 	WebhookAllowPrivate bool
+	// EtcdExtra are more lines of the etcd block (credentials, TLS files).
+	EtcdExtra []string
 }
 
 // Gateway is a running tokengate process: Caddy with the tokengate app on
@@ -121,7 +123,7 @@ const caddyfileTemplate = `{
 			endpoints {{ENDPOINTS}}
 			prefix {{PREFIX}}
 			dial_timeout 2s
-		}
+{{ETCDEXTRA}}		}
 {{CACHE}}	}
 }
 
@@ -168,7 +170,12 @@ func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig) (*Gateway, e
 			fmt.Fprintf(&cache, "\t\t%s %s\n", s.name, s.d)
 		}
 	}
+	var extra strings.Builder
+	for _, line := range cfg.EtcdExtra {
+		fmt.Fprintf(&extra, "\t\t\t%s\n", line)
+	}
 	caddyfile := strings.NewReplacer(
+		"{{ETCDEXTRA}}", extra.String(),
 		"{{ADMIN}}", fmt.Sprint(ports[1]),
 		"{{ENDPOINTS}}", strings.Join(cfg.Endpoints, " "),
 		"{{PREFIX}}", cfg.Prefix,

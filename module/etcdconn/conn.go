@@ -1,6 +1,8 @@
 package etcdconn
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -116,7 +118,14 @@ func newClient(r resolved, logger *zap.Logger) (*clientv3.Client, error) {
 		Logger: logger.Named("client").WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to etcd: %v", err)
+		where := strings.Join(r.endpoints, ",")
+		if errors.Is(err, context.DeadlineExceeded) {
+			// With a username the client signs in as it is made; a member
+			// that refuses the TLS handshake looks like one that is down.
+			return nil, fmt.Errorf("connecting to etcd at %s: no member answered within dial_timeout %s: check that etcd runs there, "+
+				"that it trusts this client's certificate (tls_cert, tls_key) and that tls_ca names its CA", where, r.dialTimeout)
+		}
+		return nil, fmt.Errorf("connecting to etcd at %s: %v", where, err)
 	}
 	return client, nil
 }
