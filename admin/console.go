@@ -108,7 +108,7 @@ func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
 	if found != tokengate.OneToken {
 		return false
 	}
-	api, err := h.backend.get()
+	api, err := h.backend.get(r)
 	if err != nil {
 		return false
 	}
@@ -123,7 +123,7 @@ func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
 // serveConsoleAPI serves the API under console/api/ to an admin, as the
 // mount does, plus console/api/whoami.
 func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPath string) {
-	api, err := h.backend.get()
+	api, err := h.backend.get(r)
 	if err != nil {
 		unavailable(w, err)
 		return

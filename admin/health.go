@@ -42,7 +42,7 @@ func serveHealth(w http.ResponseWriter, r *http.Request, b *backend, detail bool
 			Reason: "tokengate is not configured here"})
 		return
 	}
-	api, err := b.get()
+	api, err := b.get(r)
 	if err != nil {
 		h := health{Status: "unavailable", Reason: "the token store cannot be opened"}
 		if detail {

@@ -60,12 +60,13 @@ type backend struct {
 	api    atomic.Pointer[API]
 }
 
-// get returns the API, starting the app first if need be.
-func (b *backend) get() (*API, error) {
+// get returns the API, starting the app first if need be; it waits for
+// the store to open no longer than the request r lasts.
+func (b *backend) get(r *http.Request) (*API, error) {
 	if a := b.api.Load(); a != nil {
 		return a, nil
 	}
-	run, err := b.app.Running()
+	run, err := b.app.RunningContext(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +106,7 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
 		return nil
 	}
-	api, err := a.backend.get()
+	api, err := a.backend.get(r)
 	if err != nil {
 		unavailable(w, err)
 		return nil
@@ -161,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if h.serveConsole(w, r) {
 		return nil
 	}
-	api, err := h.backend.get()
+	api, err := h.backend.get(r)
 	if err != nil {
 		unavailable(w, err)
 		return nil

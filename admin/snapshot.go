@@ -32,7 +32,7 @@ func (a *AdminEndpoint) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
 		return
 	}
-	api, err := a.backend.get()
+	api, err := a.backend.get(r)
 	if err != nil {
 		unavailable(w, err)
 		return

@@ -1,6 +1,7 @@
 package tokengate
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +99,10 @@ type appState struct {
 	mu      sync.Mutex // serialises starting and cleaning up
 	running atomic.Pointer[Running]
 	cleaned bool
-	revoker *report.Revoker // this config's, stopped in Cleanup
+	// opening is closed when the open under way ends; nil when none is.
+	// openErr is how the last open failed.
+	opening chan struct{}
+	openErr error
 }
 
 // Running is what a started app works with: the etcd connection, the
@@ -203,7 +207,18 @@ func (a *App) Start() error {
 // Running returns what the started app works with, starting it first if
 // it has not started yet: Caddy starts apps in no set order, so the HTTP
 // server may pass a request to a handler before this app's Start.
-func (a *App) Running() (*Running, error) {
+func (a *App) Running() (*Running, error) { return a.RunningContext(context.Background()) }
+
+// errUnloaded answers every call after Cleanup: nothing is handed out
+// once the config is gone.
+var errUnloaded = errors.New("this tokengate config has been unloaded")
+
+// RunningContext is Running for a caller that may stop waiting: a request
+// that arrives while the store opens (an embedded etcd starting, an
+// external one not answering yet) waits at most until its own context
+// ends. One open runs at a time, in the background; every caller waits
+// for it.
+func (a *App) RunningContext(ctx context.Context) (*Running, error) {
 	st := a.state
 	if st == nil {
 		return nil, errors.New("the tokengate app is not provisioned")
@@ -212,13 +227,58 @@ func (a *App) Running() (*Running, error) {
 		return r, nil
 	}
 	st.mu.Lock()
+	if st.cleaned {
+		st.mu.Unlock()
+		return nil, errUnloaded
+	}
+	if r := st.running.Load(); r != nil {
+		st.mu.Unlock()
+		return r, nil
+	}
+	if st.opening == nil {
+		st.opening = make(chan struct{})
+		go a.openInBackground(st.opening)
+	}
+	done := st.opening
+	st.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the store to open: %w", ctx.Err())
+	}
+	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.cleaned {
+		return nil, errUnloaded
+	}
 	if r := st.running.Load(); r != nil {
 		return r, nil
 	}
-	if st.cleaned {
-		return nil, errors.New("this tokengate config has been unloaded")
+	return nil, st.openErr
+}
+
+// openInBackground opens the shared resources and makes them this
+// config's, unless the config was unloaded meanwhile: then it lets them go
+// at once.
+func (a *App) openInBackground(done chan struct{}) {
+	r, err := a.open()
+	st := a.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	defer close(done)
+	st.opening, st.openErr = nil, err
+	if err != nil {
+		return
 	}
+	if st.cleaned {
+		_ = a.release(r)
+		return
+	}
+	st.running.Store(r)
+}
+
+// open takes the shared resources from the pool, making them if need be.
+func (a *App) open() (*Running, error) {
 	// Pooled resources outlive this config, so they log through Caddy's
 	// default logger rather than this config's.
 	longLived := caddy.Log().Named("tokengate")
@@ -285,10 +345,9 @@ func (a *App) Running() (*Running, error) {
 	// deliveries may go.
 	eng.SetAllowPrivate(a.WebhookAllowPrivate)
 	eng.SetAuditRetention(time.Duration(a.AuditRetention))
-	st.revoker = report.NewRevoker(a.revokeReported(v.Store()))
-	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports, Revoker: st.revoker,
+	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports,
+		Revoker:  report.NewRevoker(a.revokeReported(v.Store())),
 		Webhooks: eng, WebhookAllowPrivate: a.WebhookAllowPrivate, Limits: limits}
-	st.running.Store(r)
 	return r, nil
 }
 
@@ -437,12 +496,18 @@ func (a *App) Cleanup() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.cleaned = true
-	if st.running.Load() == nil {
-		return nil
+	r := st.running.Load()
+	if r == nil {
+		return nil // an open under way lets go of what it opens
 	}
+	return a.release(r)
+}
+
+// release lets go of this config's hold on the shared resources.
+func (a *App) release(r *Running) error {
 	// The servers of this config have stopped: no report comes any more,
 	// and those queued are finished before the store may close.
-	st.revoker.Close()
+	r.Revoker.Close()
 	_, err0 := resources.Delete(a.limitsKey())
 	_, err1 := resources.Delete(a.webhooksKey())
 	_, err2 := resources.Delete(a.verifierKey)
@@ -461,6 +526,15 @@ func (a *App) Store() *store.Store {
 // Verifier verifies tokens through the cache; nil if the app cannot start.
 func (a *App) Verifier() *verify.Verifier {
 	if r, err := a.Running(); err == nil {
+		return r.Verifier
+	}
+	return nil
+}
+
+// VerifierContext is Verifier for a request: it waits for the store to
+// open no longer than ctx lasts.
+func (a *App) VerifierContext(ctx context.Context) *verify.Verifier {
+	if r, err := a.RunningContext(ctx); err == nil {
 		return r.Verifier
 	}
 	return nil

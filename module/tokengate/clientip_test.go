@@ -85,7 +85,7 @@ func TestClientIPRefusal(t *testing.T) {
 // allocation, with or without a list, when the request is admitted.
 func TestClientIPRefusalDoesNotAllocate(t *testing.T) {
 	limited, limitedTok := testHandler(t, func(u *store.User) { u.AllowedCIDRs = []string{"192.0.2.0/24", "10.0.0.0/8"} })
-	id, err := limited.verifiers.Verifier().Verify(context.Background(), limitedTok)
+	id, err := limited.verifiers.VerifierContext(context.Background()).Verify(context.Background(), limitedTok)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package tokengate
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -122,13 +123,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // verifierSource gives the verifier to use for a request: the app's, once
 // it has started (Provision opens nothing).
 type verifierSource interface {
-	Verifier() *verify.Verifier
+	VerifierContext(ctx context.Context) *verify.Verifier
 }
 
 // fixedVerifier is a verifierSource of one verifier, for tests.
 type fixedVerifier struct{ v *verify.Verifier }
 
-func (f fixedVerifier) Verifier() *verify.Verifier { return f.v }
+func (f fixedVerifier) VerifierContext(context.Context) *verify.Verifier { return f.v }
 
 // use sets what the handler works with: where its verifier comes from and
 // the identity header prefix.
@@ -226,7 +227,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	// 4. The identity behind the token.
-	v := h.verifiers.Verifier()
+	v := h.verifiers.VerifierContext(r.Context())
 	if v == nil {
 		return h.refuse(w, r, nil, errcode.StoreUnavailable, "the token store cannot be opened")
 	}
