@@ -117,6 +117,17 @@ func TestReloadKeepsEmbeddedEtcd(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// And the webhook engine leads, its term's goroutines running.
+	run, err := first.Running()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !run.Webhooks.Leading() {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook engine did not lead")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	baseline := runtime.NumGoroutine()
 	for i := range 20 {
 		load(t, cfg)
