@@ -243,10 +243,12 @@ func (c Caller) mayChange(prev, next *store.User, cidrs, rateLimit bool) error {
 }
 
 // grants reports whether changing prev into next grants anything: a change
-// of role, level, account, accounts or policies (lists compared as sets).
+// of role, level, account, accounts or policies (lists compared as sets),
+// or enabling a disabled user (its tokens work again with all it holds).
 func grants(prev, next *store.User) bool {
 	return prev.Role != next.Role || prev.Level != next.Level || prev.Account != next.Account ||
-		!sameSet(prev.Accounts, next.Accounts) || !sameSet(prev.Policies, next.Policies)
+		!sameSet(prev.Accounts, next.Accounts) || !sameSet(prev.Policies, next.Policies) ||
+		prev.Disabled && !next.Disabled
 }
 
 func sameSet(a, b []string) bool {

@@ -79,6 +79,11 @@ func TestGrantsAreBoundByTheGrantor(t *testing.T) {
 			{"organization admin: viewer to admin", orgLimited, func() string { return orgUser(nil) }, map[string]any{"role": "admin"}},
 			{"organization admin: above its rate", orgLimited, func() string { return orgUser(map[string]any{"rate_limit": limit(11)}) },
 				map[string]any{"role": "editor"}},
+			{"rate-limited: enabling a disabled unlimited user", limited, func() string {
+				id := accountUser(nil)
+				e.must(e.call("", "PATCH", o+"/users/"+id, map[string]any{"disabled": true}), 200)
+				return id
+			}, map[string]any{"disabled": false}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				id := tt.target()
@@ -104,6 +109,7 @@ func TestGrantsAreBoundByTheGrantor(t *testing.T) {
 				map[string]any{"role": "admin"}},
 			{"organization admin: more accounts", orgLimited, func() string { return orgUser(map[string]any{"rate_limit": limit(10)}) },
 				map[string]any{"accounts": []string{w.a1, w.a2}, "role": "admin"}},
+			{"rate-limited: disabling an unlimited user", limited, func() string { return accountUser(nil) }, map[string]any{"disabled": true}},
 			{"rate-limited: the role it has, renamed", limited, func() string { return accountUser(nil) }, map[string]any{"role": "viewer", "name": "renamed"}},
 			{"rate-limited: itself", limited, func() string { return limitedID }, map[string]any{"role": "admin", "description": "mine"}},
 			{"unlimited account admin: viewer to admin", w.acctAdminA1, func() string { return accountUser(nil) }, map[string]any{"role": "admin"}},
