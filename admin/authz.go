@@ -242,6 +242,20 @@ func (c Caller) mayChange(prev, next *store.User, cidrs, rateLimit bool) error {
 	return nil
 }
 
+// mayRewritePolicy checks, inside the transaction that replaces a policy,
+// the users holding it: a new document may give each of them more, so an
+// admin with a rate_limit or allowed_cidrs may rewrite only policies whose
+// holders are all within its own limits (Inheritance).
+func (c Caller) mayRewritePolicy(holders []store.User) error {
+	for i := range holders {
+		if limited, why := c.limitsExceeded(&holders[i], true, true); why != "" {
+			return forbidden(limited + " cannot grant more: the policy is held by user " + holders[i].ID +
+				", whose " + why + "; the operator or an admin without that limit can change it")
+		}
+	}
+	return nil
+}
+
 // grants reports whether changing prev into next grants anything: a change
 // of role, level, account, accounts or policies (lists compared as sets),
 // or enabling a disabled user (its tokens work again with all it holds).

@@ -243,3 +243,34 @@ func writtenWithinLimit(t *testing.T, e *env, org, actor, target, action string,
 	}
 	return n
 }
+
+// TestPolicyRewriteIsAGrant: rewriting a policy changes what each of its
+// holders may do, so an admin with a rate_limit may rewrite only policies
+// whose holders are all within its limits (found by black-box attack: a
+// limited admin opened an unlimited policy user's policy to every method).
+func TestPolicyRewriteIsAGrant(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	o := "/orgs/" + w.org
+	_, limited := e.programmatic(w.org, map[string]any{"level": "organization", "accounts": []string{w.a1}, "role": "admin",
+		"rate_limit": map[string]any{"requests": 10, "window": "1m"}})
+	open := map[string]any{"name": "everything", "statements": []map[string]any{{"effect": "allow", "methods": []string{"*"}, "paths": []string{"/**"}}}}
+
+	// An unlimited user holds the account policy: refused, unchanged.
+	e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "policy", "policies": []string{w.polA1}})
+	before := e.must(e.call("", "GET", o+"/policies/"+w.polA1, nil), 200)
+	r := e.call(limited, "PUT", o+"/policies/"+w.polA1, open)
+	if r.status != 403 || r.code != "forbidden" || !strings.Contains(string(r.body), "cannot grant more") {
+		t.Fatalf("rewriting an unlimited user's policy: %d %s", r.status, r.body)
+	}
+	if after := e.must(e.call("", "GET", o+"/policies/"+w.polA1, nil), 200); string(after.body) != string(before.body) {
+		t.Fatalf("a refused PUT changed the policy:\n%s\n%s", before.body, after.body)
+	}
+	// A policy whose holders are within its limits, or that nobody
+	// holds, it may rewrite; the operator may rewrite any.
+	e.programmatic(w.org, map[string]any{"level": "account", "account": w.a2, "role": "policy", "policies": []string{w.polA2},
+		"rate_limit": map[string]any{"requests": 5, "window": "1m"}})
+	e.must(e.call(limited, "PUT", o+"/policies/"+w.polA2, open), 200)
+	e.must(e.call(limited, "PUT", o+"/policies/"+w.polOrg, open), 200)
+	e.must(e.call("", "PUT", o+"/policies/"+w.polA1, open), 200)
+}

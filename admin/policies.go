@@ -103,7 +103,7 @@ func replacePolicy(c *call) error {
 	if err := sc.policyAccount(&doc); err != nil {
 		return err
 	}
-	p, err := c.api.store.ReplacePolicy(c.r.Context(), org, id, doc, sc.mayChangePolicy, c.caller.Actor())
+	p, err := c.api.store.ReplacePolicyChecked(c.r.Context(), org, id, doc, sc.mayChangePolicy, c.caller.mayRewritePolicy, c.caller.Actor())
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,14 @@ func (s *Store) ListPolicies(ctx context.Context, org string) ([]Policy, error) 
 // event. It runs again each time the transaction retries after a
 // concurrent change, so it always judges the policy that is replaced.
 func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, check func(old *Policy) error, by Actor) (*Policy, error) {
+	return s.ReplacePolicyChecked(ctx, org, id, doc, check, nil, by)
+}
+
+// ReplacePolicyChecked is ReplacePolicy with a check of the users holding
+// the policy, run inside the writing transaction on the users as read
+// there: changing a policy changes what every holder may do.
+func (s *Store) ReplacePolicyChecked(ctx context.Context, org, id string, doc Policy, check func(old *Policy) error,
+	checkHolders func(holders []User) error, by Actor) (*Policy, error) {
 	if !ValidOrgID(org) || !ValidPolicyID(id) {
 		return nil, &NotFoundError{"policy " + id}
 	}
@@ -92,6 +100,15 @@ func (s *Store) ReplacePolicy(ctx context.Context, org, id string, doc Policy, c
 		old, err := r.policy(org, id, check)
 		if err != nil {
 			return nil, err
+		}
+		if checkHolders != nil {
+			holders, err := r.usersHolding(org, id)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkHolders(holders); err != nil {
+				return nil, err
+			}
 		}
 		if doc.Account != old.Account && doc.Account != "" {
 			if err := r.accountsExist("account", org, doc.accountList()); err != nil {
