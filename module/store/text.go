@@ -23,7 +23,11 @@ import (
 //   - the other characters Unicode says to render as nothing (Hangul
 //     fillers, the combining grapheme joiner, variation selectors other
 //     than the emoji and text presentation selectors U+FE0E and U+FE0F);
-//   - noncharacters.
+//   - noncharacters;
+//   - spaces other than the ASCII space (no-break, en quad, ideographic),
+//     the braille blank, U+2D7F, U+FFFC and private-use characters, and
+//     white space at either end: all ways to make two names that look
+//     alike differ.
 //
 // A name written in a script that needs a zero-width joiner or non-joiner
 // to render well is refused too: those characters are also how two names
@@ -40,6 +44,9 @@ func checkText(field, v string, max int, required bool) error {
 	case utf8.RuneCountInString(v) > max:
 		return &FieldError{field, fmt.Sprintf("must be at most %d characters", max)}
 	}
+	if v != strings.TrimFunc(v, unicode.IsSpace) {
+		return &FieldError{field, "must not start or end with white space, which makes two names that look alike differ"}
+	}
 	if i := strings.IndexFunc(v, hiddenRune); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(v[i:])
 		return &FieldError{field, fmt.Sprintf("must not contain %U: no control, format, bidirectional or invisible characters, which make text read as other than it is", r)}
@@ -54,7 +61,15 @@ func hiddenRune(r rune) bool {
 		return true
 	case '\uFE0E', '\uFE0F':
 		return false
+	case '\u2800', '\u2D7F', '\uFFFC': // braille blank, a joiner that renders as nothing, object replacement
+		return true
 	}
-	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp,
+	// Spaces other than the ASCII space (no-break, en quad, ideographic…)
+	// look like it and make names that look alike differ; private-use
+	// characters render as whatever a font makes of them.
+	if unicode.Is(unicode.Zs, r) && r != ' ' {
+		return true
+	}
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co,
 		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector, unicode.Noncharacter_Code_Point)
 }

@@ -43,6 +43,16 @@ var hiddenText = []struct{ name, text string }{
 	{"lone surrogate", "a\xed\xa0\x80b"},
 	{"replacement character (a lone surrogate through JSON)", "a\uFFFDb"},
 	{"noncharacter U+FFFF", "a\uFFFFb"},
+	// Found by black-box attack: look-alike blanks and white space.
+	{"no-break space U+00A0", "admin\u00A0B"},
+	{"en quad U+2000", "a\u2000b"},
+	{"ideographic space U+3000", "a\u3000b"},
+	{"braille blank U+2800", "a\u2800b"},
+	{"Tifinagh consonant joiner U+2D7F", "a\u2D7Fb"},
+	{"object replacement U+FFFC", "a\uFFFCb"},
+	{"private use U+E000", "a\uE000b"},
+	{"trailing space", "adminB "},
+	{"leading space", " adminB"},
 }
 
 // fineText is what names may hold: letters of any script, punctuation,
