@@ -1,6 +1,7 @@
 package tokengate_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,6 +44,18 @@ http://127.0.0.1:{{PORT}} {
 	route /p/* {
 		tokengate api {
 			account {http.request.uri.path.1}
+		}
+		reverse_proxy {{UPSTREAM}}
+	}
+	route /c/* {
+		tokengate api {
+			account {cookie.tenant}
+		}
+		reverse_proxy {{UPSTREAM}}
+	}
+	route /cl/* {
+		tokengate api {
+			account {http.request.cookie.tenant}
 		}
 		reverse_proxy {{UPSTREAM}}
 	}
@@ -96,6 +109,21 @@ func TestAccountSourceJudgesDefaultSources(t *testing.T) {
 		{"path source", orgTok, "/p/" + own, nil, 200, "", own},
 		{"path source, X-Account-Id disagreeing", orgTok, "/p/" + own, []string{"X-Account-Id", other}, 403, "account_forbidden", ""},
 		{"path source, accountId of another account", acctTok, "/p/?accountId=" + other, nil, 403, "account_forbidden", ""},
+		// A cookie: every cookie some upstream reads as the name, in every
+		// Cookie header; Caddy's placeholder reads the first, Python's
+		// cookie parser the last, PHP and Rack decode the value.
+		{"cookie source", orgTok, "/c/x", []string{"Cookie", "a=1; tenant=" + own}, 200, "", own},
+		{"cookie source, long placeholder", orgTok, "/cl/x", []string{"Cookie", "tenant=" + own}, 200, "", own},
+		{"cookie source, other account", orgTok, "/c/x", []string{"Cookie", "tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, repeated, last differs", orgTok, "/c/x", []string{"Cookie", "tenant=" + own + "; tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, repeated in two headers", orgTok, "/cl/x", []string{"Cookie", "tenant=" + own, "Cookie", "tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, repeated alike", orgTok, "/c/x", []string{"Cookie", "tenant=" + own + "; tenant=" + own}, 200, "", own},
+		{"cookie source, name in another case", orgTok, "/c/x", []string{"Cookie", "tenant=" + own + "; Tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, percent-encoded", orgTok, "/c/x", []string{"Cookie", "tenant=" + own[:4] + fmt.Sprintf("%%%02x", own[4]) + own[5:]}, 403, "account_forbidden", ""},
+		// PHP and Rack keep the quotes, Go and Python take them off.
+		{"cookie source, quoted", orgTok, "/c/x", []string{"Cookie", `tenant="` + own + `"`}, 403, "account_forbidden", ""},
+		{"cookie source, X-Account-Id disagreeing", orgTok, "/c/x", []string{"Cookie", "tenant=" + own, "X-Account-Id", other}, 403, "account_forbidden", ""},
+		{"cookie source, X-Account-Id of another account", acctTok, "/c/x", []string{"X-Account-Id", other}, 403, "account_forbidden", ""},
 		// An account-level user without any source acts on its own account.
 		{"no source named", acctTok, "/q/x", nil, 200, "", own},
 	} {
@@ -115,6 +143,7 @@ func TestAccountSourceJudgesDefaultSources(t *testing.T) {
 		"/q/x":  "tenant query parameter",
 		"/qa/x": "accountId query parameter",
 		"/h/x":  "X-Tenant header",
+		"/c/x":  "tenant cookie",
 	} {
 		r := g.do("GET", path, orgTok)
 		r.want(t, 400, "account_required")

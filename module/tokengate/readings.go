@@ -37,6 +37,7 @@ const (
 	accountDefault = iota // the accountId query parameter and the X-Account-Id header
 	accountQuery          // one query parameter, and the default sources
 	accountHeader         // one header, and the default sources
+	accountCookie         // one cookie, and the default sources
 	accountOther          // any other placeholder, through the replacer, and the default sources
 )
 
@@ -53,6 +54,7 @@ type accountSource struct {
 	nParams int
 	headers [2]string // canonical header names read, the default's first
 	nHdrs   int
+	cookie  reading.Name // the cookie read (accountCookie)
 	// where names the configured source in answers ("the tenant query
 	// parameter").
 	where string
@@ -87,6 +89,13 @@ func parseAccountSource(placeholder string) accountSource {
 			if param := reading.NewName(name); param != reading.AccountParam {
 				src.params[1], src.nParams = param, 2
 			}
+			return src
+		}
+	}
+	for _, p := range []string{"cookie.", "http.request.cookie."} {
+		if name, found := strings.CutPrefix(inner, p); found && name != "" {
+			src.kind, src.where = accountCookie, "the "+name+" cookie"
+			src.cookie = reading.NewName(name)
 			return src
 		}
 	}
@@ -154,7 +163,8 @@ func (h *Handler) mustArriveAsJudged(name string) bool {
 	return reading.HeaderHasPrefix(name, h.prefix) || h.judged(name) ||
 		reading.HeaderIs(name, "Content-Type") || reading.HeaderIs(name, "Content-Encoding") ||
 		reading.HeaderIs(name, "Content-Length") || reading.HeaderIs(name, "Transfer-Encoding") ||
-		reading.HeaderIs(name, "Authorization")
+		reading.HeaderIs(name, "Authorization") ||
+		h.account.kind == accountCookie && reading.HeaderIs(name, "Cookie")
 }
 
 // trailerScrubber drops, as the body ends, the trailers that must not
@@ -253,6 +263,15 @@ func (h *Handler) targetAccount(r *http.Request, j *judgedHeaders) (account, msg
 		}
 		if v := repl.ReplaceAll(h.Account, ""); v != "" {
 			vals = append(vals, v)
+		}
+	}
+	if h.account.kind == accountCookie {
+		// Every Cookie field, in every spelling some upstream reads as
+		// Cookie: Caddy's placeholder would read only the first cookie.
+		for key, fields := range r.Header {
+			if reading.HeaderIs(key, "Cookie") {
+				vals = reading.CookieValues(vals, fields, h.account.cookie)
+			}
 		}
 	}
 	if r.URL.RawQuery != "" {

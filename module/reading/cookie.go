@@ -1,0 +1,52 @@
+package reading
+
+import "strings"
+
+// CookieValues appends to dst every value some upstream may read for the
+// cookie n in the Cookie header fields given (HTTP/2 sends one field per
+// cookie; all are read):
+//   - pairs split on ";" (every parser) and also on "," (RFC 2965
+//     parsers, older Rack), so "x=1, tenant=B" gives both "1, tenant=B"
+//     for x and "B" for tenant;
+//   - names read as Name.Reads reads a query parameter's name (PHP decodes
+//     and mangles cookie names as it does query names);
+//   - each value as sent, without the white space around it, without its
+//     double quotes (Go, Python and Node drop them, PHP and Rack keep
+//     them) and percent-decoded (PHP, Rack and Node decode, Go and Python
+//     do not), when those differ.
+//
+// Which of several cookies of one name an upstream keeps differs too (PHP,
+// Rack, Node and Go the first, Python the last): every one is appended.
+func CookieValues(dst []string, fields []string, n Name) []string {
+	for _, field := range fields {
+		for pair := range strings.SplitSeq(field, ";") {
+			dst = cookieValues(dst, pair, n)
+			if strings.IndexByte(pair, ',') >= 0 {
+				for sub := range strings.SplitSeq(pair, ",") {
+					dst = cookieValues(dst, sub, n)
+				}
+			}
+		}
+	}
+	return dst
+}
+
+func cookieValues(dst []string, pair string, n Name) []string {
+	pair = strings.TrimLeft(pair, " \t")
+	if pair == "" {
+		return dst
+	}
+	name, value, _ := strings.Cut(pair, "=")
+	if len(name) < len(n.folded) || !n.Reads(name) {
+		return dst
+	}
+	dst = appendValue(dst, value)
+	if trimmed := strings.Trim(value, " \t"); trimmed != value {
+		value = trimmed
+		dst = appendValue(dst, value)
+	}
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		dst = appendValue(dst, value[1:len(value)-1])
+	}
+	return dst
+}
