@@ -274,3 +274,39 @@ func TestPolicyRewriteIsAGrant(t *testing.T) {
 	e.must(e.call(limited, "PUT", o+"/policies/"+w.polOrg, open), 200)
 	e.must(e.call("", "PUT", o+"/policies/"+w.polA1, open), 200)
 }
+
+// An organization-level admin manages its whole organization: its own
+// accounts bound what its tokens reach through the gateway, not what it
+// manages. Confining it by its accounts would be theatre, since it may
+// create a user of any account and take that user's token; an admin meant
+// for some accounts only is made account-level (README, "Who may do what").
+// This pins the choice: the three requests below are one power.
+func TestOrganizationAdminManagesEveryAccount(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	o := "/orgs/" + w.org
+	id, tok := e.programmatic(w.org, map[string]any{"level": "organization", "accounts": []string{w.a1}, "role": "admin"})
+
+	// A user of a2, and its token: reach into a2 without touching itself.
+	u := e.must(e.call(tok, "POST", o+"/users", map[string]any{"type": "programmatic", "name": "a2-bot",
+		"level": "account", "account": w.a2, "role": "editor"}), 201)
+	if u.field(t, "token", "secret") == "" {
+		t.Fatal("no token for the a2 user")
+	}
+	e.must(e.call(tok, "POST", o+"/users/"+w.userA2+"/tokens", map[string]any{"name": "taken"}), 201)
+	// Hence granting itself a2 gives it nothing new, and is allowed.
+	e.must(e.call(tok, "PATCH", o+"/users/"+id, map[string]any{"accounts": []string{w.a1, w.a2}}), 200)
+
+	// An account-level admin of a1 is confined to a1 in all three ways.
+	acct := w.acctAdminA1
+	refused := func(r resp) {
+		t.Helper()
+		if r.status != 403 && r.status != 400 {
+			t.Fatalf("an account admin of a1 reached a2: %d %s", r.status, r.body)
+		}
+	}
+	refused(e.call(acct, "POST", o+"/users", map[string]any{"type": "programmatic", "name": "a2-bot",
+		"level": "account", "account": w.a2, "role": "editor"}))
+	refused(e.call(acct, "POST", o+"/users/"+w.userA2+"/tokens", map[string]any{"name": "taken"}))
+	refused(e.call(acct, "PATCH", o+"/users/"+w.acctAdminA1ID, map[string]any{"accounts": []string{w.a1, w.a2}}))
+}
