@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,7 +108,9 @@ type Gateway struct {
 	// Admin is Caddy's admin endpoint, e.g. localhost:41235.
 	Admin string
 
-	proc *etcdcluster.Process
+	proc            *etcdcluster.Process
+	port, adminPort int
+	cfg             GatewayConfig // as loaded last
 }
 
 const caddyfileTemplate = `{
@@ -140,24 +143,32 @@ http://127.0.0.1:{{PORT}} {
 // temporary directory, and its last lines are shown when the test fails.
 func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	t.Helper()
+	g, err := LaunchGateway(t, cfg, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// LaunchGateway is StartGateway for a start that may fail: it returns the
+// instance (killed when the test ends) and why it did not answer within
+// timeout, or exited.
+func LaunchGateway(t testing.TB, cfg GatewayConfig, timeout time.Duration) (*Gateway, error) {
+	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
-		g, err := startGateway(t, bin, dir, cfg)
-		if err == nil {
-			return g
-		}
+		g, err := startGateway(t, bin, dir, cfg, timeout)
 		// The free ports may have been taken before Caddy bound them:
 		// try others.
-		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
-			t.Fatal(err)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			return g, err
 		}
 	}
 }
 
-// startGateway makes one attempt at starting an instance on fresh ports.
-func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig) (*Gateway, error) {
-	ports := etcdcluster.FreePorts(t, 2)
+// caddyfile renders the instance's Caddyfile for cfg.
+func (g *Gateway) caddyfile(cfg GatewayConfig) string {
 	var cache strings.Builder
 	if cfg.WebhookAllowPrivate {
 		cache.WriteString("\t\twebhook_allow_private\n")
@@ -174,23 +185,31 @@ func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig) (*Gateway, e
 	for _, line := range cfg.EtcdExtra {
 		fmt.Fprintf(&extra, "\t\t\t%s\n", line)
 	}
-	caddyfile := strings.NewReplacer(
+	return strings.NewReplacer(
 		"{{ETCDEXTRA}}", extra.String(),
-		"{{ADMIN}}", fmt.Sprint(ports[1]),
+		"{{ADMIN}}", fmt.Sprint(g.adminPort),
 		"{{ENDPOINTS}}", strings.Join(cfg.Endpoints, " "),
 		"{{PREFIX}}", cfg.Prefix,
 		"{{CACHE}}", cache.String(),
-		"{{PORT}}", fmt.Sprint(ports[0]),
+		"{{PORT}}", fmt.Sprint(g.port),
 		"{{UPSTREAM}}", cfg.Upstream,
 	).Replace(caddyfileTemplate)
-	path := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
-		return nil, err
-	}
+}
+
+// startGateway makes one attempt at starting an instance on fresh ports.
+func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig, timeout time.Duration) (*Gateway, error) {
+	ports := etcdcluster.FreePorts(t, 2)
 	g := &Gateway{
-		Name:  cfg.Name,
-		URL:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		Admin: fmt.Sprintf("localhost:%d", ports[1]),
+		Name:      cfg.Name,
+		URL:       fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		Admin:     fmt.Sprintf("localhost:%d", ports[1]),
+		port:      ports[0],
+		adminPort: ports[1],
+		cfg:       cfg,
+	}
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(g.caddyfile(cfg)), 0o600); err != nil {
+		return nil, err
 	}
 	// Caddy keeps state under the XDG directories; they are the test's.
 	env := etcdcluster.Environ("XDG_",
@@ -210,7 +229,77 @@ func startGateway(t testing.TB, bin, dir string, cfg GatewayConfig) (*Gateway, e
 			t.Logf("tokengate %s log (%s), last lines:\n%s", g.Name, proc.LogPath, proc.LogTail(25))
 		}
 	})
-	return g, g.waitReady(30 * time.Second)
+	return g, g.waitReady(timeout)
+}
+
+// Reload loads cfg (its name, prefix and upstream as at start when left
+// empty) through the admin endpoint's /load, forced even when unchanged,
+// as `caddy reload --force` does. It returns how long /load took to
+// answer, and its status and body (status 0: no answer within timeout).
+func (g *Gateway) Reload(cfg GatewayConfig, timeout time.Duration) (took time.Duration, status int, body string) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = g.cfg.Prefix
+	}
+	if cfg.Upstream == "" {
+		cfg.Upstream = g.cfg.Upstream
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+g.Admin+"/load", strings.NewReader(g.caddyfile(cfg)))
+	if err != nil {
+		return 0, 0, err.Error()
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	req.Header.Set("Cache-Control", "must-revalidate")
+	hc := &http.Client{Timeout: timeout}
+	defer hc.CloseIdleConnections()
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return time.Since(start), 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	took = time.Since(start)
+	if resp.StatusCode == http.StatusOK {
+		g.cfg = cfg
+	}
+	return took, resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// Terminate sends SIGTERM, as systemd and Kubernetes do, and waits at most
+// timeout for the instance to exit; it returns how long that took.
+func (g *Gateway) Terminate(timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	if err := g.proc.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	select {
+	case <-g.proc.Exited():
+		return time.Since(start), nil
+	case <-time.After(timeout):
+		return time.Since(start), fmt.Errorf("%s still running %s after SIGTERM", g.Name, timeout)
+	}
+}
+
+// Running reports whether the instance's process has not exited.
+func (g *Gateway) Running() bool { return g.proc.Running() }
+
+// LogSize is how much the instance has logged so far: LogFrom(LogSize())
+// later reads what it logged meanwhile.
+func (g *Gateway) LogSize() int64 {
+	fi, err := os.Stat(g.proc.LogPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// LogFrom returns what the instance logged from offset on.
+func (g *Gateway) LogFrom(offset int64) string {
+	b, err := os.ReadFile(g.proc.LogPath)
+	if err != nil || offset > int64(len(b)) {
+		return ""
+	}
+	return string(b[offset:])
 }
 
 // waitReady polls until the site answers a request without a token with

@@ -99,7 +99,7 @@ func TestThreeGatewaysOnASecureCluster(t *testing.T) {
 			// Caddy may start serving before the tokengate app fails to
 			// start: wait for the process to end, however it went.
 			g, err := startGateway(t, Binary(t), t.TempDir(), GatewayConfig{Name: "bad", Endpoints: c.Endpoints(),
-				Prefix: pfx, Upstream: upstream, EtcdExtra: bad.extra})
+				Prefix: pfx, Upstream: upstream, EtcdExtra: bad.extra}, 30*time.Second)
 			if g == nil {
 				t.Fatalf("starting: %v", err)
 			}
