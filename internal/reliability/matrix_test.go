@@ -356,7 +356,6 @@ func (m *matrixRun) run(t *testing.T, fresh *etcdcluster.Cluster) map[string]mat
 		}
 		cells["stop "+role] = matrixCell{took: took, status: "exited", warns: warnings(g.LogFrom(from))}
 	}
-	// Healed, the gateway left on the store serves again.
 	heal()
 	return cells
 }
