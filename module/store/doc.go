@@ -21,11 +21,17 @@
 //	/users/<org>/<user>                user
 //	/tokens/<sha256 hex>               token, found by the digest a client presents
 //	/usertokens/<org>/<user>/<tok>     index: a user's tokens, value is the digest
-//	/lastused/<org>/<user>/<tok>       when the token was last used
+//	/_lastused/<org>/<user>/<tok>      when the token was last used (schema 1: /lastused/…)
+//	/_ratelimit/…                      rate-limit budgets shared by the gateways (module/ratelimit)
 //	/audit/<org>/<newest-first seq>    audit event
 //	/webhooks/<org>/<wh>               webhook (with its signing secret)
 //	/whcursors/<org>/<wh>              the audit revision a webhook's deliveries reached
 //	/whdeliveries/<org>/<wh>/<seq>     a webhook's delivery attempts, newest first (the last 100)
 //	/expiring/<org>/<user>/<tok>       which token.expiring warnings a token has had
 //	/leader/webhooks/<lease>           the election of the gateway delivering webhooks
+//	/schema                            the layout's version (see CheckSchema)
+//
+// The identity cache watches only [/accounts/, /v) (VerdictRange): the
+// keys written on the request path sort before it ("_" < "a"), webhook
+// state after it.
 package store

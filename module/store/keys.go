@@ -90,15 +90,26 @@ func (s *Store) WebhooksPrefix() string { return s.prefix + "/webhooks/" }
 func (s *Store) WebhookLeaderPrefix() string { return s.prefix + "/leader/webhooks/" }
 
 // RateLimitPrefix is where gateways share rate-limit budgets: their
-// registrations and the demand of hot users (module/ratelimit).
-func (s *Store) RateLimitPrefix() string { return s.prefix + "/ratelimit/" }
+// registrations and the demand of hot users (module/ratelimit). It lies
+// outside VerdictRange: budgets change many times a second and no
+// gateway's cache needs to hear of it.
+func (s *Store) RateLimitPrefix() string { return s.prefix + "/_ratelimit/" }
+
+// VerdictRange is the key range [start, end) the identity cache watches:
+// every key that decides a verdict (organizations, accounts, policies,
+// users, tokens) lies in it, and the keys written on the request path
+// (last-use times, rate-limit budgets) and by webhook deliveries lie
+// outside it, so etcd sends a gateway only what may change a verdict,
+// and the rare writes in between (audit events, the election, expiry
+// warnings), which the cache ignores (NoVerdictPrefixes).
+func (s *Store) VerdictRange() (start, end string) { return s.prefix + "/accounts/", s.prefix + "/v" }
 
 // NoVerdictPrefixes are the key prefixes whose changes never change a
 // token's verdict: the identity cache's watch ignores them.
 func (s *Store) NoVerdictPrefixes() []string {
-	return []string{s.prefix + "/audit/", s.prefix + "/lastused/", s.WebhooksPrefix(), s.prefix + "/whcursors/",
+	return []string{s.prefix + "/audit/", s.legacyLastUsedPrefix(), s.WebhooksPrefix(), s.prefix + "/whcursors/",
 		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix(),
-		s.accountIDsBuiltKey(), s.schemaKey()}
+		s.legacyRateLimitPrefix(), s.lastUsedRoot(), s.accountIDsBuiltKey(), s.schemaKey()}
 }
 
 func (s *Store) webhooksPrefix(org string) string { return s.WebhooksPrefix() + org + "/" }

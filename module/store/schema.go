@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -19,15 +20,20 @@ import (
 //
 // Versions:
 //
-//	1 — the layout of this release: orgs, accounts (with the store-wide
-//	    account id index, built where missing on first use), policies,
-//	    users, tokens by digest, audit events, webhooks, deliveries.
+//	1 — orgs, accounts (with the store-wide account id index, built
+//	    where missing on first use), policies, users, tokens by digest,
+//	    audit events, webhooks, deliveries; last-use times under
+//	    /lastused/ and rate-limit budgets under /ratelimit/.
+//	2 — last-use times under /_lastused/ and rate-limit budgets under
+//	    /_ratelimit/, outside the range the identity cache watches
+//	    (VerdictRange). The migration moves the last-use times; the
+//	    budgets are leased and go with the gateways that wrote them.
 //
 // A store written before the schema key existed is read as version 1: its
 // layout is version 1's.
 
 // SchemaVersion is the version this build reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaNewer says the store was written by a newer tokengate.
 var ErrSchemaNewer = errors.New("the store's schema is newer than this tokengate")
@@ -50,6 +56,9 @@ type SchemaCheck struct {
 	// ClusterID is etcd's id of the cluster that answered: a restore or a
 	// cluster built anew has another.
 	ClusterID uint64
+	// MigratedFrom is the version the store had before this check
+	// migrated it; 0 when it did not.
+	MigratedFrom int
 }
 
 func (s *Store) schemaKey() string { return s.prefix + "/schema" }
@@ -62,6 +71,7 @@ func (s *Store) schemaKey() string { return s.prefix + "/schema" }
 func (s *Store) CheckSchema(ctx context.Context, writtenBy string) (SchemaCheck, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
+	migrated := 0
 	for range maxAttempts {
 		resp, err := s.commit(opRead, s.client.Txn(ctx).Then(
 			clientv3.OpGet(s.schemaKey()),
@@ -82,7 +92,16 @@ func (s *Store) CheckSchema(ctx context.Context, writtenBy string) (SchemaCheck,
 				return check, fmt.Errorf("%w: the store at %s is at schema version %d (written by %s), this tokengate reads version %d: run a tokengate at least as new as that one",
 					ErrSchemaNewer, s.prefix, sc.Version, sc.WrittenBy, SchemaVersion)
 			}
-			// No migration exists yet: version 1 is the first.
+			if sc.Version < SchemaVersion {
+				if err := s.migrate(ctx, sc.Version, kvs[0].ModRevision, writtenBy); err != nil {
+					return check, fmt.Errorf("migrating the store at %s from schema version %d: %w", s.prefix, sc.Version, err)
+				}
+				if migrated == 0 {
+					migrated = sc.Version
+				}
+				continue // read what the migration (or another gateway) left
+			}
+			check.MigratedFrom = migrated
 			return check, nil
 		}
 		put, err := putJSON(s.schemaKey(), Schema{Version: SchemaVersion, WrittenBy: writtenBy, At: s.Now().UTC()})
@@ -101,4 +120,73 @@ func (s *Store) CheckSchema(ctx context.Context, writtenBy string) (SchemaCheck,
 		// Another gateway wrote it first: read what it wrote.
 	}
 	return SchemaCheck{}, errors.New("the store's schema key keeps changing")
+}
+
+// migrationBatch bounds the keys one migration transaction moves (etcd
+// allows 128 operations per transaction by default).
+const migrationBatch = 50
+
+// migrate brings the store from version from to from+1. Every transaction
+// it makes is guarded by the schema key's revision as read (schemaRev):
+// gateways migrating together each move what is left, and none acts on a
+// store another has moved on. Each step can be run again.
+func (s *Store) migrate(ctx context.Context, from int, schemaRev int64, writtenBy string) error {
+	switch from {
+	case 1:
+		if err := s.moveKeys(ctx, schemaRev, s.legacyLastUsedPrefix(), s.lastUsedRoot()); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("no migration from schema version %d", from)
+	}
+	put, err := putJSON(s.schemaKey(), Schema{Version: from + 1, WrittenBy: writtenBy, At: s.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	_, err = s.commit(opTxn, s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(s.schemaKey()), "=", schemaRev)).Then(put))
+	return unavailable(err)
+}
+
+// moveKeys moves every key under from to the same name under to, a batch
+// per transaction: a key already at to (written by a newer gateway) is
+// kept; the old one goes either way. A batch whose keys changed meanwhile
+// (an older gateway still writing) is read again.
+func (s *Store) moveKeys(ctx context.Context, schemaRev int64, from, to string) error {
+	for range maxAttempts {
+		resp, err := s.get(ctx, opRead, from, clientv3.WithPrefix(), clientv3.WithLimit(migrationBatch))
+		if err != nil {
+			return unavailable(err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.schemaKey()), "=", schemaRev)}
+		var ops []clientv3.Op
+		for _, kv := range resp.Kvs {
+			key := string(kv.Key)
+			moved := to + strings.TrimPrefix(key, from)
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
+			ops = append(ops,
+				clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(moved), "=", 0)},
+					[]clientv3.Op{clientv3.OpPut(moved, string(kv.Value))}, nil),
+				clientv3.OpDelete(key))
+		}
+		txn, err := s.commit(opTxn, s.client.Txn(ctx).If(cmps...).Then(ops...))
+		if err != nil {
+			return unavailable(err)
+		}
+		if !txn.Succeeded {
+			// Another gateway moved them, or the schema moved on: the
+			// next read tells.
+			check, err := s.get(ctx, opRead, s.schemaKey())
+			if err != nil {
+				return unavailable(err)
+			}
+			if len(check.Kvs) != 1 || check.Kvs[0].ModRevision != schemaRev {
+				return nil // migrated by another; the caller reads it again
+			}
+		}
+	}
+	return errors.New("the keys to move keep changing")
 }

@@ -201,6 +201,7 @@ func (s *Store) delToken(w *writes, t *Token) {
 	w.del(s.userTokenKey(t.Org, t.User, t.ID))
 	w.del(s.tokenKeyHex(t.Hash))
 	w.del(s.lastUsedKey(t.Org, t.User, t.ID))
+	w.del(s.legacyLastUsedKey(t.Org, t.User, t.ID))
 	w.del(s.expiringKey(t.Org, t.User, t.ID))
 }
 

@@ -17,11 +17,29 @@ type Use struct {
 // usageBatch bounds the tokens recorded per etcd request.
 const usageBatch = 50
 
+// Last-use times live under /_lastused/, outside VerdictRange (schema 2);
+// schema 1 kept them under /lastused/, inside it. A gateway of schema 1
+// still running beside newer ones writes there: both are read, and both
+// removed with their token.
+func (s *Store) lastUsedRoot() string         { return s.prefix + "/_lastused/" }
+func (s *Store) legacyLastUsedPrefix() string { return s.prefix + "/lastused/" }
+
+// legacyRateLimitPrefix is where gateways of schema 1 share rate-limit
+// budgets; their leased keys vanish with them.
+func (s *Store) legacyRateLimitPrefix() string { return s.prefix + "/ratelimit/" }
+
 func (s *Store) lastUsedPrefix(org, user string) string {
-	return s.prefix + "/lastused/" + org + "/" + user + "/"
+	return s.lastUsedRoot() + org + "/" + user + "/"
+}
+
+func (s *Store) legacyLastUsedUserPrefix(org, user string) string {
+	return s.legacyLastUsedPrefix() + org + "/" + user + "/"
 }
 
 func (s *Store) lastUsedKey(org, user, tok string) string { return s.lastUsedPrefix(org, user) + tok }
+func (s *Store) legacyLastUsedKey(org, user, tok string) string {
+	return s.legacyLastUsedUserPrefix(org, user) + tok
+}
 
 // RecordUses stores when tokens were last used, many per etcd request.
 // Times live under their own keys, apart from the token records, so that
@@ -55,20 +73,28 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 	return nil
 }
 
-// lastUsed reads the last-use times of a user's tokens.
+// lastUsed reads the last-use times of a user's tokens, where this
+// schema and the one before keep them: the later time wins.
 func (s *Store) lastUsed(ctx context.Context, org, user string) (map[string]time.Time, error) {
-	prefix := s.lastUsedPrefix(org, user)
-	resp, err := s.get(ctx, opRead, prefix, clientv3.WithPrefix())
+	prefixes := [2]string{s.lastUsedPrefix(org, user), s.legacyLastUsedUserPrefix(org, user)}
+	resp, err := s.commit(opRead, s.client.Txn(ctx).Then(
+		clientv3.OpGet(prefixes[0], clientv3.WithPrefix()),
+		clientv3.OpGet(prefixes[1], clientv3.WithPrefix())))
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	out := make(map[string]time.Time, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		t, err := time.Parse(time.RFC3339Nano, string(kv.Value))
-		if err != nil {
-			continue // a damaged time is only a missing time
+	out := make(map[string]time.Time)
+	for i, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			t, err := time.Parse(time.RFC3339Nano, string(kv.Value))
+			if err != nil {
+				continue // a damaged time is only a missing time
+			}
+			tok := strings.TrimPrefix(string(kv.Key), prefixes[i])
+			if t.After(out[tok]) {
+				out[tok] = t
+			}
 		}
-		out[strings.TrimPrefix(string(kv.Key), prefix)] = t
 	}
 	return out, nil
 }

@@ -126,6 +126,10 @@ func checkStore(ctx context.Context, s *store.Store, key, name string, logger *z
 	}
 	all[key] = storeMemory{ClusterID: check.ClusterID, Schema: check.Version, Orgs: check.Orgs, Seen: time.Now()}
 	writeStoreMemory(all, logger)
+	if check.MigratedFrom != 0 {
+		logger.Warn("store schema migrated: gateways of the older version must be upgraded (they refuse to start on it)",
+			zap.String("store", name), zap.Int("from", check.MigratedFrom), zap.Int("schema", check.Version))
+	}
 	if check.Created {
 		logger.Info("store schema written", zap.String("store", name), zap.Int("schema", check.Version), zap.Int64("orgs", check.Orgs))
 	}

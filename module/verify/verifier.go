@@ -160,6 +160,9 @@ type Verifier struct {
 
 	watchMu     sync.Mutex
 	watchCancel context.CancelFunc
+	// beat asks the heartbeat to check sync now rather than at its next
+	// tick: someone waits for a revision the watch has not reached.
+	beat chan struct{}
 }
 
 // entry is one cached verdict: an identity, or "unknown" when identity is
@@ -252,6 +255,7 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 		return nil, err
 	}
 	v := &Verifier{
+		beat:       make(chan struct{}, 1),
 		store:      s,
 		cfg:        cfg,
 		log:        cfg.Logger,

@@ -842,6 +842,7 @@ func TestUseSurvivesRefill(t *testing.T) {
 	for range 3 {
 		e.clock.advance(11 * time.Second) // past cache_ttl: read again
 		e.synced()
+		e.confirmedNow() // past max_stale too: in sync as of now
 		e.mustVerify(secret)
 		e.v.FlushUse(e.ctx()) // a second note would be a second write
 	}
@@ -873,7 +874,7 @@ func TestUseOfRevokedTokenNotRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.v.FlushUse(e.ctx())
-	resp, err := e.writer.Client().Get(e.ctx(), "/tg/lastused/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := e.writer.Client().Get(e.ctx(), "/tg/_lastused/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || resp.Count != 0 {
 		t.Fatalf("%d last-use records left for a revoked token (%v)", resp.Count, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/tokengate/tokengate/module/backoff"
 	"github.com/tokengate/tokengate/module/metrics"
@@ -174,6 +175,13 @@ func (v *Verifier) WaitForRevision(ctx context.Context, rev int64) error {
 		if v.changes.applied.Load() >= rev {
 			return nil
 		}
+		// The watch hears only verdict keys: a revision made by another
+		// write (a last-use time, a webhook delivery) is reached by a
+		// progress notification, which the heartbeat asks for.
+		select {
+		case v.beat <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -185,7 +193,7 @@ func (v *Verifier) WaitForRevision(ctx context.Context, rev int64) error {
 // watch keeps the change log fed until the verifier closes.
 func (v *Verifier) watch() {
 	defer v.wg.Done()
-	client, prefix := v.store.Client(), v.store.Prefix()
+	client := v.store.Client()
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	var next int64 // revision to resume from; 0: start over
 	for started := false; v.ctx.Err() == nil; started = true {
@@ -215,7 +223,7 @@ func (v *Verifier) watch() {
 			next = rev + 1
 			v.log.Debug("watch started", zap.Int64("revision", rev))
 		}
-		delivered, err := v.watchFrom(client, prefix, &next)
+		delivered, err := v.watchFrom(client, &next)
 		if v.ctx.Err() != nil {
 			return
 		}
@@ -253,18 +261,29 @@ func (v *Verifier) clusterRevision(ctx context.Context, client *clientv3.Client)
 
 // watchFrom runs one watch from *next until it breaks, advancing *next past
 // every change applied. It reports whether anything arrived.
-func (v *Verifier) watchFrom(client *clientv3.Client, prefix string, next *int64) (bool, error) {
+func (v *Verifier) watchFrom(client *clientv3.Client, next *int64) (bool, error) {
 	if v.beforeWatch != nil {
 		v.beforeWatch()
 	}
 	// Require a leader: a member cut off from the cluster cancels the
 	// watch instead of silently serving nothing.
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(v.ctx))
+	//
+	// Its own gRPC stream (the client groups watches by their context's
+	// metadata): etcd answers a progress request only when every watch of
+	// the stream is in sync, and the webhook and rate-limit watches, which
+	// may be catching up, must not keep this one from hearing that it is.
+	// With only verdict keys watched, progress notifications are how a
+	// quiet watch learns it is in sync past other writes.
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(
+		clientv3.WithRequireLeader(v.ctx), "tokengate-watch", "verdicts"))
 	defer cancel()
 	v.watchMu.Lock()
 	v.watchCancel = cancel
 	v.watchMu.Unlock()
-	wch := client.Watch(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(*next))
+	// Only the keys that decide verdicts: what the request path writes
+	// (last-use times, rate-limit budgets) never reaches the cache.
+	start, end := v.store.VerdictRange()
+	wch := client.Watch(ctx, start, clientv3.WithRange(end), clientv3.WithRev(*next))
 
 	var hb sync.WaitGroup
 	hb.Go(func() { v.heartbeat(ctx, client) })
@@ -352,6 +371,7 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-v.beat:
 		}
 		rctx, cancel := context.WithTimeout(ctx, interval)
 		at := v.cfg.now()

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// TestVerdictRangeCarriesNoRequestPathWrites: a watch on VerdictRange, as
+// the identity cache runs it, hears nothing of last-use times or
+// rate-limit budgets, and hears every change that decides a verdict.
+func TestVerdictRangeCarriesNoRequestPathWrites(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	u, _ := f.programmatic(t, nil)
+	ctx := ctxT(t)
+	toks, err := s.ListTokens(ctx, f.org, u.ID)
+	if err != nil || len(toks) != 1 {
+		t.Fatalf("tokens: %v %v", toks, err)
+	}
+
+	start, end := s.VerdictRange()
+	for _, key := range []string{s.orgKey(f.org), s.accountKey(f.org, f.act1), s.policyKey(f.org, f.polOrg),
+		s.userKey(f.org, u.ID), s.tokenKeyHex(toks[0].Hash), s.userTokenKey(f.org, u.ID, toks[0].ID)} {
+		if key < start || key >= end {
+			t.Errorf("verdict key %s lies outside [%s, %s)", key, start, end)
+		}
+	}
+	for _, key := range []string{s.lastUsedKey(f.org, u.ID, toks[0].ID), s.RateLimitPrefix() + "gw/x",
+		s.WebhooksPrefix() + f.org + "/wh-1", s.deliveriesPrefix(f.org, "wh-1") + "1"} {
+		if key >= start && key < end {
+			t.Errorf("key %s, written outside admin changes, lies inside [%s, %s)", key, start, end)
+		}
+	}
+
+	resp, err := s.Client().Get(ctx, "/", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wch := s.Client().Watch(ctx, start, clientv3.WithRange(end), clientv3.WithRev(resp.Header.Revision+1))
+	if err := s.RecordUses(ctx, []Use{{Org: f.org, User: u.ID, Token: toks[0].ID, At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client().Put(ctx, s.RateLimitPrefix()+"demand/x", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.Disabled = true; return nil }, operator); err != nil {
+		t.Fatal(err)
+	}
+	wr := <-wch
+	if err := wr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range wr.Events {
+		key := string(ev.Kv.Key)
+		if key != s.userKey(f.org, u.ID) && !strings.HasPrefix(key, s.auditPrefix(f.org)) {
+			t.Errorf("the watch carried %s", key)
+		}
+	}
+	if len(wr.Events) == 0 || string(wr.Events[0].Kv.Key) != s.userKey(f.org, u.ID) && string(wr.Events[len(wr.Events)-1].Kv.Key) != s.userKey(f.org, u.ID) {
+		t.Errorf("the user's change did not come first: %d events", len(wr.Events))
+	}
+}
+
+// TestSchemaMigrationFromVersion1: a store of schema 1 (last-use times
+// under /lastused/) is brought to version 2 by gateways starting
+// together: every time moves, none is lost, and listings read them.
+func TestSchemaMigrationFromVersion1(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	// 120 tokens over 3 users, each used once, then laid out as schema 1
+	// kept them.
+	var uses []Use
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for range 3 {
+		u, _ := f.programmatic(t, nil)
+		for i := range 40 {
+			var tokID string
+			if i == 0 {
+				toks, err := s.ListTokens(ctx, f.org, u.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokID = toks[0].ID
+			} else {
+				_, nt := newToken(t, token.Programmatic)
+				nt.Token.Org, nt.Token.User = f.org, u.ID
+				tok, err := s.CreateToken(ctx, nt, nil, operator)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokID = tok.ID
+			}
+			uses = append(uses, Use{Org: f.org, User: u.ID, Token: tokID, At: at.Add(time.Duration(len(uses)) * time.Second)})
+		}
+	}
+	if err := s.RecordUses(ctx, uses); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := s.Client().Get(ctx, s.lastUsedRoot(), clientv3.WithPrefix())
+	if err != nil || len(moved.Kvs) != len(uses) {
+		t.Fatalf("%d last-use keys, want %d (%v)", len(moved.Kvs), len(uses), err)
+	}
+	for _, kv := range moved.Kvs {
+		old := s.legacyLastUsedPrefix() + strings.TrimPrefix(string(kv.Key), s.lastUsedRoot())
+		if _, err := s.Client().Txn(ctx).Then(clientv3.OpDelete(string(kv.Key)), clientv3.OpPut(old, string(kv.Value))).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v1, _ := json.Marshal(Schema{Version: 1, WrittenBy: "tokengate v0.1.0"})
+	if _, err := s.Client().Put(ctx, s.schemaKey(), string(v1)); err != nil {
+		t.Fatal(err)
+	}
+	// Even before the migration, listings read schema 1's times.
+	toks, err := s.ListTokens(ctx, f.org, uses[0].User)
+	if err != nil || len(toks) != 40 || toks[0].LastUsedAt == nil {
+		t.Fatalf("before the migration: %d tokens, %v", len(toks), err)
+	}
+
+	var wg sync.WaitGroup
+	checks := make([]SchemaCheck, 3)
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Go(func() { checks[i], errs[i] = s.CheckSchema(ctx, fmt.Sprint("gateway ", i)) })
+	}
+	wg.Wait()
+	migrators := 0
+	for i := range 3 {
+		if errs[i] != nil || checks[i].Version != SchemaVersion {
+			t.Fatalf("gateway %d: %+v %v", i, checks[i], errs[i])
+		}
+		if checks[i].MigratedFrom == 1 {
+			migrators++
+		}
+	}
+	if migrators == 0 {
+		t.Error("no gateway says it migrated the store")
+	}
+	left, err := s.Client().Get(ctx, s.legacyLastUsedPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || left.Count != 0 {
+		t.Fatalf("%d schema-1 last-use keys left (%v)", left.Count, err)
+	}
+	for _, use := range uses {
+		kv, err := s.Client().Get(ctx, s.lastUsedKey(use.Org, use.User, use.Token))
+		if err != nil || len(kv.Kvs) != 1 || string(kv.Kvs[0].Value) != use.At.Format(time.RFC3339Nano) {
+			t.Fatalf("token %s: last use %v, want %s (%v)", use.Token, kv.Kvs, use.At, err)
+		}
+	}
+	// Once more: nothing to do.
+	again, err := s.CheckSchema(ctx, "gateway 4")
+	if err != nil || again.MigratedFrom != 0 || again.Version != SchemaVersion {
+		t.Fatalf("checked again: %+v %v", again, err)
+	}
+}
