@@ -87,7 +87,11 @@ func TestOneReadingAgainstRealParsers(t *testing.T) {
 	for _, u := range ups {
 		port := caddytest.FreePort(t)
 		sites[u.Name] = fmt.Sprintf("127.0.0.1:%d", port)
-		fmt.Fprintf(&cf, "http://127.0.0.1:%d {\n\troute /api/* {\n\t\ttokengate api\n\t\treverse_proxy %s\n\t}\n}\n", port, strings.TrimPrefix(u.URL, "http://"))
+		// /ck/ reads the account from a cookie as well.
+		up := strings.TrimPrefix(u.URL, "http://")
+		fmt.Fprintf(&cf, "http://127.0.0.1:%d {\n\troute /api/* {\n\t\ttokengate api\n\t\treverse_proxy %s\n\t}\n"+
+			"\troute /ck/* {\n\t\ttokengate api {\n\t\t\taccount {cookie.accountId}\n\t\t}\n\t\treverse_proxy %s\n\t}\n}\n",
+			port, up, up)
 	}
 	caddytest.Load(t, cf.String(), nil)
 
@@ -164,7 +168,7 @@ func judge(req request, r upstreams.Reading) []string {
 		}
 	}
 	account := tags["x-tokengate-account-id"]
-	for _, a := range append(slices.Clone(r.QueryAccounts), r.HeaderAccounts...) {
+	for _, a := range slices.Concat(r.QueryAccounts, r.HeaderAccounts, r.CookieAccounts) {
 		if a != "" && a != account {
 			msgs = append(msgs, fmt.Sprintf("account %q read, %q tagged", a, account))
 		}

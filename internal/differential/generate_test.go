@@ -3,6 +3,7 @@ package differential
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -55,6 +56,15 @@ var (
 		"NAME=VAL", "accountId=ACT1&NAME=VAL", "accountId=ACT1;NAME=VAL", "x=1;NAME=VAL", "NAME=VAL&accountId=ACT1",
 		"NAME=VAL;x=1", "NAME=VAL&NAME=VAL", "a=b&NAME=VAL&c=d",
 	}
+	// cookieNames are spellings of the accountId cookie's name.
+	cookieNames = []string{"accountId", "AccountId", "accountid", "accountI%64", "accountId[]", "accountId[x]", " accountId",
+		"accountId ", "account.Id", "accountId%00", "$accountId"}
+	// cookieForms place a cookie in Cookie fields ("|" starts another
+	// field); NAME and VAL are replaced.
+	cookieForms = []string{
+		"NAME=VAL", "accountId=ACT1; NAME=VAL", "NAME=VAL; accountId=ACT1", "x=1, NAME=VAL", "NAME=VAL, x=1",
+		"accountId=ACT1|NAME=VAL", "NAME=VAL|accountId=ACT1", "NAME = VAL", "NAME=VAL;NAME=VAL", "x=\"a;NAME=VAL\"",
+	}
 	overrideHeaders = []string{"X-HTTP-Method-Override", "x-http-method-override", "X-HTTP-Method", "X-Method-Override"}
 	overrideValues  = []string{"DELETE", "delete", " PUT", "GET, DELETE", "DELETE, GET", "GET", "POST", "PATCH", "get", "HEAD", "head"}
 	methodNames     = []string{
@@ -100,6 +110,26 @@ func generate(act1, act2 string) []request {
 				add(request{user: user, method: "GET", target: "/api/clusters?" + q, header: [][2]string{{"X-Account-Id", act1}, {"X-Account-Id", hv}}})
 			}
 		}
+	}
+	// Accounts in cookies, on the route that reads the accountId cookie:
+	// every spelling of the name, in every place in one or two Cookie
+	// fields, beside the default sources.
+	for _, user := range []string{"viewer", "orgviewer"} {
+		for _, name := range cookieNames {
+			for _, form := range cookieForms {
+				for _, val := range slices.Concat(accountValues, []string{`"` + act1 + `"`, `"` + act2 + `"`, " " + act2}) {
+					var header [][2]string
+					for field := range strings.SplitSeq(strings.NewReplacer("NAME", name, "VAL", val, "ACT1", act1).Replace(form), "|") {
+						header = append(header, [2]string{"Cookie", field})
+					}
+					add(request{user: user, method: "GET", target: "/ck/clusters", header: header})
+				}
+			}
+		}
+		for _, q := range []string{"?accountId=" + act2, "?AccountId=" + act1} {
+			add(request{user: user, method: "GET", target: "/ck/clusters" + q, header: [][2]string{{"Cookie", "accountId=" + act1}}})
+		}
+		add(request{user: user, method: "GET", target: "/ck/clusters", header: [][2]string{{"Cookie", "accountId=" + act1}, {"X-Account-Id", act2}}})
 	}
 	// Method overrides: headers and the query, on every real method; and
 	// on a path the policy user may not GET, where HEAD is GET.

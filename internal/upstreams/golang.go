@@ -67,6 +67,7 @@ func goEcho(w http.ResponseWriter, r *http.Request) {
 		Methods:        unique(methods),
 		QueryAccounts:  unique(accountValues(query)),
 		HeaderAccounts: unique(r.Header.Values("X-Account-Id")),
+		CookieAccounts: unique(goCookieAccounts(r)),
 		BodyAccounts:   unique(append(accountValues(form), jsonAccountValues(jsonBody)...)),
 		Paths:          unique(goPaths(r)),
 		Header:         header,
@@ -117,4 +118,17 @@ func servletPath(escaped string) string {
 		return decoded
 	}
 	return stripped
+}
+
+// goCookieAccounts are the values net/http parses for every cookie whose
+// name a case-insensitive binder reads as accountId (r.Cookie takes the
+// first of an exact name).
+func goCookieAccounts(r *http.Request) []string {
+	var out []string
+	for _, c := range r.Cookies() {
+		if isAccountKey(c.Name) {
+			out = append(out, c.Value)
+		}
+	}
+	return out
 }

@@ -25,6 +25,9 @@ type Reading struct {
 	// HeaderAccounts are the values of the X-Account-Id header as the
 	// framework exposes them.
 	HeaderAccounts []string `json:"header_accounts"`
+	// CookieAccounts are as QueryAccounts, from the cookies as the
+	// framework parses the Cookie header fields.
+	CookieAccounts []string `json:"cookie_accounts"`
 	// BodyAccounts are as QueryAccounts, from a form or JSON body where the
 	// framework parses one.
 	BodyAccounts []string `json:"body_accounts"`

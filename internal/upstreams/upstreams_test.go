@@ -111,6 +111,7 @@ var (
 	methods        = field{"methods", func(r Reading) []string { return r.Methods }}
 	queryAccounts  = field{"query_accounts", func(r Reading) []string { return r.QueryAccounts }}
 	headerAccounts = field{"header_accounts", func(r Reading) []string { return r.HeaderAccounts }}
+	cookieAccounts = field{"cookie_accounts", func(r Reading) []string { return r.CookieAccounts }}
 	bodyAccounts   = field{"body_accounts", func(r Reading) []string { return r.BodyAccounts }}
 	paths          = field{"paths", func(r Reading) []string { return r.Paths }}
 )
@@ -174,6 +175,12 @@ func TestReadings(t *testing.T) {
 		// CGI-style names (HTTP_X_ACCOUNT_ID) do not tell "-" from "_".
 		{"underscore header", request{method: "GET", target: "/", header: []string{"X_Account_Id: u"}}, headerAccounts, "u", []string{"php", "rack"}},
 
+		{"cookie", request{method: "GET", target: "/", header: []string{"Cookie: x=1; accountId=c1"}}, cookieAccounts, "c1", everyone},
+		{"cookie, second of two", request{method: "GET", target: "/", header: []string{"Cookie: accountId=c1; accountId=c2"}}, cookieAccounts, "c2", []string{"python", "go"}},
+		{"cookie, second field", request{method: "GET", target: "/", header: []string{"Cookie: accountId=c1", "Cookie: accountId=c3"}}, cookieAccounts, "c3", []string{"python", "go"}},
+		{"cookie, quoted", request{method: "GET", target: "/", header: []string{`Cookie: accountId="q1"`}}, cookieAccounts, "q1", []string{"node", "python", "go"}},
+		{"cookie, encoded", request{method: "GET", target: "/", header: []string{"Cookie: accountId=a%2Db"}}, cookieAccounts, "a-b", []string{"php", "rack", "node"}},
+
 		{"raw path", request{method: "GET", target: "/a%2Fb;x=1/c"}, paths, "/a%2Fb;x=1/c", everyone},
 		{"decoded path", request{method: "GET", target: "/a%2Fb;x=1/c"}, paths, "/a/b;x=1/c", everyone},
 		{"servlet path", request{method: "GET", target: "/a%2Fb;x=1/c"}, paths, "/a/b/c", []string{"go"}},
@@ -208,7 +215,7 @@ func TestEcho(t *testing.T) {
 			if err := json.Unmarshal(body, &raw); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range []string{"methods", "query_accounts", "header_accounts", "body_accounts", "paths"} {
+			for _, name := range []string{"methods", "query_accounts", "header_accounts", "cookie_accounts", "body_accounts", "paths"} {
 				if _, ok := raw[name].([]any); !ok {
 					t.Errorf("%s is %#v, want a list", name, raw[name])
 				}

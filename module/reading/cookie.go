@@ -4,7 +4,7 @@ import "strings"
 
 // CookieValues appends to dst every value some upstream may read for the
 // cookie n in the Cookie header fields given (HTTP/2 sends one field per
-// cookie; all are read):
+// cookie; all are read, each alone and all joined with ", "):
 //   - pairs split on ";" (every parser) and also on "," (RFC 2965
 //     parsers, older Rack), so "x=1, tenant=B" gives both "1, tenant=B"
 //     for x and "B" for tenant;
@@ -18,6 +18,11 @@ import "strings"
 // Which of several cookies of one name an upstream keeps differs too (PHP,
 // Rack, Node and Go the first, Python the last): every one is appended.
 func CookieValues(dst []string, fields []string, n Name) []string {
+	if len(fields) > 1 {
+		// Servers that fold repeated fields into one (PHP, WEBrick) read
+		// "a=1, b=2" from two fields: the first cookie's value runs on.
+		fields = append(fields[:len(fields):len(fields)], strings.Join(fields, ", "))
+	}
 	for _, field := range fields {
 		for pair := range strings.SplitSeq(field, ";") {
 			dst = cookieValues(dst, pair, n)

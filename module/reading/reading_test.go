@@ -90,18 +90,18 @@ func TestCookieValues(t *testing.T) {
 		{[]string{"a=1"}, nil},
 		{[]string{"tenant=A"}, []string{"A"}},
 		{[]string{"a=1; tenant=A"}, []string{"A"}},
-		{[]string{"tenant=A; tenant=B"}, []string{"A", "B"}},       // first or last wins
-		{[]string{"tenant=A", "tenant=B"}, []string{"A", "B"}},     // one field per cookie
-		{[]string{"Tenant=A"}, []string{"A"}},                      // names in any case
-		{[]string{"x=1, tenant=B"}, []string{"B"}},                 // RFC 2965 splits on ","
-		{[]string{"tenant=A, x=1"}, []string{"A, x=1", "A"}},       // others keep it
-		{[]string{`tenant="A"`}, []string{`"A"`, "A"}},             // quotes kept or dropped
-		{[]string{"tenant=act%2D1"}, []string{"act%2D1", "act-1"}}, // decoded or not
-		{[]string{"tenant= A "}, []string{" A ", "A"}},             // white space around
-		{[]string{"tenan%74=A"}, []string{"A"}},                    // PHP decodes names
-		{[]string{"tenant[x]=A"}, []string{"A"}},                   // PHP arrays
-		{[]string{"x=tenant"}, nil},                                // a value is not a name
-		{[]string{";;, ;tenant=A;;"}, []string{"A"}},               // empty pairs
+		{[]string{"tenant=A; tenant=B"}, []string{"A", "B"}}, // first or last wins
+		{[]string{"tenant=A", "tenant=B"}, []string{"A", "B", "A, tenant=B", "A", "B"}}, // one field per cookie, or folded
+		{[]string{"Tenant=A"}, []string{"A"}},                                           // names in any case
+		{[]string{"x=1, tenant=B"}, []string{"B"}},                                      // RFC 2965 splits on ","
+		{[]string{"tenant=A, x=1"}, []string{"A, x=1", "A"}},                            // others keep it
+		{[]string{`tenant="A"`}, []string{`"A"`, "A"}},                                  // quotes kept or dropped
+		{[]string{"tenant=act%2D1"}, []string{"act%2D1", "act-1"}},                      // decoded or not
+		{[]string{"tenant= A "}, []string{" A ", "A"}},                                  // white space around
+		{[]string{"tenan%74=A"}, []string{"A"}},                                         // PHP decodes names
+		{[]string{"tenant[x]=A"}, []string{"A"}},                                        // PHP arrays
+		{[]string{"x=tenant"}, nil},                                                     // a value is not a name
+		{[]string{";;, ;tenant=A;;"}, []string{"A"}},                                    // empty pairs
 	}
 	for _, tt := range tests {
 		got := CookieValues(nil, tt.fields, tenant)

@@ -16,6 +16,7 @@
 const http = require('node:http')
 const querystring = require('node:querystring')
 const bodyParser = require('body-parser')
+const cookie = require('cookie')
 const methodOverride = require('method-override')
 const parseurl = require('parseurl')
 const qs = require('qs')
@@ -121,6 +122,9 @@ async function echo (req, res) {
     methods: unique(methods),
     query_accounts: unique(query.flatMap(accounts)),
     header_accounts: unique(req.headersDistinct['x-account-id'] || []),
+    // cookie-parser's reading: cookie.parse of the joined fields, the
+    // first of one name wins, values decoded and unquoted.
+    cookie_accounts: unique(accounts(safely(() => cookie.parse(req.headers.cookie || ''), {}))),
     body_accounts: unique(accounts(req.body)),
     paths: unique(paths),
     header

@@ -147,6 +147,7 @@ echo json_encode([
     'methods' => unique($methods),
     'query_accounts' => unique(accounts($_GET)),
     'header_accounts' => unique($headerAccounts),
+    'cookie_accounts' => unique(accounts($_COOKIE)),
     'body_accounts' => unique(accounts($body)),
     'paths' => unique($paths),
     'header' => (object) $headers,

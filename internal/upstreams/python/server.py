@@ -14,6 +14,7 @@ parsers read from the request (the echo format is in ../doc.go).
 import email.parser
 import email.policy
 import email.utils
+import http.cookies
 import json
 import sys
 import urllib.parse
@@ -48,6 +49,28 @@ def accounts(params):
         if key.lower() == "accountid" or key.upper() == "ACCOUNTID"
         for leaf in leaves(value)
     ]
+
+
+def cookie_accounts(fields):
+    """accountId cookies as the standard library's SimpleCookie reads them
+    (the last of one name wins; a field it cannot parse is dropped whole)
+    and as Django's parse_cookie does (split on ";", unquoted, last wins)."""
+    out = []
+    for field in fields:
+        jar = http.cookies.SimpleCookie()
+        try:
+            jar.load(field)
+        except http.cookies.CookieError:
+            jar = {}
+        out += accounts({k: m.value for k, m in jar.items()})
+        django = {}
+        for chunk in field.split(";"):
+            key, val = chunk.split("=", 1) if "=" in chunk else ("", chunk)
+            key, val = key.strip(), val.strip()
+            if key or val:
+                django[key] = http.cookies._unquote(val)
+        out += accounts(django)
+    return out
 
 
 def strings(values):
@@ -171,6 +194,7 @@ class Echo(BaseHTTPRequestHandler):
             "methods": unique(methods),
             "query_accounts": unique(accounts(query)),
             "header_accounts": unique(self.headers.get_all("X-Account-Id", [])),
+            "cookie_accounts": unique(cookie_accounts(self.headers.get_all("Cookie", []))),
             "body_accounts": unique(accounts(form)),
             "paths": unique(paths),
             "header": header,

@@ -83,6 +83,7 @@ class Echo
       methods: methods.compact.map { |m| text(m) }.uniq,
       query_accounts: accounts(query).uniq,
       header_accounts: [env['HTTP_X_ACCOUNT_ID']].compact.map { |v| text(v) },
+      cookie_accounts: accounts(readable { Rack::Request.new(env).cookies }).uniq,
       body_accounts: accounts(body).uniq,
       paths: paths.select { |p| p.is_a?(String) }.map { |p| text(p) }.uniq,
       header: header
