@@ -4,22 +4,19 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/freeport"
 )
 
-// FreePorts returns n distinct loopback ports that were free a moment ago.
-// All listeners are held until every port is chosen, so the n are
-// distinct; another process may still take one before it is used, which
-// the callers that bind them detect and retry.
+// FreePorts returns n distinct loopback ports that were free a moment ago,
+// below the ephemeral range (internal/freeport); another process may still
+// take one before it is used, which the callers that bind them detect and
+// retry.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+	ports, err := freeport.Pick(n)
+	if err != nil {
+		t.Fatalf("finding free ports: %v", err)
 	}
 	return ports
 }

@@ -160,3 +160,42 @@ func TestSchemaMigrationFromVersion1(t *testing.T) {
 		t.Fatalf("checked again: %+v %v", again, err)
 	}
 }
+
+// TestDirectoryLoadsInPages: a directory loaded page by page holds every
+// account and policy as of the revision asked, and nothing written after.
+func TestDirectoryLoadsInPages(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	old := directoryPage
+	directoryPage = 3
+	t.Cleanup(func() { directoryPage = old })
+	for range 8 {
+		if _, err := s.CreateAccount(ctx, Account{Org: f.org, Name: "more"}, operator); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := s.Client().Get(ctx, "/", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := resp.Header.Revision
+	late, err := s.CreateAccount(ctx, Account{Org: f.org, Name: "late"}, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.NewDirectory()
+	if err := d.Load(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	accounts, _ := s.ListAccounts(ctx, f.org)
+	if len(d.accounts) != len(accounts)-1 || len(d.policies) != 2 {
+		t.Fatalf("directory holds %d accounts and %d policies, want %d and 2", len(d.accounts), len(d.policies), len(accounts)-1)
+	}
+	if _, ok := d.accounts[s.accountKey(f.org, late.ID)]; ok {
+		t.Fatal("the directory holds an account written after its revision")
+	}
+	if p := d.policies[s.policyKey(f.org, f.polAct)]; p == nil || p.Name != "act1 read" {
+		t.Fatalf("policy %+v", p)
+	}
+}

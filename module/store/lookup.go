@@ -28,6 +28,11 @@ type Lookup struct {
 	// Keys are the etcd keys the result was derived from: a change to any
 	// of them may change the verdict.
 	Keys []string
+	// FromDirectory: the policies and accounts came from a Directory, as
+	// of the revision it had reached, not from etcd at Revision; their
+	// keys are DirectoryKeys, not in Keys.
+	FromDirectory bool
+	DirectoryKeys []string
 }
 
 // LookupToken reads the token with the given digest, its user, and the
@@ -37,7 +42,16 @@ func (s *Store) LookupToken(ctx context.Context, h token.Hash) (*Lookup, error) 
 	s.lookups.Add(1)
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
+	l, err := s.lookupUser(ctx, h)
+	if err != nil || !l.Found {
+		return l, err
+	}
+	return s.lookupRest(ctx, l)
+}
 
+// lookupUser reads the token's reference, then its record and its user at
+// that revision: Found when all three exist.
+func (s *Store) lookupUser(ctx context.Context, h token.Hash) (*Lookup, error) {
 	refKey := s.tokenKey(h)
 	resp, err := s.get(ctx, opLookup, refKey)
 	if err != nil {
@@ -67,12 +81,24 @@ func (s *Store) LookupToken(ctx context.Context, h token.Hash) (*Lookup, error) 
 	if err := json.Unmarshal(kvs[1].Value, &l.User); err != nil {
 		return nil, fmt.Errorf("decoding %s: %v", userKey, err)
 	}
+	l.Found = true
+	return l, nil
+}
 
-	u := &l.User
-	accounts := u.Accounts
+// reaches are the accounts a user reaches: the one of an account-level
+// user, the listed ones of an organization-level user.
+func (u *User) reaches() []string {
 	if u.Level == LevelAccount {
-		accounts = []string{u.Account}
+		return []string{u.Account}
 	}
+	return u.Accounts
+}
+
+// lookupRest reads a found user's policies and accounts at the lookup's
+// revision.
+func (s *Store) lookupRest(ctx context.Context, l *Lookup) (*Lookup, error) {
+	u := &l.User
+	accounts := u.reaches()
 	var keys []string
 	for _, p := range u.Policies {
 		keys = append(keys, s.policyKey(u.Org, p))
@@ -81,27 +107,28 @@ func (s *Store) LookupToken(ctx context.Context, h token.Hash) (*Lookup, error) 
 		keys = append(keys, s.accountKey(u.Org, a))
 	}
 	l.Keys = append(l.Keys, keys...)
-	if len(keys) > 0 {
-		if kvs, err = s.readAt(ctx, l.Revision, keys...); err != nil {
-			return nil, err
+	if len(keys) == 0 {
+		return l, nil
+	}
+	kvs, err := s.readAt(ctx, l.Revision, keys...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range u.Policies {
+		if kvs[i] == nil {
+			continue
 		}
-		for i := range u.Policies {
-			if kvs[i] == nil {
-				continue
-			}
-			var p Policy
-			if err := json.Unmarshal(kvs[i].Value, &p); err != nil {
-				return nil, fmt.Errorf("decoding %s: %v", kvs[i].Key, err)
-			}
-			l.Policies = append(l.Policies, p)
+		var p Policy
+		if err := json.Unmarshal(kvs[i].Value, &p); err != nil {
+			return nil, fmt.Errorf("decoding %s: %v", kvs[i].Key, err)
 		}
-		for i, a := range accounts {
-			if kvs[len(u.Policies)+i] != nil {
-				l.Accounts = append(l.Accounts, a)
-			}
+		l.Policies = append(l.Policies, p)
+	}
+	for i, a := range accounts {
+		if kvs[len(u.Policies)+i] != nil {
+			l.Accounts = append(l.Accounts, a)
 		}
 	}
-	l.Found = true
 	return l, nil
 }
 

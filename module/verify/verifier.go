@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,7 +135,10 @@ type Verifier struct {
 	// The filter of issued tokens (filter.go): its state, the budget of
 	// lookups for tokens it refuses, requests for a build, one build at a
 	// time.
-	filter       digestFilter
+	filter digestFilter
+	// dir holds every account and policy, kept by the watch: a cold
+	// lookup reads only the token and its user from etcd.
+	dir          *store.Directory
 	fallbacks    fallbackBudget
 	filterWanted chan struct{}
 	filterBuild  sync.Mutex
@@ -173,6 +177,10 @@ type entry struct {
 	filledAt time.Time // when it was read
 	deps     []uint32  // change-log buckets of the keys it was derived from
 	identity *Identity
+	// The last nDir deps came from the directory, as of dirRev (at most
+	// rev): a change to them after dirRev is news.
+	dirRev int64
+	nDir   uint16
 }
 
 type counters struct {
@@ -256,6 +264,7 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 	}
 	v := &Verifier{
 		beat:       make(chan struct{}, 1),
+		dir:        s.NewDirectory(),
 		store:      s,
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -555,7 +564,9 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 	// a few rounds of heavy churn and answer with the latest read.
 	for range 3 {
 		v.stats.lookups.Add(1)
-		l, err := v.store.LookupToken(ctx, h)
+		// The directory holds at least what the watch had applied by now.
+		dirRev := v.changes.applied.Load()
+		l, err := v.store.LookupTokenIn(ctx, h, v.dir)
 		if err != nil {
 			if errors.Is(err, ErrUnavailable) {
 				return nil, err // the store says so already
@@ -565,13 +576,22 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 		if v.afterLookup != nil {
 			v.afterLookup()
 		}
+		deps := v.changes.buckets(l.Keys)
 		e = &entry{
 			hash:     h,
 			rev:      l.Revision,
+			dirRev:   l.Revision,
 			filledAt: v.cfg.now(),
-			deps:     v.changes.buckets(l.Keys),
 			identity: identityFrom(l, kind),
 		}
+		if l.FromDirectory {
+			// Its accounts and policies may be as old as dirRev: any
+			// change to them after that is news for the entry.
+			e.dirRev = min(dirRev, l.Revision)
+			e.nDir = uint16(min(len(l.DirectoryKeys), math.MaxUint16))
+			deps = append(deps, v.changes.buckets(l.DirectoryKeys[:e.nDir])...)
+		}
+		e.deps = deps
 		if e.identity != nil {
 			e.identity.lastUse.Store(lastUse)
 		}

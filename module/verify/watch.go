@@ -76,14 +76,19 @@ func (c *changeLog) buckets(keys []string) []uint32 {
 // current reports whether nothing the entry depends on changed after it was
 // read.
 func (c *changeLog) current(e *entry) bool {
-	if e.rev < c.flushedAt.Load() {
+	if e.dirRev < c.flushedAt.Load() {
 		return false
 	}
-	if e.rev >= c.latest.Load() {
+	if e.dirRev >= c.latest.Load() {
 		return true
 	}
-	for _, b := range e.deps {
-		if c.bucket[b].Load() > e.rev {
+	exact := len(e.deps) - int(e.nDir)
+	for i, b := range e.deps {
+		rev := e.rev
+		if i >= exact {
+			rev = e.dirRev
+		}
+		if c.bucket[b].Load() > rev {
 			return false
 		}
 	}
@@ -211,6 +216,10 @@ func (v *Verifier) watch() {
 				bo.Wait(v.ctx)
 				continue
 			}
+			// The directory of accounts and policies, as of rev; if it
+			// cannot be read now, lookups read them from etcd until the
+			// next start of the watch.
+			v.loadDirectory(rev)
 			// Whatever was read before this revision may have missed
 			// changes no watch will report: it must be read again.
 			v.changes.flush(rev)
@@ -239,6 +248,16 @@ func (v *Verifier) watch() {
 			bo.Reset()
 		}
 		bo.Wait(v.ctx)
+	}
+}
+
+// loadDirectory loads the directory at rev, the revision the watch starts
+// from, in at most 10 s (a page of 1 000 keys per read).
+func (v *Verifier) loadDirectory(rev int64) {
+	ctx, cancel := context.WithTimeout(v.ctx, max(v.cfg.LookupTimeout, 10*time.Second))
+	defer cancel()
+	if err := v.dir.Load(ctx, rev); err != nil {
+		v.log.Debug("directory not loaded; lookups read accounts and policies from etcd", zap.Error(err))
 	}
 }
 
@@ -300,6 +319,7 @@ func (v *Verifier) watchFrom(client *clientv3.Client, next *int64) (bool, error)
 		delivered = true
 		var last int64
 		for _, ev := range wr.Events {
+			v.dir.Apply(ev)
 			key := string(ev.Kv.Key)
 			if !slices.ContainsFunc(ignored, func(p string) bool { return strings.HasPrefix(key, p) }) {
 				v.changes.record(key, ev.Kv.ModRevision)

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// Directory is an in-memory copy of every account and policy of the store,
+// which a gateway's watch keeps current: a lookup then reads from etcd only
+// the token and its user, and takes the user's accounts and policies from
+// here (LookupTokenIn). Accounts and policies are few beside tokens and
+// users, and the watch carries their changes anyway.
+//
+// A directory is ready once loaded at a revision; until then, and after a
+// change it could not apply, lookups read everything from etcd.
+type Directory struct {
+	s *Store
+
+	mu       sync.RWMutex
+	ready    bool
+	accounts map[string]struct{} // by key
+	policies map[string]*Policy  // by key
+}
+
+// NewDirectory returns an empty directory of the store; Load fills it.
+func (s *Store) NewDirectory() *Directory { return &Directory{s: s} }
+
+// directoryPage is how many keys one read of a load takes.
+var directoryPage int64 = 1000
+
+// Load reads every account and policy at revision rev, in pages, and makes
+// the directory ready: the watch applies every change after rev.
+func (d *Directory) Load(ctx context.Context, rev int64) error {
+	accounts := make(map[string]struct{})
+	policies := make(map[string]*Policy)
+	err := d.s.pages(ctx, d.s.prefix+"/accounts/", rev, true, func(kv *mvccpb.KeyValue) error {
+		accounts[string(kv.Key)] = struct{}{}
+		return nil
+	})
+	if err == nil {
+		err = d.s.pages(ctx, d.s.prefix+"/policies/", rev, false, func(kv *mvccpb.KeyValue) error {
+			var p Policy
+			if err := json.Unmarshal(kv.Value, &p); err != nil {
+				return err
+			}
+			policies[string(kv.Key)] = &p
+			return nil
+		})
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.accounts, d.policies, d.ready = accounts, policies, err == nil
+	return err
+}
+
+// pages calls fn for every key under prefix at revision rev, a page per
+// request.
+func (s *Store) pages(ctx context.Context, prefix string, rev int64, keysOnly bool, fn func(*mvccpb.KeyValue) error) error {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(directoryPage)}
+		if keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		resp, err := s.get(ctx, opRead, from, opts...)
+		if err != nil {
+			return unavailable(err)
+		}
+		for _, kv := range resp.Kvs {
+			if err := fn(kv); err != nil {
+				return err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// Reset makes the directory not ready: the watch lost its history, and
+// lookups read everything until it is loaded again.
+func (d *Directory) Reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ready, d.accounts, d.policies = false, nil, nil
+}
+
+// Apply applies one change the watch delivered; changes to other keys are
+// ignored. A policy it cannot decode makes the directory not ready.
+func (d *Directory) Apply(ev *clientv3.Event) {
+	key := string(ev.Kv.Key)
+	isAccount := strings.HasPrefix(key, d.s.prefix+"/accounts/")
+	isPolicy := strings.HasPrefix(key, d.s.prefix+"/policies/")
+	if !isAccount && !isPolicy {
+		return
+	}
+	var p *Policy
+	if isPolicy && ev.Type == mvccpb.PUT {
+		p = new(Policy)
+		if err := json.Unmarshal(ev.Kv.Value, p); err != nil {
+			p = nil
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ready {
+		return
+	}
+	switch {
+	case isAccount && ev.Type == mvccpb.PUT:
+		d.accounts[key] = struct{}{}
+	case isAccount:
+		delete(d.accounts, key)
+	case ev.Type == mvccpb.DELETE:
+		delete(d.policies, key)
+	case p == nil:
+		d.ready, d.accounts, d.policies = false, nil, nil
+	default:
+		d.policies[key] = p
+	}
+}
+
+// Ready reports whether the directory is loaded.
+func (d *Directory) Ready() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.ready
+}
+
+// LookupTokenIn is LookupToken taking the user's accounts and policies from
+// d when it is ready: two etcd round trips (the token's reference, then
+// its record and its user at that revision) instead of three. The
+// accounts and policies are then as the directory holds them, which may
+// be of another revision than the rest (Lookup.FromDirectory): the caller
+// judges its cache entry by the older of the two.
+func (s *Store) LookupTokenIn(ctx context.Context, h token.Hash, d *Directory) (*Lookup, error) {
+	if d == nil || !d.Ready() {
+		return s.LookupToken(ctx, h)
+	}
+	s.lookups.Add(1)
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	l, err := s.lookupUser(ctx, h)
+	if err != nil || !l.Found {
+		return l, err
+	}
+	u := &l.User
+	accounts := u.reaches()
+	d.mu.RLock()
+	if !d.ready {
+		d.mu.RUnlock()
+		return s.lookupRest(ctx, l)
+	}
+	for _, id := range u.Policies {
+		key := s.policyKey(u.Org, id)
+		l.DirectoryKeys = append(l.DirectoryKeys, key)
+		if p := d.policies[key]; p != nil {
+			l.Policies = append(l.Policies, *p)
+		}
+	}
+	for _, a := range accounts {
+		key := s.accountKey(u.Org, a)
+		l.DirectoryKeys = append(l.DirectoryKeys, key)
+		if _, ok := d.accounts[key]; ok {
+			l.Accounts = append(l.Accounts, a)
+		}
+	}
+	d.mu.RUnlock()
+	l.FromDirectory = true
+	return l, nil
+}

@@ -1,0 +1,103 @@
+package verify
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// TestColdLookupReadsTokenAndUserOnly: with the directory of accounts and
+// policies loaded, a cold lookup of an organization-level policy user
+// costs two etcd requests (the token's reference; its record and user),
+// and its identity is the one a full read at one revision gives.
+func TestColdLookupReadsTokenAndUserOnly(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, mutate := range []func(u *store.User){
+		func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} },
+		func(u *store.User) {
+			u.Level, u.Account, u.Accounts = store.LevelOrganization, "", []string{e.act1, e.act2}
+		},
+	} {
+		coldLookup(t, e, mutate)
+	}
+}
+
+func coldLookup(t *testing.T, e *env, mutate func(u *store.User)) {
+	u, secret := e.user(mutate)
+	e.synced()
+	if !e.v.dir.Ready() {
+		t.Fatal("the directory is not loaded")
+	}
+	before := e.reader.Stats()
+	id, err := e.v.Verify(e.ctx(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.reader.Stats().RangeRPCs - before.RangeRPCs; n != 2 {
+		t.Errorf("a cold lookup took %d etcd requests, want 2", n)
+	}
+	full, err := e.writer.LookupToken(e.ctx(), token.Sum(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := identityFrom(full, token.Programmatic)
+	if id.UserID != u.ID || !slices.Equal(id.Accounts, want.Accounts) || !slices.Equal(id.Policies, want.Policies) ||
+		id.Role != want.Role {
+		t.Fatalf("identity %+v, want %+v", id, want)
+	}
+}
+
+// TestDirectoryFollowsChanges: accounts and policies deleted, changed or
+// created after the directory loaded reach the verdicts of tokens looked
+// up afterwards, as a full read would judge them.
+func TestDirectoryFollowsChanges(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.synced()
+	// Looked up once as loaded; each change then makes the cached
+	// identities news, and they are looked up again.
+	_, policyUser := e.user(func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} })
+	_, orgUser := e.user(func(u *store.User) {
+		u.Level, u.Account, u.Accounts = store.LevelOrganization, "", []string{e.act1, e.act2}
+	})
+	check := func(what string) {
+		t.Helper()
+		e.synced()
+		for _, secret := range []string{policyUser, orgUser} {
+			checkAgainstFullRead(t, e, what, secret)
+		}
+	}
+	check("as loaded")
+	if err := e.writer.DeleteAccount(e.ctx(), e.org, e.act2, operator); err != nil {
+		t.Fatal(err)
+	}
+	check("an account deleted")
+	if _, err := e.writer.ReplacePolicy(e.ctx(), e.org, e.pol, store.Policy{Name: "all", Statements: []store.Statement{
+		{Effect: "allow", Methods: []string{"*"}, Paths: []string{"/api/**"}}}}, nil, operator); err != nil {
+		t.Fatal(err)
+	}
+	check("a policy rewritten")
+	// Restarted after a lost history, the watch loads the directory anew.
+	e.v.dir.Reset()
+	check("the directory not loaded")
+}
+
+// checkAgainstFullRead compares the verifier's identity for secret with
+// one built from a full read of the store at one revision.
+func checkAgainstFullRead(t *testing.T, e *env, what, secret string) {
+	t.Helper()
+	id, err := e.v.Verify(e.ctx(), secret)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	full, err := e.writer.LookupToken(e.ctx(), token.Sum(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := identityFrom(full, token.Programmatic)
+	allows := func(id *Identity) bool { return id.Rules != nil && id.Rules.Allows("DELETE", []string{"/api/x"}) }
+	if !slices.Equal(id.Accounts, want.Accounts) || !slices.Equal(id.Policies, want.Policies) || allows(id) != allows(want) {
+		t.Fatalf("%s: identity %+v, want %+v", what, id, want)
+	}
+}
