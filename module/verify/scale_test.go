@@ -25,7 +25,10 @@ import (
 //   - ns/op, cached-p50-ns, cached-p99-ns: verifying tokens of a hot set
 //     that fits the cache; it should stay flat as the store grows;
 //   - cold-lookups/token, cold-p50-ns, cold-p99-ns: the first verification
-//     of tokens never seen; exactly one lookup each;
+//     of tokens never seen; exactly one lookup each, of two etcd requests
+//     (the directory of accounts and policies loaded); cold-3req-p50-ns and
+//     cold-3req-p99-ns: the same without the directory (three requests),
+//     measured in alternate blocks of the same run as the baseline;
 //   - cache-heap-MB, cache-entries: what the verifier adds to the heap after
 //     a random-access pass over up to 150 000 tokens, which must stay
 //     bounded by cache_entries, not grow with the store (the filter of
@@ -140,10 +143,31 @@ func (sc *scale) measure(b *testing.B, n int) {
 	if sc.used+coldN > len(sc.secrets) {
 		sc.used = 0 // a fresh cache makes every token cold again
 	}
+	// In blocks, alternately with the directory of accounts and policies
+	// (two etcd requests) and without (three: the baseline), side by side.
 	lookups := sc.st.Stats().Lookups
 	cold := make([]time.Duration, 0, coldN)
-	for _, s := range sc.secrets[sc.used : sc.used+coldN] {
-		cold = append(cold, verify(s))
+	var baseline []time.Duration
+	for i, s := range sc.secrets[sc.used : sc.used+coldN] {
+		withDir := i/250%2 == 0
+		if withDir != v.dir.Ready() {
+			if withDir {
+				rev, err := v.currentRevision()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := v.dir.Load(ctx, rev); err != nil {
+					b.Fatal(err)
+				}
+			} else {
+				v.dir.Reset()
+			}
+		}
+		if withDir {
+			cold = append(cold, verify(s))
+		} else {
+			baseline = append(baseline, verify(s))
+		}
 	}
 	coldTokens := sc.secrets[sc.used : sc.used+coldN]
 	sc.used += coldN
@@ -184,6 +208,8 @@ func (sc *scale) measure(b *testing.B, n int) {
 	b.ReportMetric(perToken, "cold-lookups/token")
 	b.ReportMetric(float64(percentile(cold, 50).Nanoseconds()), "cold-p50-ns")
 	b.ReportMetric(float64(percentile(cold, 99).Nanoseconds()), "cold-p99-ns")
+	b.ReportMetric(float64(percentile(baseline, 50).Nanoseconds()), "cold-3req-p50-ns")
+	b.ReportMetric(float64(percentile(baseline, 99).Nanoseconds()), "cold-3req-p99-ns")
 	b.ReportMetric(float64(int64(mem.HeapInuse)-int64(base.HeapInuse))/(1<<20), "cache-heap-MB")
 	b.ReportMetric(float64(v.Entries()), "cache-entries")
 	b.ReportMetric(float64(filterBytes)/float64(n), "filter-B/token")
