@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -138,10 +139,11 @@ func (d *Directory) Ready() bool {
 
 // LookupTokenIn is LookupToken taking the user's accounts and policies from
 // d when it is ready: two etcd round trips (the token's reference, then
-// its record and its user at that revision) instead of three. The
-// accounts and policies are then as the directory holds them, which may
-// be of another revision than the rest (Lookup.FromDirectory): the caller
-// judges its cache entry by the older of the two.
+// its record and its user at that revision) instead of three, unless the
+// directory lacks one of them. Those it holds are as it holds them, which
+// may be of another revision than the rest (Lookup.FromDirectory,
+// DirectoryKeys): the caller judges its cache entry by the older of the
+// two, so a change the directory had not applied yet is news for it.
 func (s *Store) LookupTokenIn(ctx context.Context, h token.Hash, d *Directory) (*Lookup, error) {
 	if d == nil || !d.Ready() {
 		return s.LookupToken(ctx, h)
@@ -155,26 +157,76 @@ func (s *Store) LookupTokenIn(ctx context.Context, h token.Hash, d *Directory) (
 	}
 	u := &l.User
 	accounts := u.reaches()
+	// What the verdict needs, in the user's order: policies, then
+	// accounts. The directory answers for those it holds; one it lacks may
+	// be new (written after the revision the directory reached) or gone,
+	// and is read at the lookup's revision: a third round trip, rare.
+	keys := make([]string, 0, len(u.Policies)+len(accounts))
+	for _, id := range u.Policies {
+		keys = append(keys, s.policyKey(u.Org, id))
+	}
+	for _, a := range accounts {
+		keys = append(keys, s.accountKey(u.Org, a))
+	}
+	policies := make([]*Policy, len(u.Policies))
+	exists := make([]bool, len(accounts))
+	var missing []int
 	d.mu.RLock()
 	if !d.ready {
 		d.mu.RUnlock()
 		return s.lookupRest(ctx, l)
 	}
-	for _, id := range u.Policies {
-		key := s.policyKey(u.Org, id)
-		l.DirectoryKeys = append(l.DirectoryKeys, key)
-		if p := d.policies[key]; p != nil {
-			l.Policies = append(l.Policies, *p)
+	for i, key := range keys {
+		var held bool
+		if i < len(policies) {
+			policies[i] = d.policies[key]
+			held = policies[i] != nil
+		} else {
+			_, held = d.accounts[key]
+			exists[i-len(policies)] = held
 		}
-	}
-	for _, a := range accounts {
-		key := s.accountKey(u.Org, a)
-		l.DirectoryKeys = append(l.DirectoryKeys, key)
-		if _, ok := d.accounts[key]; ok {
-			l.Accounts = append(l.Accounts, a)
+		if held {
+			l.DirectoryKeys = append(l.DirectoryKeys, key)
+		} else {
+			missing = append(missing, i)
 		}
 	}
 	d.mu.RUnlock()
-	l.FromDirectory = true
+	if len(missing) > 0 {
+		read := make([]string, len(missing))
+		for j, i := range missing {
+			read[j] = keys[i]
+		}
+		l.Keys = append(l.Keys, read...)
+		kvs, err := s.readAt(ctx, l.Revision, read...)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range missing {
+			if kvs[j] == nil {
+				continue
+			}
+			if i < len(policies) {
+				p := new(Policy)
+				if err := json.Unmarshal(kvs[j].Value, p); err != nil {
+					return nil, fmt.Errorf("decoding %s: %v", read[j], err)
+				}
+				policies[i] = p
+			} else {
+				exists[i-len(policies)] = true
+			}
+		}
+	}
+	for _, p := range policies {
+		if p != nil {
+			l.Policies = append(l.Policies, *p)
+		}
+	}
+	for i, a := range accounts {
+		if exists[i] {
+			l.Accounts = append(l.Accounts, a)
+		}
+	}
+	l.FromDirectory = len(l.DirectoryKeys) > 0
 	return l, nil
 }

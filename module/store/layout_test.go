@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -197,5 +198,44 @@ func TestDirectoryLoadsInPages(t *testing.T) {
 	}
 	if p := d.policies[s.policyKey(f.org, f.polAct)]; p == nil || p.Name != "act1 read" {
 		t.Fatalf("policy %+v", p)
+	}
+}
+
+// TestLookupInALaggingDirectory: an account or policy the directory does
+// not hold yet (written after the revision it reached) is read at the
+// lookup's revision, so a user made with a new account reaches it at once.
+func TestLookupInALaggingDirectory(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	resp, err := s.Client().Get(ctx, "/", clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.NewDirectory()
+	if err := d.Load(ctx, resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.CreateAccount(ctx, Account{Org: f.org, Name: "fresh"}, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret := f.programmatic(t, func(u *User) {
+		u.Level, u.Account, u.Accounts = LevelOrganization, "", []string{f.act1, fresh.ID}
+	})
+	before := s.Stats().RangeRPCs
+	l, err := s.LookupTokenIn(ctx, token.Sum(secret), d)
+	if err != nil || !l.Found {
+		t.Fatalf("%+v %v", l, err)
+	}
+	if !slices.Equal(l.Accounts, []string{f.act1, fresh.ID}) {
+		t.Fatalf("accounts %v, want both", l.Accounts)
+	}
+	if !l.FromDirectory || !slices.Equal(l.DirectoryKeys, []string{s.accountKey(f.org, f.act1)}) ||
+		!slices.Contains(l.Keys, s.accountKey(f.org, fresh.ID)) {
+		t.Fatalf("directory keys %v, keys %v", l.DirectoryKeys, l.Keys)
+	}
+	if n := s.Stats().RangeRPCs - before; n != 3 {
+		t.Fatalf("%d etcd requests, want 3 (one more for what the directory lacks)", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
@@ -97,6 +98,17 @@ var (
 	ErrUnavailable = store.ErrUnavailable
 )
 
+// intern returns the one copy of s that identities share (package unique:
+// a copy no identity holds any more is collected).
+func intern(s string) string { return unique.Make(s).Value() }
+
+func internAll(list []string) []string {
+	for i, s := range list {
+		list[i] = intern(s)
+	}
+	return list
+}
+
 // identityFrom builds the identity a lookup describes, or nil when the
 // token is unknown.
 func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
@@ -109,27 +121,29 @@ func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
 	if (kind == token.Programmatic) != (u.Type == store.TypeProgrammatic) {
 		return nil
 	}
+	// The strings many identities share (an organization, its accounts,
+	// roles, policies) are kept once.
 	id := &Identity{
 		TokenID:  t.ID,
 		UserID:   u.ID,
 		UserName: u.Name,
-		Type:     u.Type,
-		Org:      u.Org,
-		Level:    u.Level,
-		Role:     u.Role,
-		Accounts: slices.Sorted(slices.Values(l.Accounts)),
+		Type:     intern(u.Type),
+		Org:      intern(u.Org),
+		Level:    intern(u.Level),
+		Role:     intern(u.Role),
+		Accounts: internAll(slices.Sorted(slices.Values(l.Accounts))),
 		disabled: u.Disabled,
 	}
 	var stmts []policy.Statement
 	for _, p := range l.Policies {
-		id.Policies = append(id.Policies, p.ID)
+		id.Policies = append(id.Policies, intern(p.ID))
 		stmts = append(stmts, p.Statements...)
 	}
 	if u.Role == store.RolePolicy {
 		id.Rules = policy.Compile(stmts)
 	}
 	if u.Level == store.LevelAccount {
-		id.Account = u.Account
+		id.Account = intern(u.Account)
 	}
 	if t.ExpiresAt != nil {
 		id.ExpiresAt = *t.ExpiresAt
