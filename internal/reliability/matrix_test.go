@@ -71,35 +71,29 @@ func TestFaultMatrix(t *testing.T) {
 	upstream := EchoUpstream(t)
 	hc := HTTPClient(t, 10*time.Second)
 
-	pause := func(members ...int) func(t *testing.T, c *etcdcluster.Cluster) {
+	// each does op to the members given, then waits for the cluster to
+	// be healthy if asked.
+	each := func(op func(c *etcdcluster.Cluster, m int), healthy bool, members ...int) func(*testing.T, *etcdcluster.Cluster) {
 		return func(t *testing.T, c *etcdcluster.Cluster) {
 			for _, m := range members {
-				c.Pause(m)
+				op(c, m)
+			}
+			if healthy {
+				c.WaitHealthy(30 * time.Second)
 			}
 		}
 	}
-	resume := func(members ...int) func(t *testing.T, c *etcdcluster.Cluster) {
-		return func(t *testing.T, c *etcdcluster.Cluster) {
-			for _, m := range members {
-				c.Resume(m)
-			}
-			c.WaitHealthy(30 * time.Second)
-		}
+	pause := func(members ...int) func(*testing.T, *etcdcluster.Cluster) {
+		return each((*etcdcluster.Cluster).Pause, false, members...)
 	}
-	kill := func(members ...int) func(t *testing.T, c *etcdcluster.Cluster) {
-		return func(t *testing.T, c *etcdcluster.Cluster) {
-			for _, m := range members {
-				c.Kill(m)
-			}
-		}
+	resume := func(members ...int) func(*testing.T, *etcdcluster.Cluster) {
+		return each((*etcdcluster.Cluster).Resume, true, members...)
 	}
-	restart := func(members ...int) func(t *testing.T, c *etcdcluster.Cluster) {
-		return func(t *testing.T, c *etcdcluster.Cluster) {
-			for _, m := range members {
-				c.Restart(m)
-			}
-			c.WaitHealthy(30 * time.Second)
-		}
+	kill := func(members ...int) func(*testing.T, *etcdcluster.Cluster) {
+		return each((*etcdcluster.Cluster).Kill, false, members...)
+	}
+	restart := func(members ...int) func(*testing.T, *etcdcluster.Cluster) {
+		return each((*etcdcluster.Cluster).Restart, true, members...)
 	}
 	faults := []matrixFault{
 		{name: "etcd up", usable: true},

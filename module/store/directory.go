@@ -145,15 +145,15 @@ func (d *Directory) Ready() bool {
 // DirectoryKeys): the caller judges its cache entry by the older of the
 // two, so a change the directory had not applied yet is news for it.
 func (s *Store) LookupTokenIn(ctx context.Context, h token.Hash, d *Directory) (*Lookup, error) {
-	if d == nil || !d.Ready() {
-		return s.LookupToken(ctx, h)
-	}
 	s.lookups.Add(1)
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	l, err := s.lookupUser(ctx, h)
 	if err != nil || !l.Found {
 		return l, err
+	}
+	if d == nil {
+		return s.lookupRest(ctx, l)
 	}
 	u := &l.User
 	accounts := u.reaches()
@@ -174,7 +174,7 @@ func (s *Store) LookupTokenIn(ctx context.Context, h token.Hash, d *Directory) (
 	d.mu.RLock()
 	if !d.ready {
 		d.mu.RUnlock()
-		return s.lookupRest(ctx, l)
+		return s.lookupRest(ctx, l) // not loaded: everything at the revision
 	}
 	for i, key := range keys {
 		var held bool

@@ -39,14 +39,7 @@ type Lookup struct {
 // user's policies and accounts, all at the revision of the first read. It
 // costs one to three etcd round trips and counts as one lookup in Stats.
 func (s *Store) LookupToken(ctx context.Context, h token.Hash) (*Lookup, error) {
-	s.lookups.Add(1)
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	l, err := s.lookupUser(ctx, h)
-	if err != nil || !l.Found {
-		return l, err
-	}
-	return s.lookupRest(ctx, l)
+	return s.LookupTokenIn(ctx, h, nil)
 }
 
 // lookupUser reads the token's reference, then its record and its user at
