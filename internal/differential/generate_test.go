@@ -58,12 +58,14 @@ var (
 	}
 	// cookieNames are spellings of the accountId cookie's name.
 	cookieNames = []string{"accountId", "AccountId", "accountid", "accountI%64", "accountId[]", "accountId[x]", " accountId",
-		"accountId ", "account.Id", "accountId%00", "$accountId"}
+		"accountId ", "account.Id", "accountId%00", "$accountId", "\xa0accountId", "accountId\xa0", "\x85accountId",
+		"\xc2\xa0accountId", "accountId\u3000"}
 	// cookieForms place a cookie in Cookie fields ("|" starts another
 	// field); NAME and VAL are replaced.
 	cookieForms = []string{
 		"NAME=VAL", "accountId=ACT1; NAME=VAL", "NAME=VAL; accountId=ACT1", "x=1, NAME=VAL", "NAME=VAL, x=1",
 		"accountId=ACT1|NAME=VAL", "NAME=VAL|accountId=ACT1", "NAME = VAL", "NAME=VAL;NAME=VAL", "x=\"a;NAME=VAL\"",
+		"x=1 NAME=VAL", "x=\"1\" NAME=VAL", "accountId=ACT1 NAME=VAL", "accountId=ACT1\xa0NAME=VAL", "x=1\tNAME=VAL",
 	}
 	overrideHeaders = []string{"X-HTTP-Method-Override", "x-http-method-override", "X-HTTP-Method", "X-Method-Override"}
 	overrideValues  = []string{"DELETE", "delete", " PUT", "GET, DELETE", "DELETE, GET", "GET", "POST", "PATCH", "get", "HEAD", "head"}

@@ -62,7 +62,7 @@ func (n Name) matches(s string) bool {
 	if len(s) < len(n.folded) {
 		return false
 	}
-	return n.match(s, true) || len(s) > 0 && isSpace(s[0]) && n.match(s, false)
+	return n.match(s, true) || len(s) > 0 && spaceLen(s, 0) > 0 && n.match(s, false)
 }
 
 // match compares a decoded name with n; skipSpace drops leading white
@@ -78,7 +78,7 @@ func (n Name) match(s string, skipSpace bool) bool {
 			r, size = utf8.DecodeRuneInString(s[i:])
 		}
 		c, ok := fold(r)
-		if !ok || c != n.folded[k] {
+		if (!ok || c != n.folded[k]) && (r != '[' || n.folded[k] != '_') { // PHP: an unclosed "[" is "_"
 			return false
 		}
 		i += size
@@ -90,10 +90,12 @@ func (n Name) match(s string, skipSpace bool) bool {
 	case '[', ']', '.', 0:
 		return true
 	}
-	for ; i < len(s); i++ {
-		if !isSpace(s[i]) {
+	for i < len(s) {
+		size := spaceLen(s, i)
+		if size == 0 {
 			return false
 		}
+		i += size
 	}
 	return true
 }
@@ -131,8 +133,10 @@ func leading(s string, skipSpace bool) int {
 	i := 0
 	for i < len(s) {
 		switch {
-		case s[i] == '[' || s[i] == ']' || skipSpace && isSpace(s[i]):
+		case s[i] == '[' || s[i] == ']':
 			i++
+		case skipSpace && spaceLen(s, i) > 0:
+			i += spaceLen(s, i)
 		case strings.HasPrefix(s[i:], byteOrderMark):
 			i += len(byteOrderMark)
 		default:
@@ -172,6 +176,26 @@ func fold(r rune) (byte, bool) {
 // Tomcat applies to multipart field names, drops everything up to " ").
 func isSpace(c byte) bool {
 	return c <= ' ' || c == 0x7f
+}
+
+// spaceLen is the length of the white space or control character at s[i]
+// that some upstream trims from a name, 0 if there is none: isSpace's,
+// Latin-1's NEL and no-break space as single bytes (Python's str.strip()
+// after decoding a header as Latin-1, as WSGI and Starlette do), and UTF-8
+// encoded Unicode white space (str.strip() after decoding UTF-8, as Django
+// does).
+func spaceLen(s string, i int) int {
+	c := s[i]
+	switch {
+	case isSpace(c) || c == 0x85 || c == 0xa0:
+		return 1
+	case c < utf8.RuneSelf:
+		return 0
+	}
+	if r, size := utf8.DecodeRuneInString(s[i:]); unicode.IsSpace(r) {
+		return size
+	}
+	return 0
 }
 
 // plainASCII reports whether s needs no decoding: ASCII without "%" or

@@ -25,6 +25,10 @@ func TestNameReads(t *testing.T) {
 			"accountId%00junk",                                                                           // PHP ends names at NUL
 			"accountId[]", "accountId[0]", "accountId[a][b]", "accountId]", "[accountId]", "]]accountId", // arrays, Rack's brackets
 			"accountId.x", "accountId%20", "accountId+", "%EF%BB%BFaccountId", "\ufeffaccountId",
+			// Unicode white space around a name: str.strip() after decoding
+			// as Latin-1 (Starlette, Tornado) or UTF-8 (Django).
+			"%A0accountId", "accountId%A0", "%85accountId", "%C2%A0accountId", "accountId%E3%80%80",
+			"%E2%80%A8accountId", "\u00a0accountId", "accountId\u2029",
 		}, []string{
 			"", "account", "accountIdx", "myaccountId", "account_id", "account-id", "accountI", "accountId%ZZ",
 			"account%FFId", "x[accountId]", "account%EF%BC%A9d", // fullwidth I is not I
@@ -35,6 +39,9 @@ func TestNameReads(t *testing.T) {
 		}, []string{
 			"method", "__method", "_methods", "payment_method", "x_method", "_meth",
 		}, "_method"},
+		// PHP reads an unclosed "[" as "_": "ten[ant" is ten_ant.
+		{NewName("ten_ant"), []string{"ten_ant", "ten[ant", "ten.ant", "ten ant", "ten%5Bant", "ten[ant[x"},
+			[]string{"tenant", "ten]ant", "ten-ant", "ten[[ant"}, "ten_ant"},
 	}
 	for _, tt := range tests {
 		for _, raw := range tt.yes {
@@ -91,23 +98,39 @@ func TestCookieValues(t *testing.T) {
 		{[]string{"tenant=A"}, []string{"A"}},
 		{[]string{"a=1; tenant=A"}, []string{"A"}},
 		{[]string{"tenant=A; tenant=B"}, []string{"A", "B"}}, // first or last wins
-		{[]string{"tenant=A", "tenant=B"}, []string{"A", "B", "A, tenant=B", "A", "B"}}, // one field per cookie, or folded
-		{[]string{"Tenant=A"}, []string{"A"}},                                           // names in any case
-		{[]string{"x=1, tenant=B"}, []string{"B"}},                                      // RFC 2965 splits on ","
-		{[]string{"tenant=A, x=1"}, []string{"A, x=1", "A"}},                            // others keep it
-		{[]string{`tenant="A"`}, []string{`"A"`, "A"}},                                  // quotes kept or dropped
-		{[]string{"tenant=act%2D1"}, []string{"act%2D1", "act-1"}},                      // decoded or not
-		{[]string{"tenant= A "}, []string{" A ", "A"}},                                  // white space around
-		{[]string{"tenan%74=A"}, []string{"A"}},                                         // PHP decodes names
-		{[]string{"tenant[x]=A"}, []string{"A"}},                                        // PHP arrays
-		{[]string{"x=tenant"}, nil},                                                     // a value is not a name
-		{[]string{";;, ;tenant=A;;"}, []string{"A"}},                                    // empty pairs
+		{[]string{"tenant=A", "tenant=B"}, []string{"A", "B", "A, tenant=B", "A,", "B", "A", "B"}}, // one field per cookie, or folded
+		{[]string{"Tenant=A"}, []string{"A"}},                                                      // names in any case
+		{[]string{"x=1, tenant=B"}, []string{"B", "B"}},                                            // RFC 2965 splits on ","
+		{[]string{"tenant=A, x=1"}, []string{"A, x=1", "A,", "A"}},                                 // others keep it; SimpleCookie keeps the ","
+		{[]string{`tenant="A"`}, []string{`"A"`, "A"}},                                             // quotes kept or dropped
+		{[]string{"tenant=act%2D1"}, []string{"act%2D1", "act-1"}},                                 // decoded or not
+		{[]string{"tenant= A "}, []string{" A ", "A"}},                                             // white space around
+		{[]string{"tenan%74=A"}, []string{"A"}},                                                    // PHP decodes names
+		{[]string{"tenant[x]=A"}, []string{"A"}},                                                   // PHP arrays
+		{[]string{"x=tenant"}, nil},                                                                // a value is not a name
+		{[]string{";;, ;tenant=A;;"}, []string{"A"}},                                               // empty pairs
+		// Python's SimpleCookie ends a pair at white space too, also
+		// Latin-1's NEL and no-break space; not around "=".
+		{[]string{"x=1 tenant=B"}, []string{"B"}},
+		{[]string{`x="1" tenant=B`}, []string{"B"}},
+		{[]string{"x=1\ttenant=B"}, []string{"B"}},
+		{[]string{"x=1\xa0tenant=B"}, []string{"B"}},
+		{[]string{"tenant=A x=1"}, []string{"A x=1", "A"}},
+		{[]string{"tenant = A"}, []string{" A", "A"}},
+		// Unicode white space around a name is dropped by str.strip().
+		{[]string{"tenant=A; tenant\xa0=B"}, []string{"A", "B"}},
+		{[]string{"\x85tenant=B"}, []string{"B"}},
+		{[]string{"x=1; \u3000tenant=B"}, []string{"B"}},
 	}
 	for _, tt := range tests {
 		got := CookieValues(nil, tt.fields, tenant)
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("CookieValues(%q) = %q, want %q", tt.fields, got, tt.want)
 		}
+	}
+	// PHP reads an unclosed "[" in a cookie's name as "_".
+	if got := CookieValues(nil, []string{"ten[ant=B; tenant=C"}, NewName("ten_ant")); !slices.Equal(got, []string{"B"}) {
+		t.Errorf("ten[ant read as ten_ant: %q, want [B]", got)
 	}
 }
 

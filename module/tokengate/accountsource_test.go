@@ -59,6 +59,12 @@ http://127.0.0.1:{{PORT}} {
 		}
 		reverse_proxy {{UPSTREAM}}
 	}
+	route /cu/* {
+		tokengate api {
+			account {cookie.ten_ant}
+		}
+		reverse_proxy {{UPSTREAM}}
+	}
 }
 
 http://127.0.0.1:{{PORT2}} {
@@ -123,6 +129,16 @@ func TestAccountSourceJudgesDefaultSources(t *testing.T) {
 		// PHP and Rack keep the quotes, Go and Python take them off.
 		{"cookie source, quoted", orgTok, "/c/x", []string{"Cookie", `tenant="` + own + `"`}, 403, "account_forbidden", ""},
 		{"cookie source, X-Account-Id disagreeing", orgTok, "/c/x", []string{"Cookie", "tenant=" + own, "X-Account-Id", other}, 403, "account_forbidden", ""},
+		// Python's SimpleCookie splits at white space; str.strip() drops
+		// Latin-1's and Unicode's white space around a name; PHP reads an
+		// unclosed "[" as "_".
+		{"cookie source, pair after white space", orgTok, "/c/x", []string{"Cookie", "tenant=" + own + "; x=1 tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, pair after white space, account user", acctTok, "/c/x", []string{"Cookie", "x=1 tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, no-break space after the name", orgTok, "/c/x", []string{"Cookie", "tenant=" + own + "; tenant\xa0=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, UTF-8 ideographic space before the name", acctTok, "/c/x", []string{"Cookie", "\u3000tenant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, unclosed bracket", orgTok, "/cu/x", []string{"Cookie", "ten[ant=" + other + "; ten_ant=" + own}, 403, "account_forbidden", ""},
+		{"cookie source, unclosed bracket alone", acctTok, "/cu/x", []string{"Cookie", "ten[ant=" + other}, 403, "account_forbidden", ""},
+		{"cookie source, underscore name", orgTok, "/cu/x", []string{"Cookie", "ten_ant=" + own}, 200, "", own},
 		{"cookie source, X-Account-Id of another account", acctTok, "/c/x", []string{"X-Account-Id", other}, 403, "account_forbidden", ""},
 		// An account-level user without any source acts on its own account.
 		{"no source named", acctTok, "/q/x", nil, 200, "", own},
