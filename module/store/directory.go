@@ -152,6 +152,12 @@ func (s *Store) LookupTokenIn(ctx context.Context, h token.Hash, d *Directory) (
 	if err != nil || !l.Found {
 		return l, err
 	}
+	return s.complete(ctx, l, d)
+}
+
+// complete adds a found user's policies and accounts to l: from d where it
+// holds them, the rest read at l's revision.
+func (s *Store) complete(ctx context.Context, l *Lookup, d *Directory) (*Lookup, error) {
 	if d == nil {
 		return s.lookupRest(ctx, l)
 	}

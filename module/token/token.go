@@ -176,3 +176,16 @@ var ieeeTable = crc32.MakeTable(crc32.IEEE)
 func crc32IEEEString(s string) uint32 {
 	return crc32.Update(0, ieeeTable, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
+
+// HintKind is the kind of the token a hint was made of (Hint keeps the
+// prefix); ok is false for a hint of no known kind.
+func HintKind(hint string) (kind Kind, ok bool) {
+	if len(hint) <= prefixLen || hint[prefixLen] != '_' {
+		return "", false
+	}
+	switch k := Kind(hint[:prefixLen]); k {
+	case Programmatic, Personal:
+		return k, true
+	}
+	return "", false
+}

@@ -171,6 +171,12 @@ func TestSumAndHint(t *testing.T) {
 	if !strings.HasPrefix(h, "tgp_") || !strings.HasSuffix(h, a[len(a)-4:]) || strings.Contains(h, a[4:len(a)-4]) {
 		t.Fatalf("Hint(%q) = %q", a, h)
 	}
+	u, _ := Generate(Personal)
+	for hint, want := range map[string]Kind{h: Programmatic, Hint(u): Personal, "": "", "tgp": "", "tgx_…abcd": "", "tgp-…abcd": ""} {
+		if got, ok := HintKind(hint); got != want || ok != (want != "") {
+			t.Errorf("HintKind(%q) = %q, %v; want %q", hint, got, ok, want)
+		}
+	}
 }
 
 func TestParseAndSumDoNotAllocate(t *testing.T) {

@@ -184,7 +184,7 @@ type entry struct {
 }
 
 type counters struct {
-	hits, misses, unknownHits, lookups, staleServed, unavailable atomic.Int64
+	hits, misses, unknownHits, lookups, staleServed, unavailable, warmed atomic.Int64
 
 	filterRefused, filterFallbacks, filterBuilds, filterBuildTime atomic.Int64
 }
@@ -207,6 +207,9 @@ type Stats struct {
 	Flushes int64
 	// WatchRestarts counts watches started after the first.
 	WatchRestarts int64
+	// Warmed counts identities cached by warming (warm.go): read before a
+	// request asked for them, after a start or a lost watch history.
+	Warmed int64
 
 	// FilterRefused counts tokens refused from memory: the filter of issued
 	// tokens says they were never issued; no lookup was spent.
@@ -307,6 +310,7 @@ func (v *Verifier) Stats() Stats {
 		WatchRevision: v.changes.applied.Load(),
 		Flushes:       v.changes.flushes.Load(),
 		WatchRestarts: v.changes.restarts.Load(),
+		Warmed:        v.stats.warmed.Load(),
 
 		FilterRefused:   v.stats.filterRefused.Load(),
 		FilterFallbacks: v.stats.filterFallbacks.Load(),
@@ -576,22 +580,7 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 		if v.afterLookup != nil {
 			v.afterLookup()
 		}
-		deps := v.changes.buckets(l.Keys)
-		e = &entry{
-			hash:     h,
-			rev:      l.Revision,
-			dirRev:   l.Revision,
-			filledAt: v.cfg.now(),
-			identity: identityFrom(l, kind),
-		}
-		if l.FromDirectory {
-			// Its accounts and policies may be as old as dirRev: any
-			// change to them after that is news for the entry.
-			e.dirRev = min(dirRev, l.Revision)
-			e.nDir = uint16(min(len(l.DirectoryKeys), math.MaxUint16))
-			deps = append(deps, v.changes.buckets(l.DirectoryKeys[:e.nDir])...)
-		}
-		e.deps = deps
+		e = v.entryFrom(h, kind, l, dirRev)
 		if e.identity != nil {
 			e.identity.lastUse.Store(lastUse)
 		}
@@ -601,6 +590,28 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// entryFrom is the cache entry of a lookup of digest h, presented as a
+// token of the given kind; dirRev is the revision the watch had applied
+// before the lookup began (what the directory held at least).
+func (v *Verifier) entryFrom(h token.Hash, kind token.Kind, l *store.Lookup, dirRev int64) *entry {
+	e := &entry{
+		hash:     h,
+		rev:      l.Revision,
+		dirRev:   l.Revision,
+		filledAt: v.cfg.now(),
+		identity: identityFrom(l, kind),
+		deps:     v.changes.buckets(l.Keys),
+	}
+	if l.FromDirectory {
+		// Its accounts and policies may be as old as dirRev: any change
+		// to them after that is news for the entry.
+		e.dirRev = min(dirRev, l.Revision)
+		e.nDir = uint16(min(len(l.DirectoryKeys), math.MaxUint16))
+		e.deps = append(e.deps, v.changes.buckets(l.DirectoryKeys[:e.nDir])...)
+	}
+	return e
 }
 
 func (v *Verifier) insert(key uint64, e *entry) {

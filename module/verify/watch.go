@@ -201,6 +201,12 @@ func (v *Verifier) watch() {
 	client := v.store.Client()
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	var next int64 // revision to resume from; 0: start over
+	var stopWarming context.CancelFunc
+	defer func() {
+		if stopWarming != nil {
+			stopWarming()
+		}
+	}()
 	for started := false; v.ctx.Err() == nil; started = true {
 		if started {
 			v.changes.restarts.Add(1)
@@ -229,6 +235,9 @@ func (v *Verifier) watch() {
 			// once built at or after this revision.
 			v.filter.restarted(rev)
 			v.wantFilter()
+			// The cache holds nothing current: read the tokens in use
+			// before their requests do.
+			v.startWarming(&stopWarming)
 			next = rev + 1
 			v.log.Debug("watch started", zap.Int64("revision", rev))
 		}
