@@ -36,7 +36,7 @@ func TestRecentlyUsedAndLookupUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	recent, err := s.RecentlyUsed(ctx, now.Add(-(n - 11) * time.Second), 100)
+	recent, err := s.RecentlyUsed(ctx, now.Add(-(n-11)*time.Second), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
