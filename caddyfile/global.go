@@ -36,6 +36,7 @@ func init() {
 //		negative_ttl <duration>
 //		audit_retention <duration>
 //		max_stale <duration>
+//		warm_start on|off
 //		header_prefix <prefix>
 //		report_limit <requests>/<window>
 //		webhook_allow_private
@@ -84,6 +85,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 				app.ReportLimit = v
 			}
+		case "warm_start":
+			app.WarmStart, err = oneArg(d) // the app checks the value
 		case "audit_retention":
 			app.AuditRetention, err = durationArg(d)
 		case "webhook_allow_private":

@@ -80,6 +80,12 @@ type App struct {
 	// every delivery refuses to connect to one. Default: false.
 	WebhookAllowPrivate bool `json:"webhook_allow_private,omitempty"`
 
+	// Whether a starting gateway (and one whose watch lost its history)
+	// reads the identities of the tokens used within cache_ttl ahead of
+	// their requests, up to cache_entries, while it serves. Default: it
+	// does; "off" leaves every token to its first request.
+	WarmStart string `json:"warm_start,omitempty"`
+
 	// How long audit events are kept: the gateway delivering webhooks
 	// deletes older ones every hour. Default: 90 days.
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
@@ -182,6 +188,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		CacheTTL:     time.Duration(a.CacheTTL),
 		NegativeTTL:  time.Duration(a.NegativeTTL),
 		MaxStale:     time.Duration(a.MaxStale),
+		NoWarmStart:  a.WarmStart == "off",
 	}
 	if err := a.cacheConfig.Validate(); err != nil {
 		return err
@@ -369,6 +376,9 @@ func (a *App) fillDefaults() error {
 	}
 	if err := checkHeaderPrefix(a.HeaderPrefix); err != nil {
 		return err
+	}
+	if a.WarmStart != "" && a.WarmStart != "on" && a.WarmStart != "off" {
+		return fmt.Errorf("warm_start must be on or off, not %q", a.WarmStart)
 	}
 	if a.CacheEntries < 0 {
 		return errors.New("cache_entries must not be negative")

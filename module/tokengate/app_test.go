@@ -203,6 +203,7 @@ func TestAppConfigErrors(t *testing.T) {
 		`, "report_limit": "0/1h"`,
 		`, "report_limit": "60/0s"`,
 		`, "max_stale": "10m"`,
+		`, "warm_start": "no"`,
 		`, "etcd": {"endpoints": []}`,
 		`, "etcd": {"endpoints": ["10.0.0.1:2379"]}`,
 		`, "etcd": {"endpoints": ["http://127.0.0.1:1"], "tls_cert": "/nonexistent"}`,
@@ -221,7 +222,7 @@ func TestAppConfigErrors(t *testing.T) {
 
 // TestJSONRoundTrip: the app's JSON names are the contract's.
 func TestJSONRoundTrip(t *testing.T) {
-	in := `{"etcd":{"endpoints":["https://10.0.0.1:2379"],"prefix":"/tg","username":"u","password":"{env.P}","tls_ca":"ca.pem","tls_cert":"c.pem","tls_key":"k.pem","dial_timeout":5000000000},"embedded_dir":"/d","cache_entries":10,"cache_ttl":300000000000,"negative_ttl":10000000000,"max_stale":60000000000,"header_prefix":"X-Tokengate-","report_limit":"60/1h"}`
+	in := `{"etcd":{"endpoints":["https://10.0.0.1:2379"],"prefix":"/tg","username":"u","password":"{env.P}","tls_ca":"ca.pem","tls_cert":"c.pem","tls_key":"k.pem","dial_timeout":5000000000},"embedded_dir":"/d","cache_entries":10,"cache_ttl":300000000000,"negative_ttl":10000000000,"max_stale":60000000000,"header_prefix":"X-Tokengate-","report_limit":"60/1h","warm_start":"off"}`
 	var a App
 	dec := json.NewDecoder(strings.NewReader(in))
 	dec.DisallowUnknownFields()

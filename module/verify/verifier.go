@@ -51,6 +51,9 @@ type Config struct {
 	// budget; a real one then meets at most a refusal until its watch
 	// event arrives, milliseconds later. Default: 20.
 	FilterFallbacks int
+	// NoWarmStart: after a start or a lost watch history, tokens are read
+	// only as requests present them, not warmed ahead (warm.go).
+	NoWarmStart bool
 	// Logger receives the watch's state changes and the store's health:
 	// ready, unreachable, reachable again. Default: none.
 	Logger *zap.Logger `json:"-"`

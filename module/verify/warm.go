@@ -35,6 +35,9 @@ const warmChunk = 240
 // startWarming begins a warming in the background, ending one still under
 // way; the watch calls it each time it starts over.
 func (v *Verifier) startWarming(stop *context.CancelFunc) {
+	if v.cfg.NoWarmStart {
+		return
+	}
 	if *stop != nil {
 		(*stop)()
 	}

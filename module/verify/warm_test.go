@@ -159,6 +159,21 @@ func TestWarmStartReadsRecentTokens(t *testing.T) {
 		}
 	}
 
+	// With warm_start off, nothing is read ahead.
+	cold := cfg
+	cold.NoWarmStart = true
+	cv, err := New(store.New(e.srv.Client(), "/tg"), cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cv.Close()
+	if err := cv.WaitForRevision(e.ctx(), v.Stats().WatchRevision); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cv.Verify(e.ctx(), secrets["policy"]); err != nil || cv.Stats().Warmed != 0 || cv.Stats().Misses != 1 {
+		t.Errorf("warm_start off: %v, %+v", err, cv.Stats())
+	}
+
 	// A change after warming reaches the warmed identity.
 	e.update(users["viewer"], func(u *store.User) { u.Disabled = true })
 	resp, err := e.writer.Client().Get(e.ctx(), "/tg/")
