@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// Endpoints are the client URLs of the etcd the instances share.
+func (s Setup) Endpoints() []string { return s.store.endpoints }
+
 // Tool is a measuring tool. All of them take the same command line:
 //
 //	go run ./cmd/NAME [-COUNT n] [-etcd http://10.0.0.1:2379,…] [-timeout 10s]
