@@ -86,3 +86,26 @@ func TestRecentlyUsedAndLookupUsed(t *testing.T) {
 		t.Errorf("%d etcd requests, want %d", got, 2+99*2)
 	}
 }
+
+// TestRecordManyUses: recording more uses than one request's deadline
+// allows for all of them succeeds, each request within its own.
+func TestRecordManyUses(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	u, _ := f.programmatic(t, nil)
+	old := defaultTimeout
+	defaultTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { defaultTimeout = old })
+	uses := make([]Use, 400*usageBatch)
+	for i := range uses {
+		uses[i] = Use{Org: f.org, User: u.ID, Token: NewTokenID(), At: time.Now()}
+	}
+	began, before := time.Now(), s.Stats().UsageWrites
+	if err := s.RecordUses(t.Context(), uses); err != nil {
+		t.Fatalf("after %s: %v", time.Since(began), err)
+	}
+	if n := s.Stats().UsageWrites - before; n != 400 {
+		t.Fatalf("%d requests, want 400", n)
+	}
+	t.Logf("400 requests in %s", time.Since(began))
+}

@@ -121,8 +121,9 @@ func unavailable(err error) error {
 }
 
 // defaultTimeout bounds a store call whose context has no deadline, so
-// that an unreachable etcd turns into an error instead of a hang.
-const defaultTimeout = 5 * time.Second
+// that an unreachable etcd turns into an error instead of a hang. A
+// variable for tests.
+var defaultTimeout = 5 * time.Second
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

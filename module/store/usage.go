@@ -45,10 +45,10 @@ func (s *Store) legacyLastUsedKey(org, user, tok string) string {
 // Times live under their own keys, apart from the token records, so that
 // recording use never disturbs cached identities. A token revoked meanwhile
 // is skipped: each record is a nested transaction guarded by the token's
-// existence.
+// existence. Each request has its own deadline (the store's default when
+// ctx has none): a gateway that met 100 000 tokens since its last flush
+// writes 2 000 of them, which together take longer than any one should.
 func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
 	for len(uses) > 0 {
 		n := min(len(uses), usageBatch)
 		ops := make([]clientv3.Op, 0, n)
@@ -66,7 +66,10 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 			continue
 		}
 		s.usageTxns.Add(1)
-		if _, err := s.commit(opUsage, s.client.Txn(ctx).Then(ops...)); err != nil {
+		bctx, cancel := withTimeout(ctx)
+		_, err := s.commit(opUsage, s.client.Txn(bctx).Then(ops...))
+		cancel()
+		if err != nil {
 			return unavailable(err)
 		}
 	}
