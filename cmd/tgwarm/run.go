@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -45,7 +46,8 @@ var operator = store.Actor{ID: "tgwarm", Type: store.ActorOperator}
 
 // window is what the load saw in a span of time.
 type window struct {
-	ok, failed int // answers of 200; anything else, or no answer
+	ok, failed int         // answers of 200; anything else, or no answer
+	byStatus   map[int]int // the failed, by status (0: no answer)
 	seconds    float64
 	p50, p99   time.Duration // of the answers of 200
 }
@@ -120,6 +122,9 @@ func run(cfg measure.Setup) (*result, error) {
 		time.Sleep(steadyFor) // the steady window itself
 		s1 := d.since()
 		fmt.Fprintf(cfg.Log, "restart %d of %d (warm_start %s)…\n", i+1, len(modes), onOff(warm))
+		// As a load balancer would: no requests while the gateway is
+		// out of rotation, from SIGTERM until its health says ready.
+		d.pause()
 		stopped := time.Now()
 		in.Stop()
 		next, err := g.start(warm)
@@ -129,6 +134,7 @@ func run(cfg measure.Setup) (*result, error) {
 		in = next
 		r := restart{warm: warm, took: time.Since(stopped)}
 		ready := d.since()
+		d.resume()
 		time.Sleep(afterFor) // the measured seconds after the restart
 		r.misses, r.lookups = in.metrics()
 		r.warmed = logLine(in.LogPath, "cache warm")
@@ -240,6 +246,10 @@ func (g *gateway) start(warm bool) (*instance, error) {
 		Name: fmt.Sprintf("gateway %d", g.n), Dir: filepath.Join(g.setup.Dir, fmt.Sprint("gateway-", g.n)), Prefix: g.prefix,
 		Options: []string{fmt.Sprintf("cache_entries %d", 2*max(g.setup.Count, 1000)), "warm_start " + onOff(warm)},
 		Sites:   fmt.Sprintf(site, g.sitePort),
+		Ready: func(in *measure.Instance) bool {
+			status, err := in.Get(in.AdminURL+"/health", "")
+			return err == nil && status == http.StatusOK
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -290,6 +300,7 @@ func logLine(path, s string) string {
 type sample struct {
 	at, took time.Duration
 	ok       bool
+	status   int16 // 0: no answer
 }
 
 // driver is the closed-loop load: each connection sends a request, waits
@@ -301,6 +312,7 @@ type driver struct {
 	next    atomic.Int64 // the next token of a pass in turn; past the end: at random
 	passed  atomic.Int64 // requests of the pass answered
 	stop    chan struct{}
+	gate    atomic.Pointer[chan struct{}] // while paused: closed on resume
 	wg      sync.WaitGroup
 	samples [][]sample // each connection's
 	halted  []sample
@@ -325,6 +337,13 @@ func (d *driver) loop(i int) []sample {
 	var mine []sample
 	pause := time.NewTimer(0)
 	for {
+		if gate := d.gate.Load(); gate != nil {
+			select {
+			case <-*gate:
+			case <-d.stop:
+				return mine
+			}
+		}
 		select {
 		case <-d.stop:
 			return mine
@@ -338,13 +357,13 @@ func (d *driver) loop(i int) []sample {
 		req.Header.Set("Authorization", "Bearer "+d.secrets[n])
 		t := time.Now()
 		resp, err := client.Do(req)
-		ok := false
+		ok, status := false, 0
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			ok = resp.StatusCode == http.StatusOK
+			ok, status = resp.StatusCode == http.StatusOK, resp.StatusCode
 		}
-		mine = append(mine, sample{at: t.Sub(d.began), took: time.Since(t), ok: ok})
+		mine = append(mine, sample{at: t.Sub(d.began), took: time.Since(t), ok: ok, status: int16(status)})
 		if inPass && ok {
 			d.passed.Add(1)
 		}
@@ -357,6 +376,18 @@ func (d *driver) loop(i int) []sample {
 				return mine
 			}
 		}
+	}
+}
+
+// pause holds every connection's next request until resume.
+func (d *driver) pause() {
+	gate := make(chan struct{})
+	d.gate.Store(&gate)
+}
+
+func (d *driver) resume() {
+	if gate := d.gate.Swap(nil); gate != nil {
+		close(*gate)
 	}
 }
 
@@ -405,6 +436,10 @@ func measureWindow(all []sample, from, to time.Duration) window {
 			lat = append(lat, s.took)
 		} else {
 			w.failed++
+			if w.byStatus == nil {
+				w.byStatus = map[int]int{}
+			}
+			w.byStatus[int(s.status)]++
 		}
 	}
 	slices.Sort(lat)
@@ -423,10 +458,11 @@ func (r *result) Print(w io.Writer) {
 			fmt.Fprintf(w, "  log: %s\n", rs.warmed)
 		}
 		fmt.Fprintf(w, "  %-8s %9s %8s %10s %8s %7s\n", "second", "req/s", "×steady", "p99", "×steady", "failed")
-		fmt.Fprintf(w, "  %-8s %9.0f %8.2f %10s %8.2f %7d\n", "steady", rs.steady.rate(), 1.0, measure.Round(rs.steady.p99), 1.0, rs.steady.failed)
+		fmt.Fprintf(w, "  %-8s %9.0f %8.2f %10s %8.2f %7d%s\n", "steady", rs.steady.rate(), 1.0, measure.Round(rs.steady.p99), 1.0,
+			rs.steady.failed, statuses(rs.steady.byStatus))
 		for k, s := range rs.seconds {
-			fmt.Fprintf(w, "  %-8d %9.0f %8.2f %10s %8.2f %7d\n", k+1, s.rate(), s.rate()/rs.steady.rate(),
-				measure.Round(s.p99), float64(s.p99)/float64(rs.steady.p99), s.failed)
+			fmt.Fprintf(w, "  %-8d %9.0f %8.2f %10s %8.2f %7d%s\n", k+1, s.rate(), s.rate()/rs.steady.rate(),
+				measure.Round(s.p99), float64(s.p99)/float64(rs.steady.p99), s.failed, statuses(s.byStatus))
 		}
 		if from, ok := rs.steadyFrom(); ok {
 			fmt.Fprintf(w, "  at ≥ %.1f× steady throughput and p99 ≤ %.0f× steady from second %d on\n", goalThroughput, goalP99, from)
@@ -467,4 +503,17 @@ func (r *result) Failed() bool {
 		}
 	}
 	return len(r.restarts) == 0
+}
+
+// statuses says what the failed requests were answered.
+func statuses(by map[int]int) string {
+	var b strings.Builder
+	for _, st := range slices.Sorted(maps.Keys(by)) {
+		name := strconv.Itoa(st)
+		if st == 0 {
+			name = "no answer"
+		}
+		fmt.Fprintf(&b, " %s×%d", name, by[st])
+	}
+	return b.String()
 }

@@ -41,12 +41,12 @@ var directoryPage int64 = 1000
 func (d *Directory) Load(ctx context.Context, rev int64) error {
 	accounts := make(map[string]struct{})
 	policies := make(map[string]*Policy)
-	err := d.s.pages(ctx, d.s.prefix+"/accounts/", rev, true, func(kv *mvccpb.KeyValue) error {
+	err := d.s.pages(ctx, d.s.prefix+"/accounts/", rev, directoryPage, true, func(kv *mvccpb.KeyValue) error {
 		accounts[string(kv.Key)] = struct{}{}
 		return nil
 	})
 	if err == nil {
-		err = d.s.pages(ctx, d.s.prefix+"/policies/", rev, false, func(kv *mvccpb.KeyValue) error {
+		err = d.s.pages(ctx, d.s.prefix+"/policies/", rev, directoryPage, false, func(kv *mvccpb.KeyValue) error {
 			var p Policy
 			if err := json.Unmarshal(kv.Value, &p); err != nil {
 				return err
@@ -61,13 +61,13 @@ func (d *Directory) Load(ctx context.Context, rev int64) error {
 	return err
 }
 
-// pages calls fn for every key under prefix at revision rev, a page per
-// request.
-func (s *Store) pages(ctx context.Context, prefix string, rev int64, keysOnly bool, fn func(*mvccpb.KeyValue) error) error {
+// pages calls fn for every key under prefix at revision rev (0: each
+// page at the latest), page keys to a request.
+func (s *Store) pages(ctx context.Context, prefix string, rev, page int64, keysOnly bool, fn func(*mvccpb.KeyValue) error) error {
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(directoryPage)}
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(page)}
 		if keysOnly {
 			opts = append(opts, clientv3.WithKeysOnly())
 		}

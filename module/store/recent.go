@@ -29,13 +29,13 @@ type RecentUse struct {
 
 // RecentlyUsed lists the tokens last used at or after since, newest first,
 // at most limit of them: the last-use times of this schema and the one
-// before, read in pages.
-func (s *Store) RecentlyUsed(ctx context.Context, since time.Time, limit int) ([]RecentUse, error) {
+// before, read page keys to a request.
+func (s *Store) RecentlyUsed(ctx context.Context, since time.Time, limit int, page int64) ([]RecentUse, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	latest := make(map[[3]string]time.Time)
 	for _, root := range []string{s.lastUsedRoot(), s.legacyLastUsedPrefix()} {
-		err := s.pages(ctx, root, 0, false, func(kv *mvccpb.KeyValue) error {
+		err := s.pages(ctx, root, 0, page, false, func(kv *mvccpb.KeyValue) error {
 			at, err := time.Parse(time.RFC3339Nano, string(kv.Value))
 			if err != nil || at.Before(since) {
 				return nil // a damaged time is only a missing time

@@ -36,14 +36,14 @@ func TestRecentlyUsedAndLookupUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	recent, err := s.RecentlyUsed(ctx, now.Add(-(n-11)*time.Second), 100)
+	recent, err := s.RecentlyUsed(ctx, now.Add(-(n-11)*time.Second), 100, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recent) != 100 || recent[0].Token != uses[0].Token || recent[99].Token != uses[99].Token {
 		t.Fatalf("%d recent uses, first %+v", len(recent), recent[0])
 	}
-	if few, _ := s.RecentlyUsed(ctx, now.Add(-4*time.Second), 100); len(few) != 5 {
+	if few, _ := s.RecentlyUsed(ctx, now.Add(-4*time.Second), 100, 1000); len(few) != 5 {
 		t.Fatalf("%d used within 4s, want 5", len(few))
 	}
 

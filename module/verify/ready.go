@@ -10,7 +10,8 @@ import (
 type Readiness struct {
 	// Ready: etcd has answered since the start, the watch has been in sync
 	// within max_stale (so cached identities are honoured and changes
-	// arrive), and the filter of issued tokens is complete.
+	// arrive), the filter of issued tokens is complete, and the first
+	// warming of the cache has ended (or taken warmReadyBound).
 	Ready bool
 	// Reason says what is missing when not Ready.
 	Reason string
@@ -22,6 +23,9 @@ type Readiness struct {
 	SyncAge, MaxStale time.Duration
 	// FilterComplete: the filter of issued tokens holds every token.
 	FilterComplete bool
+	// Warming: the cache is being warmed after the start (warm.go);
+	// readiness waits for it, at most warmReadyBound.
+	Warming bool
 }
 
 // Readiness reports whether the instance is ready. A short outage does
@@ -37,6 +41,7 @@ func (v *Verifier) Readiness() Readiness {
 		SyncAge:        v.SyncAge(),
 		MaxStale:       v.cfg.MaxStale,
 		FilterComplete: v.filter.state().complete,
+		Warming:        v.warmingFirst(),
 	}
 	switch {
 	case !r.StoreReached:
@@ -46,6 +51,8 @@ func (v *Verifier) Readiness() Readiness {
 			r.SyncAge.Round(time.Millisecond), r.MaxStale)
 	case !r.FilterComplete:
 		r.Reason = "the filter of issued tokens is being built"
+	case r.Warming:
+		r.Reason = fmt.Sprintf("the cache is being warmed with recently used tokens (for at most %s)", warmReadyBound)
 	default:
 		r.Ready = true
 	}

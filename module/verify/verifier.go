@@ -162,8 +162,15 @@ type Verifier struct {
 	// starts.
 	afterLookup         func()
 	beforeWatch         func()
+	beforeWarm          func()
 	beforeFilterBuild   func(ctx context.Context)
 	beforeFilterInstall func()
+
+	// The first warming (warm.go): whether it is still to finish, and
+	// when it began (unix ns, 0 before); readiness waits for it, within
+	// warmReadyBound.
+	warmPending atomic.Bool
+	warmBegan   atomic.Int64
 
 	watchMu     sync.Mutex
 	watchCancel context.CancelFunc
@@ -281,6 +288,7 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 	v.filter.init()
 	v.fallbacks.init(cfg.FilterFallbacks, cfg.now())
 	v.filterWanted = make(chan struct{}, 1)
+	v.warmPending.Store(!cfg.NoWarmStart)
 	if hooks != nil {
 		hooks(v)
 	}

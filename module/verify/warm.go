@@ -17,16 +17,27 @@ import (
 // cold at once. Warming reads the identities of the tokens used within
 // cache_ttl (the last-use times say which), newest first and up to
 // cache_entries, store.usedBatch of them per etcd request, while the
-// gateway serves: readiness does not wait for it. A token a request needs
-// before its turn is looked up as usual; one being looked up is not read
-// twice (warming shares the lookup's flight).
+// gateway serves. Readiness waits for the first warming after a start, at
+// most warmReadyBound, so that a load balancer sends traffic to a warm
+// gateway; warming after a lost history does not touch readiness. A token
+// a request needs before its turn is looked up as usual; one being looked
+// up is not read twice (warming shares the lookup's flight).
 
 const (
 	// warmWorkers is how many warming requests are in flight at once.
 	warmWorkers = 4
 	// warmFor bounds one warming, whatever etcd does.
 	warmFor = time.Minute
+	// recentPage is how many last-use times one request lists (about
+	// 2 MB). Large, because etcd 3.4 walks the whole rest of a range to
+	// count it for every page: pages of 1 000 take four times as long
+	// over 100 000 keys.
+	recentPage = 20_000
 )
+
+// warmReadyBound is the longest readiness waits for the first warming; a
+// variable for tests.
+var warmReadyBound = 10 * time.Second
 
 // warmChunk is how many tokens a worker takes at a time: a few requests'
 // worth, each chunk judged by the revision the watch had applied before it.
@@ -43,23 +54,40 @@ func (v *Verifier) startWarming(stop *context.CancelFunc) {
 	}
 	ctx, cancel := context.WithTimeout(v.ctx, warmFor)
 	*stop = cancel
+	v.warmBegan.CompareAndSwap(0, v.cfg.now().UnixNano())
 	v.wg.Go(func() {
 		defer cancel()
+		defer v.warmPending.Store(false)
+		if v.beforeWarm != nil {
+			v.beforeWarm()
+		}
 		v.warm(ctx)
 	})
+}
+
+// warmingFirst reports whether readiness should wait for the first
+// warming: under way, within warmReadyBound of its start.
+func (v *Verifier) warmingFirst() bool {
+	if !v.warmPending.Load() {
+		return false
+	}
+	began := v.warmBegan.Load()
+	return began == 0 || v.cfg.now().UnixNano()-began < int64(warmReadyBound)
 }
 
 // warm loads recently used tokens into the cache; see above.
 func (v *Verifier) warm(ctx context.Context) {
 	began := v.cfg.now()
-	uses, err := v.store.RecentlyUsed(ctx, began.Add(-v.cfg.CacheTTL), v.cfg.CacheEntries)
+	uses, err := v.store.RecentlyUsed(ctx, began.Add(-v.cfg.CacheTTL), v.cfg.CacheEntries, recentPage)
 	if err != nil {
-		v.log.Debug("cache not warmed: recent tokens not listed", zap.Error(err))
+		v.log.Warn("cache not warmed: the recently used tokens could not be listed; they are looked up as requests need them",
+			zap.Duration("took", v.cfg.now().Sub(began)), zap.Error(err))
 		return
 	}
 	if len(uses) == 0 {
 		return
 	}
+	listed := v.cfg.now().Sub(began)
 	var next, loaded atomic.Int64
 	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
@@ -93,12 +121,13 @@ func (v *Verifier) warm(ctx context.Context) {
 		if errp != nil {
 			err = *errp
 		}
-		v.log.Info("cache warming stopped; the rest are looked up as requests need them",
+		v.log.Warn("cache warming stopped; the rest are looked up as requests need them",
 			zap.Int64("tokens", n), zap.Int("recently_used", len(uses)), zap.Duration("took", took), zap.Error(err))
 		return
 	}
 	v.log.Info("cache warmed with recently used tokens",
-		zap.Int64("tokens", n), zap.Int("recently_used", len(uses)), zap.Duration("took", took))
+		zap.Int64("tokens", n), zap.Int("recently_used", len(uses)), zap.Duration("took", took),
+		zap.Duration("listing_took", listed))
 }
 
 // warmOne caches the verdict of one warmed lookup, unless the cache holds

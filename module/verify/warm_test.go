@@ -1,12 +1,17 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/etcdcluster"
 	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
@@ -186,4 +191,127 @@ func TestWarmStartReadsRecentTokens(t *testing.T) {
 	if _, err := v.Verify(e.ctx(), secrets["viewer"]); !errors.Is(err, ErrDisabled) {
 		t.Errorf("viewer disabled after warming: %v", err)
 	}
+}
+
+// TestReadinessWaitsForFirstWarming: a starting verifier is not ready
+// while it warms its cache, for at most warmReadyBound; one with
+// warm_start off is ready without it.
+func TestReadinessWaitsForFirstWarming(t *testing.T) {
+	old := warmReadyBound
+	warmReadyBound = 300 * time.Millisecond
+	t.Cleanup(func() { warmReadyBound = old })
+	release := make(chan struct{})
+	var once bool
+	e := newEnvWith(t, Config{}, func(v *Verifier) {
+		v.beforeWarm = func() {
+			if !once {
+				once = true
+				<-release
+			}
+		}
+	})
+	defer close(release)
+	// The test clock stands still: within the bound, warming holds
+	// readiness back.
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.v.filter.state().complete {
+		if time.Now().After(deadline) {
+			t.Fatal("the filter was not built")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.confirmedNow()
+	if r := e.v.Readiness(); r.Ready || !r.Warming || !strings.Contains(r.Reason, "warmed") {
+		t.Fatalf("while warming: %+v", r)
+	}
+	// Past the bound it is ready, warming or not.
+	e.clock.advance(warmReadyBound)
+	e.confirmedNow()
+	if r := e.v.Readiness(); !r.Ready || r.Warming {
+		t.Fatalf("past the bound: %+v", r)
+	}
+
+	cold := newEnv(t, Config{NoWarmStart: true})
+	cold.confirmedNow()
+	if r := cold.v.Readiness(); r.Warming {
+		t.Fatalf("warm_start off: %+v", r)
+	}
+}
+
+// TestReadinessAfterWarming: once the first warming ends, the verifier is
+// ready at once.
+func TestReadinessAfterWarming(t *testing.T) {
+	e := newEnv(t, Config{})
+	deadline := time.Now().Add(10 * time.Second)
+	for e.v.warmPending.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first warming did not end")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.confirmedNow()
+	if r := e.v.Readiness(); !r.Ready {
+		t.Fatalf("after warming: %+v", r)
+	}
+}
+
+// BenchmarkWarm measures warming a verifier's cache with tokens used
+// lately, one token a user, on a real etcd process (so a CPU profile shows
+// the gateway's side alone): warm-ms for the whole warming, and
+// warm-us/token. TOKENGATE_WARM_TOKENS sets how many (default 20 000).
+//
+//	go test -run X -bench Warm -benchtime 3x ./module/verify
+func BenchmarkWarm(b *testing.B) {
+	n := 20_000
+	if s := os.Getenv("TOKENGATE_WARM_TOKENS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1 {
+			b.Fatalf("TOKENGATE_WARM_TOKENS=%q", s)
+		}
+	}
+	cluster := etcdcluster.StartWith(b, etcdcluster.Options{Members: 1})
+	st := store.New(cluster.Client(), "/tg")
+	ctx := context.Background()
+	if _, err := st.CreateOrg(ctx, store.Org{ID: "acme", Name: "Acme"}, operator); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.CreateAccount(ctx, store.Account{Org: "acme", ID: "act-00000001", Name: "a"}, operator); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	users := make([]store.User, n)
+	tokens := make([]store.NewToken, n)
+	uses := make([]store.Use, n)
+	for i := range n {
+		secret, _ := token.Generate(token.Programmatic)
+		users[i] = store.User{ID: store.NewUserID(), Org: "acme", Type: store.TypeProgrammatic, Level: store.LevelAccount,
+			Account: "act-00000001", Role: store.RoleViewer, Name: "bot", CreatedAt: now}
+		tokens[i] = store.NewToken{Hash: token.Sum(secret), Token: store.Token{ID: store.NewTokenID(), Org: "acme",
+			User: users[i].ID, Name: "t", Hint: token.Hint(secret), CreatedAt: now}}
+		uses[i] = store.Use{Org: "acme", User: users[i].ID, Token: tokens[i].Token.ID, At: now}
+	}
+	if err := st.Import(ctx, users, tokens); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.RecordUses(ctx, uses); err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for b.Loop() {
+		began := time.Now()
+		v, err := New(store.New(cluster.Client(), "/tg"), Config{CacheEntries: 2 * n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for v.Stats().Warmed < int64(n) {
+			if time.Since(began) > time.Minute {
+				b.Fatalf("warmed %d of %d in a minute", v.Stats().Warmed, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		total += time.Since(began)
+		v.Close()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "warm-ms")
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/float64(n), "warm-us/token")
 }
