@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/etcdcluster"
 	"github.com/tokengate/tokengate/module/policy"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
@@ -269,15 +268,8 @@ func BenchmarkWarm(b *testing.B) {
 			b.Fatalf("TOKENGATE_WARM_TOKENS=%q", s)
 		}
 	}
-	cluster := etcdcluster.StartWith(b, etcdcluster.Options{Members: 1})
-	st := store.New(cluster.Client(), "/tg")
+	st := newScale(b).st // one organization and account on a real etcd process
 	ctx := context.Background()
-	if _, err := st.CreateOrg(ctx, store.Org{ID: "acme", Name: "Acme"}, operator); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.CreateAccount(ctx, store.Account{Org: "acme", ID: "act-00000001", Name: "a"}, operator); err != nil {
-		b.Fatal(err)
-	}
 	now := time.Now()
 	users := make([]store.User, n)
 	tokens := make([]store.NewToken, n)
@@ -299,7 +291,7 @@ func BenchmarkWarm(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		began := time.Now()
-		v, err := New(store.New(cluster.Client(), "/tg"), Config{CacheEntries: 2 * n})
+		v, err := New(store.New(st.Client(), "/tg"), Config{CacheEntries: 2 * n})
 		if err != nil {
 			b.Fatal(err)
 		}
