@@ -26,6 +26,9 @@ type Directory struct {
 
 	mu       sync.RWMutex
 	ready    bool
+	loading  bool              // a Reload is under way
+	pending  []*clientv3.Event // changes delivered while loading
+	gen      uint64            // Load and Reset: a Reload begun before is void
 	accounts map[string]struct{} // by key
 	policies map[string]*Policy  // by key
 }
@@ -39,6 +42,50 @@ var directoryPage int64 = 1000
 // Load reads every account and policy at revision rev, in pages, and makes
 // the directory ready: the watch applies every change after rev.
 func (d *Directory) Load(ctx context.Context, rev int64) error {
+	accounts, policies, err := d.read(ctx, &rev)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.accounts, d.policies, d.ready = accounts, policies, err == nil
+	d.gen++
+	return err
+}
+
+// Reload loads a directory that is not ready while the watch runs on: the
+// changes it delivers meanwhile (Apply) are kept, and those after the
+// revision read are applied on top of it. It does nothing when the
+// directory is ready or a reload is under way.
+func (d *Directory) Reload(ctx context.Context) error {
+	d.mu.Lock()
+	if d.ready || d.loading {
+		d.mu.Unlock()
+		return nil
+	}
+	d.loading, d.pending = true, nil
+	gen := d.gen
+	d.mu.Unlock()
+	// Read at the revision of the first page, one after loading began: a
+	// change after it reaches Apply after loading began, so it is kept.
+	var rev int64
+	accounts, policies, err := d.read(ctx, &rev)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pending := d.pending
+	d.loading, d.pending = false, nil
+	if err != nil || d.gen != gen {
+		return err // failed, or the watch started over meanwhile
+	}
+	d.accounts, d.policies, d.ready = accounts, policies, true
+	for _, ev := range pending {
+		if ev.Kv.ModRevision > rev {
+			d.applyLocked(ev)
+		}
+	}
+	return nil
+}
+
+// read reads every account and policy at revision *rev (0: the latest,
+// which it sets).
+func (d *Directory) read(ctx context.Context, rev *int64) (map[string]struct{}, map[string]*Policy, error) {
 	accounts := make(map[string]struct{})
 	policies := make(map[string]*Policy)
 	err := d.s.pages(ctx, d.s.prefix+"/accounts/", rev, directoryPage, true, func(kv *mvccpb.KeyValue) error {
@@ -55,19 +102,20 @@ func (d *Directory) Load(ctx context.Context, rev int64) error {
 			return nil
 		})
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.accounts, d.policies, d.ready = accounts, policies, err == nil
-	return err
+	return accounts, policies, err
 }
 
-// pages calls fn for every key under prefix at revision rev (0: each
-// page at the latest), page keys to a request.
-func (s *Store) pages(ctx context.Context, prefix string, rev, page int64, keysOnly bool, fn func(*mvccpb.KeyValue) error) error {
+// afterDirectoryPage, when set (tests), runs after each page a directory
+// read takes.
+var afterDirectoryPage func()
+
+// pages calls fn for every key under prefix at revision *rev, page keys to
+// a request; when *rev is 0, at the first page's revision, which it sets.
+func (s *Store) pages(ctx context.Context, prefix string, rev *int64, page int64, keysOnly bool, fn func(*mvccpb.KeyValue) error) error {
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(page)}
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(page)}
 		if keysOnly {
 			opts = append(opts, clientv3.WithKeysOnly())
 		}
@@ -75,10 +123,16 @@ func (s *Store) pages(ctx context.Context, prefix string, rev, page int64, keysO
 		if err != nil {
 			return unavailable(err)
 		}
+		if *rev == 0 {
+			*rev = resp.Header.Revision
+		}
 		for _, kv := range resp.Kvs {
 			if err := fn(kv); err != nil {
 				return err
 			}
+		}
+		if afterDirectoryPage != nil {
+			afterDirectoryPage()
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return nil
@@ -93,6 +147,7 @@ func (d *Directory) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.ready, d.accounts, d.policies = false, nil, nil
+	d.gen++
 }
 
 // Apply applies one change the watch delivered; changes to other keys are
@@ -104,17 +159,27 @@ func (d *Directory) Apply(ev *clientv3.Event) {
 	if !isAccount && !isPolicy {
 		return
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loading {
+		d.pending = append(d.pending, ev)
+	}
+	if d.ready {
+		d.applyLocked(ev)
+	}
+}
+
+// applyLocked applies an account's or a policy's change to a ready
+// directory; d.mu is held.
+func (d *Directory) applyLocked(ev *clientv3.Event) {
+	key := string(ev.Kv.Key)
+	isAccount := strings.HasPrefix(key, d.s.prefix+"/accounts/")
 	var p *Policy
-	if isPolicy && ev.Type == mvccpb.PUT {
+	if !isAccount && ev.Type == mvccpb.PUT {
 		p = new(Policy)
 		if err := json.Unmarshal(ev.Kv.Value, p); err != nil {
 			p = nil
 		}
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.ready {
-		return
 	}
 	switch {
 	case isAccount && ev.Type == mvccpb.PUT:

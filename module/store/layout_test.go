@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tokengate/tokengate/module/token"
@@ -237,5 +238,70 @@ func TestLookupInALaggingDirectory(t *testing.T) {
 	}
 	if n := s.Stats().RangeRPCs - before; n != 3 {
 		t.Fatalf("%d etcd requests, want 3 (one more for what the directory lacks)", n)
+	}
+}
+
+// TestDirectoryReloadKeepsChangesMadeMeanwhile: a directory reloaded while
+// the watch runs reads at one revision and applies on top of it the changes
+// delivered meanwhile that came after that revision, not those before.
+func TestDirectoryReloadKeepsChangesMadeMeanwhile(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	old := directoryPage
+	directoryPage = 1
+	t.Cleanup(func() { directoryPage = old; afterDirectoryPage = nil })
+
+	d := s.NewDirectory()
+	event := func(typ mvccpb.Event_EventType, key string, rev int64) *clientv3.Event {
+		return &clientv3.Event{Type: typ, Kv: &mvccpb.KeyValue{Key: []byte(key), ModRevision: rev}}
+	}
+	rev := func() int64 {
+		resp, err := s.Client().Get(ctx, "/", clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	// act2 was created before the reload: its creation, delivered late,
+	// is older than what the reload reads and must not undo its deletion.
+	created := rev()
+	var late *Account
+	afterDirectoryPage = func() {
+		afterDirectoryPage = nil // once, after the first page
+		if err := s.DeleteAccount(ctx, f.org, f.act2, operator); err != nil {
+			t.Fatal(err)
+		}
+		deleted := rev()
+		var err error
+		if late, err = s.CreateAccount(ctx, Account{Org: f.org, Name: "late"}, operator); err != nil {
+			t.Fatal(err)
+		}
+		d.Apply(event(mvccpb.PUT, s.accountKey(f.org, f.act2), created))
+		d.Apply(event(mvccpb.DELETE, s.accountKey(f.org, f.act2), deleted))
+		d.Apply(event(mvccpb.PUT, s.accountKey(f.org, late.ID), rev()))
+		d.Apply(event(mvccpb.PUT, s.prefix+"/users/acme/u-0123456789ab", rev())) // not the directory's
+	}
+	if err := d.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Ready() {
+		t.Fatal("not ready after a reload")
+	}
+	if _, ok := d.accounts[s.accountKey(f.org, f.act2)]; ok {
+		t.Error("an account deleted during the reload is held")
+	}
+	if _, ok := d.accounts[s.accountKey(f.org, late.ID)]; !ok {
+		t.Error("an account created during the reload is missing")
+	}
+	if _, ok := d.accounts[s.accountKey(f.org, f.act1)]; !ok {
+		t.Error("an account untouched is missing")
+	}
+	if len(d.policies) != 2 {
+		t.Errorf("%d policies, want 2", len(d.policies))
+	}
+	// A reload of a ready directory does nothing.
+	if err := d.Reload(ctx); err != nil || !d.Ready() {
+		t.Fatal(err)
 	}
 }

@@ -35,7 +35,8 @@ func (s *Store) RecentlyUsed(ctx context.Context, since time.Time, limit int, pa
 	defer cancel()
 	latest := make(map[[3]string]time.Time)
 	for _, root := range []string{s.lastUsedRoot(), s.legacyLastUsedPrefix()} {
-		err := s.pages(ctx, root, 0, page, false, func(kv *mvccpb.KeyValue) error {
+		var rev int64
+		err := s.pages(ctx, root, &rev, page, false, func(kv *mvccpb.KeyValue) error {
 			at, err := time.Parse(time.RFC3339Nano, string(kv.Value))
 			if err != nil || at.Before(since) {
 				return nil // a damaged time is only a missing time

@@ -3,6 +3,7 @@ package verify
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
@@ -100,4 +101,32 @@ func checkAgainstFullRead(t *testing.T, e *env, what, secret string) {
 	if !slices.Equal(id.Accounts, want.Accounts) || !slices.Equal(id.Policies, want.Policies) || allows(id) != allows(want) {
 		t.Fatalf("%s: identity %+v, want %+v", what, id, want)
 	}
+}
+
+// TestDirectoryReloadedWhileWatching: a directory that is not ready (it
+// could not be loaded when the watch started) is loaded by the heartbeat
+// while the watch runs on, a policy rewritten meanwhile included; cold
+// lookups then cost two requests again.
+func TestDirectoryReloadedWhileWatching(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.v.dir.Reset()
+	if _, err := e.writer.ReplacePolicy(e.ctx(), e.org, e.pol, store.Policy{Name: "all", Statements: []store.Statement{
+		{Effect: "allow", Methods: []string{"*"}, Paths: []string{"/api/**"}}}}, nil, operator); err != nil {
+		t.Fatal(err)
+	}
+	e.synced()
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.v.dir.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the directory was not loaded again")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, secret := e.user(func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} })
+	e.synced()
+	checkAgainstFullRead(t, e, "after the reload", secret)
+	if !e.mustVerify(secret).Rules.Allows("DELETE", []string{"/api/x"}) {
+		t.Fatal("the policy rewritten before the reload is not in effect")
+	}
+	coldLookup(t, e, func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} })
 }

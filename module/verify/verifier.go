@@ -171,6 +171,8 @@ type Verifier struct {
 	// warmReadyBound.
 	warmPending atomic.Bool
 	warmBegan   atomic.Int64
+	// dirReloading: a reload of the directory is under way.
+	dirReloading atomic.Bool
 
 	watchMu     sync.Mutex
 	watchCancel context.CancelFunc

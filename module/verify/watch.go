@@ -224,7 +224,7 @@ func (v *Verifier) watch() {
 			}
 			// The directory of accounts and policies, as of rev; if it
 			// cannot be read now, lookups read them from etcd until the
-			// next start of the watch.
+			// heartbeat has loaded it.
 			v.loadDirectory(rev)
 			// Whatever was read before this revision may have missed
 			// changes no watch will report: it must be read again.
@@ -268,6 +268,24 @@ func (v *Verifier) loadDirectory(rev int64) {
 	if err := v.dir.Load(ctx, rev); err != nil {
 		v.log.Debug("directory not loaded; lookups read accounts and policies from etcd", zap.Error(err))
 	}
+}
+
+// reloadDirectory loads, in the background, a directory that could not be
+// loaded when the watch started or could not apply a change since, while
+// the watch runs on (Directory.Reload): until then lookups read accounts
+// and policies from etcd. One reload at a time, each within 10 s.
+func (v *Verifier) reloadDirectory(ctx context.Context) {
+	if !v.dirReloading.CompareAndSwap(false, true) {
+		return
+	}
+	v.wg.Go(func() {
+		defer v.dirReloading.Store(false)
+		rctx, cancel := context.WithTimeout(ctx, max(v.cfg.LookupTimeout, 10*time.Second))
+		defer cancel()
+		if err := v.dir.Reload(rctx); err != nil {
+			v.log.Debug("directory not loaded yet; lookups read accounts and policies from etcd", zap.Error(err))
+		}
+	})
 }
 
 func (v *Verifier) currentRevision() (int64, error) {
@@ -413,6 +431,9 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 			continue
 		}
 		v.changes.confirmed(rev, at)
+		if !v.dir.Ready() {
+			v.reloadDirectory(ctx)
+		}
 		if v.changes.applied.Load() < rev {
 			// The request must carry the watch's context metadata to
 			// reach the same watch stream.
