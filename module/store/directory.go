@@ -26,9 +26,9 @@ type Directory struct {
 
 	mu       sync.RWMutex
 	ready    bool
-	loading  bool              // a Reload is under way
-	pending  []*clientv3.Event // changes delivered while loading
-	gen      uint64            // Load and Reset: a Reload begun before is void
+	loading  bool                // a Reload is under way
+	pending  []*clientv3.Event   // changes delivered while loading
+	gen      uint64              // Load and Reset: a Reload begun before is void
 	accounts map[string]struct{} // by key
 	policies map[string]*Policy  // by key
 }
