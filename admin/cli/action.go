@@ -55,6 +55,7 @@ var idFlags = map[string]string{
 	"user":    "user id (u-…)",
 	"token":   "token id (tok-…)",
 	"policy":  "policy id (pol-…)",
+	"webhook": "webhook id (wh-…)",
 }
 
 // pathParams lists the {name}s of the action's route, in order.

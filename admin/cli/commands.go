@@ -31,13 +31,14 @@ var policyBody = []field{
 var resources = []resource{
 	{
 		name:  "org",
-		short: "Creates and shows tokengate organizations",
+		short: "Creates, lists and shows tokengate organizations",
 		long:  "Organizations hold accounts, users and policies. They are created on Caddy's admin endpoint only.",
 		actions: []action{
 			{name: "create", short: "Create an organization", method: "POST", path: "/orgs",
 				example: "org create --name Acme --org acme",
 				body: []field{nameField,
 					{json: "id", flag: "org", alias: "id", usage: "organization id (default: generated org-…)"}}},
+			{name: "list", short: "List the organizations the caller may see", method: "GET", path: "/orgs"},
 			{name: "get", short: "Show an organization", method: "GET", path: "/orgs/{org}"},
 		},
 	},
@@ -158,6 +159,39 @@ var resources = []resource{
 		actions: []action{
 			{name: "list", short: "List audit events, a page at a time", method: "GET", path: "/orgs/{org}/audit",
 				query: []field{limitField, cursorField}},
+		},
+	},
+	{
+		name:  "webhook",
+		short: "Manages an organization's webhooks",
+		long: "A webhook receives the organization's audit events as they happen, signed as Standard Webhooks\n" +
+			"sign them. Its signing secret is printed once, when it is created.",
+		actions: []action{
+			{name: "create", short: "Create a webhook", method: "POST", path: "/orgs/{org}/webhooks",
+				example: "webhook create --org acme --webhook-url https://hooks.example.com/tokengate --events '*'\n" +
+					"webhook create --org acme --webhook-url https://hooks.example.com/t --events token.create,token.revoke --description audit",
+				secret: true,
+				body: []field{
+					{json: "url", flag: "webhook-url", required: true, usage: "where deliveries are POSTed (a public address unless webhook_allow_private; --url is the admin mount's)"},
+					{json: "events", kind: list, required: true, usage: "audit actions delivered, such as user.create,token.revoke, or * for all"},
+					descriptionField,
+					{json: "disabled", kind: boolean, usage: "create it disabled: nothing is delivered until enabled"},
+				}},
+			{name: "list", short: "List webhooks (never their secrets)", method: "GET", path: "/orgs/{org}/webhooks"},
+			{name: "get", short: "Show a webhook (never its secret)", method: "GET", path: "/orgs/{org}/webhooks/{webhook}"},
+			{name: "update", short: "Change a webhook; only the fields given change", method: "PATCH", path: "/orgs/{org}/webhooks/{webhook}",
+				example: "webhook update --org acme --webhook wh-… --disabled=true\nwebhook update --org acme --webhook wh-… --events '*'",
+				changes: true,
+				body: []field{
+					{json: "url", flag: "webhook-url", usage: "where deliveries are POSTed"},
+					{json: "events", kind: list, usage: "audit actions delivered, replacing the current list"},
+					descriptionField,
+					{json: "disabled", kind: boolean, usage: "disable (true) or enable (false) deliveries"},
+				}},
+			{name: "delete", short: "Delete a webhook", method: "DELETE", path: "/orgs/{org}/webhooks/{webhook}",
+				done: "webhook {webhook} deleted"},
+			{name: "deliveries", short: "List a webhook's latest delivery attempts, a page at a time", method: "GET",
+				path: "/orgs/{org}/webhooks/{webhook}/deliveries", query: []field{limitField, cursorField}},
 		},
 	},
 	{

@@ -76,6 +76,7 @@ const envCaddyfile = `{
 			endpoints {{ETCD}}
 			prefix /tg
 		}
+		webhook_allow_private
 	}
 	log {
 		output file {{LOG}}

@@ -79,8 +79,8 @@ func printJSON(w io.Writer, body []byte) error {
 	return err
 }
 
-// holdsSecret reports whether an answer carries a newly created token's
-// secret: a token's own "secret", or the "token" of a new user.
+// holdsSecret reports whether an answer carries a new secret: a token's or
+// a webhook's own "secret", or the "token" of a new user.
 func holdsSecret(body []byte) bool {
 	var v struct {
 		Secret string `json:"secret"`
@@ -96,7 +96,7 @@ func holdsSecret(body []byte) bool {
 
 // secretNotice is printed on stderr beside an answer holding a secret. It
 // does not repeat the secret.
-const secretNotice = `The token's "secret" (on stdout) is shown this once: store it now, it will not be shown again.`
+const secretNotice = `The "secret" (on stdout) is shown this once: store it now, it will not be shown again.`
 
 // finish ends a command. Every failure exits as Caddy's own commands do:
 // caddycmd.Main exits with caddy.ExitCodeFailedStartup (1) for any error a

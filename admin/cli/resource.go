@@ -30,7 +30,7 @@ exit status is Caddy's: 0 on success, 1 on any failure (the command was
 given wrongly and nothing was sent, the API refused, or it could not be
 reached). Flags are named after the API's JSON fields (--expires-in and
 --expires_in are the same flag); ids after what they identify: --org,
---account, --user, --token, --policy.`
+--account, --user, --token, --policy, --webhook.`
 
 // command is the resource as a cobra command.
 func (r resource) command() *cobra.Command {

@@ -146,6 +146,30 @@ func TestWalkthrough(t *testing.T) {
 	e.op(t, "account", "delete", "--org", "acme", "--account", staging).ok(t)
 	checkAccounts(t, e.op(t, "user", "get", "--org", "acme", "--user", admin.field(t, "user", "id")).ok(t).json(t), prod)
 
+	// Webhooks: the secret shown once; --webhook-url, since --url is the
+	// admin mount's.
+	wh := e.op(t, "webhook", "create", "--org", "acme", "--webhook-url", "http://127.0.0.1:9/hook", "--events", "user.create,token.revoke").ok(t)
+	whID, whSecret := wh.field(t, "id"), wh.field(t, "secret")
+	if !strings.HasPrefix(whSecret, "whsec_") || strings.Count(wh.stdout, whSecret) != 1 || !strings.Contains(wh.stderr, "not be shown again") {
+		t.Errorf("webhook create: %s / %s", wh.stdout, wh.stderr)
+	}
+	if n := len(e.op(t, "webhook", "list", "--org", "acme").ok(t).list(t, "webhooks")); n != 1 {
+		t.Fatalf("%d webhooks, want 1", n)
+	}
+	if got := e.op(t, "webhook", "update", "--org", "acme", "--webhook", whID, "--disabled=true").ok(t).json(t)["disabled"]; got != true {
+		t.Errorf("webhook update --disabled=true: disabled %v", got)
+	}
+	if strings.Contains(e.op(t, "webhook", "get", "--org", "acme", "--webhook", whID).ok(t).stdout, whSecret) {
+		t.Error("webhook get shows the secret")
+	}
+	e.op(t, "webhook", "deliveries", "--org", "acme", "--webhook", whID, "--limit", "5").ok(t).list(t, "deliveries")
+	if got := e.op(t, "webhook", "delete", "--org", "acme", "--webhook", whID).ok(t).stderr; !strings.Contains(got, "webhook "+whID+" deleted") {
+		t.Errorf("webhook delete printed %q", got)
+	}
+	if n := len(e.op(t, "org", "list").ok(t).list(t, "orgs")); n != 1 {
+		t.Errorf("org list: %d organizations, want 1", n)
+	}
+
 	events := e.op(t, "audit", "list", "--org", "acme", "--limit", "3").ok(t)
 	if n := len(events.list(t, "events")); n != 3 {
 		t.Fatalf("%d audit events, want 3: %s", n, events.stdout)
