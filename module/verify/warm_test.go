@@ -212,13 +212,7 @@ func TestReadinessWaitsForFirstWarming(t *testing.T) {
 	defer close(release)
 	// The test clock stands still: within the bound, warming holds
 	// readiness back.
-	deadline := time.Now().Add(10 * time.Second)
-	for !e.v.filter.state().complete {
-		if time.Now().After(deadline) {
-			t.Fatal("the filter was not built")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	e.filterBuilt()
 	e.confirmedNow()
 	if r := e.v.Readiness(); r.Ready || !r.Warming || !strings.Contains(r.Reason, "warmed") {
 		t.Fatalf("while warming: %+v", r)
@@ -248,6 +242,7 @@ func TestReadinessAfterWarming(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	e.filterBuilt()
 	e.confirmedNow()
 	if r := e.v.Readiness(); !r.Ready {
 		t.Fatalf("after warming: %+v", r)
@@ -306,4 +301,17 @@ func BenchmarkWarm(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "warm-ms")
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/float64(n), "warm-us/token")
+}
+
+// filterBuilt waits until the verifier's filter of issued tokens is
+// complete (readiness waits for it too).
+func (e *env) filterBuilt() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.v.filter.state().complete {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the filter was not built")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
