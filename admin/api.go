@@ -64,6 +64,7 @@ func New(s *store.Store, v *verify.Verifier, logger *zap.Logger) *API {
 		newRoute("PATCH", "/orgs/{org}/webhooks/{wh}", patchWebhook),
 		newRoute("DELETE", "/orgs/{org}/webhooks/{wh}", deleteWebhook),
 		newRoute("GET", "/orgs/{org}/webhooks/{wh}/deliveries", listDeliveries),
+		newRoute("POST", "/orgs/{org}/webhooks/{wh}/rotate-secret", rotateWebhookSecret),
 		newRoute("POST", "/credentials/revoke", reportCredentials).public(),
 	}
 	return a

@@ -351,6 +351,10 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		webhooktest.WaitFor(t, "deliveries are logged", 20*time.Second, func() bool {
 			return strings.Contains(string(e.call(tok, "GET", org+"/webhooks/"+wh+"/deliveries?limit=5", nil).body), `"delivered"`)
 		})
+		rotated := e.must(e.call(tok, "POST", org+"/webhooks/"+wh+"/rotate-secret", map[string]any{"overlap": "24h"}), 200)
+		rcv.SetSecret(rotated.field(t, "secret"))
+		e.call(tok, "GET", org+"/webhooks/"+wh, nil)                                                             // previous_secret_expires_at
+		e.call(tok, "POST", org+"/webhooks/"+wh+"/rotate-secret", map[string]any{"overlap": 24})                 // 400
 		e.call(tok, "POST", org+"/webhooks", map[string]any{"url": "ftp://x.example/", "events": []string{"*"}}) // 400
 		e.call(tok, "PATCH", org+"/webhooks/"+wh, map[string]any{"secret": "whsec_x"})                           // 400
 		e.call(tok, "GET", org+"/webhooks/"+wh+"/deliveries?limit=0", nil)                                       // 400

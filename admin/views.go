@@ -145,11 +145,17 @@ type webhookView struct {
 	CreatedAt   time.Time   `json:"created_at"`
 	CreatedBy   store.Actor `json:"created_by"`
 	UpdatedAt   *time.Time  `json:"updated_at,omitempty"`
+	// PreviousSecretExpiresAt: after a rotation with an overlap, until
+	// when the previous secret signs too (never the secret itself).
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 }
 
 func viewWebhook(w *store.Webhook) webhookView {
 	v := webhookView{ID: w.ID, Org: w.Org, URL: w.URL, Events: w.Events, Description: w.Description, Disabled: w.Disabled,
 		CreatedAt: w.CreatedAt, CreatedBy: w.CreatedBy}
+	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt != nil && time.Now().Before(*w.PreviousSecretExpiresAt) {
+		v.PreviousSecretExpiresAt = w.PreviousSecretExpiresAt
+	}
 	if !w.UpdatedAt.IsZero() {
 		v.UpdatedAt = &w.UpdatedAt
 	}

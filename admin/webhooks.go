@@ -2,6 +2,9 @@ package admin
 
 import (
 	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/webhook"
@@ -48,6 +51,37 @@ func createWebhook(c *call) error {
 		return err
 	}
 	return c.changed(http.StatusCreated, store.ActionWebhookCreate, w.ID, viewNewWebhook(w))
+}
+
+// POST /orgs/{org}/webhooks/{wh}/rotate-secret {"overlap"?} (or no body): a new
+// signing secret, in the answer this once. With overlap (a duration, at
+// most MaxOverlap) the old secret signs beside it until then; without, it
+// stops at once.
+func rotateWebhookSecret(c *call) error {
+	org := c.params["org"]
+	if err := c.webhookAdmin(org); err != nil {
+		return err
+	}
+	var overlap string
+	present := map[string]bool{}
+	if c.r.ContentLength != 0 { // no body: no overlap
+		var err error
+		if present, err = c.decodePresent(fields{"overlap": &overlap}); err != nil {
+			return err
+		}
+	}
+	var d time.Duration
+	var err error
+	if present["overlap"] {
+		if d, err = caddy.ParseDuration(overlap); err != nil || d < 0 || d > MaxOverlap {
+			return invalid("overlap", `must be a duration such as "24h", at most 90 days`)
+		}
+	}
+	w, err := c.api.store.RotateWebhookSecret(c.r.Context(), org, c.params["wh"], webhook.NewSecret(), d, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	return c.changed(http.StatusOK, store.ActionWebhookUpdate, w.ID, viewNewWebhook(w))
 }
 
 // GET /orgs/{org}/webhooks: never a secret.

@@ -110,6 +110,31 @@ func TestWebhookCRUD(t *testing.T) {
 	if r := e.call("", "GET", org+"/webhooks/wh-00000000", nil); r.status != 404 {
 		t.Errorf("an unknown webhook: %d %s", r.status, r.body)
 	}
+
+	// Rotating the secret: a new one, shown this once; the old one's end
+	// shown (never the old secret); an overlap past 90 days refused.
+	created := e.must(e.call("", "POST", org+"/webhooks", map[string]any{"url": "http://127.0.0.1:9/", "events": []string{"*"}}), 201)
+	old := created.field(t, "secret")
+	rotated := e.must(e.call("", "POST", org+"/webhooks/"+created.field(t, "id")+"/rotate-secret", map[string]any{"overlap": "24h"}), 200)
+	if s := rotated.field(t, "secret"); s == old || !webhookSecretPattern.MatchString(s) || strings.Contains(string(rotated.body), old[6:]) ||
+		!strings.Contains(string(rotated.body), "previous_secret_expires_at") {
+		t.Errorf("rotated: %s", rotated.body)
+	}
+	got := e.must(e.call("", "GET", org+"/webhooks/"+created.field(t, "id"), nil), 200)
+	if strings.Contains(string(got.body), `"secret"`) || strings.Contains(string(got.body), "previous_secret\"") ||
+		!strings.Contains(string(got.body), "previous_secret_expires_at") {
+		t.Errorf("after a rotation: %s", got.body)
+	}
+	for _, body := range []any{map[string]any{"overlap": "91d"}, map[string]any{"overlap": "-1h"}, map[string]any{"overlap": 5},
+		map[string]any{"secret": "whsec_mine"}} {
+		if r := e.call("", "POST", org+"/webhooks/"+created.field(t, "id")+"/rotate-secret", body); r.status != 400 {
+			t.Errorf("rotate-secret %v: %d %s", body, r.status, r.body)
+		}
+	}
+	if r := e.call("", "POST", org+"/webhooks/"+created.field(t, "id")+"/rotate-secret", nil); r.status != 200 ||
+		strings.Contains(string(r.body), "previous_secret_expires_at") {
+		t.Errorf("rotate-secret without a body (no overlap): %d %s", r.status, r.body)
+	}
 }
 
 // TestWebhookAuthorization: organization-level admins and the operator
@@ -134,6 +159,7 @@ func TestWebhookAuthorization(t *testing.T) {
 			{"GET", org + "/webhooks/" + hook, nil, 200},
 			{"PATCH", org + "/webhooks/" + hook, map[string]any{"description": "changed"}, 200},
 			{"GET", org + "/webhooks/" + hook + "/deliveries", nil, 200},
+			{"POST", org + "/webhooks/" + hook + "/rotate-secret", map[string]any{"overlap": "1h"}, 200},
 			{"DELETE", org + "/webhooks/" + hook, nil, 204},
 		}
 	}

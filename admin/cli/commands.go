@@ -192,6 +192,13 @@ var resources = []resource{
 				done: "webhook {webhook} deleted"},
 			{name: "deliveries", short: "List a webhook's latest delivery attempts, a page at a time", method: "GET",
 				path: "/orgs/{org}/webhooks/{webhook}/deliveries", query: []field{limitField, cursorField}},
+			{name: "rotate-secret", short: "Give a webhook a new signing secret, the old one signing beside it for --overlap",
+				method: "POST", path: "/orgs/{org}/webhooks/{webhook}/rotate-secret",
+				example: "webhook rotate-secret --org acme --webhook wh-… --overlap 24h",
+				secret:  true,
+				body: []field{
+					{json: "overlap", usage: "how long the old secret still signs, such as 24h (default: it stops at once)"},
+				}},
 		},
 	},
 	{

@@ -163,6 +163,11 @@ func TestWalkthrough(t *testing.T) {
 		t.Error("webhook get shows the secret")
 	}
 	e.op(t, "webhook", "deliveries", "--org", "acme", "--webhook", whID, "--limit", "5").ok(t).list(t, "deliveries")
+	rot := e.op(t, "webhook", "rotate-secret", "--org", "acme", "--webhook", whID, "--overlap", "24h").ok(t)
+	if s := rot.field(t, "secret"); s == whSecret || strings.Count(rot.stdout, s) != 1 || !strings.Contains(rot.stderr, "not be shown again") ||
+		rot.json(t)["previous_secret_expires_at"] == nil {
+		t.Errorf("webhook rotate-secret: %s / %s", rot.stdout, rot.stderr)
+	}
 	if got := e.op(t, "webhook", "delete", "--org", "acme", "--webhook", whID).ok(t).stderr; !strings.Contains(got, "webhook "+whID+" deleted") {
 		t.Errorf("webhook delete printed %q", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +28,7 @@ type Receiver struct {
 	srv *http.Server
 
 	mu       sync.Mutex
-	secret   string
+	secrets  []string
 	got      []Arrival
 	bad      []string // deliveries that failed the checks
 	answer   func(n int, a Arrival) int
@@ -39,6 +40,9 @@ type Arrival struct {
 	ID        string
 	Timestamp int64
 	At        time.Time
+	// Signature is the webhook-signature header, Body the payload as sent.
+	Signature string
+	Body      []byte
 	Payload   struct {
 		Type      string    `json:"type"`
 		Timestamp time.Time `json:"timestamp"`
@@ -102,10 +106,15 @@ func (r *Receiver) Up() {
 	}
 }
 
-// SetSecret gives the receiver the webhook's secret (whsec_…).
-func (r *Receiver) SetSecret(s string) {
+// SetSecret gives the receiver the webhook's secret (whsec_…); a delivery
+// passes when signed by it.
+func (r *Receiver) SetSecret(s string) { r.AcceptSecrets(s) }
+
+// AcceptSecrets makes the receiver take a delivery signed by any of the
+// secrets, as a receiver moving to a rotated secret does.
+func (r *Receiver) AcceptSecrets(secrets ...string) {
 	r.mu.Lock()
-	r.secret = s
+	r.secrets = secrets
 	r.mu.Unlock()
 }
 
@@ -155,13 +164,20 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	id, ts := req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp")
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := Verify(r.secret, id, ts, body, req.Header.Get("webhook-signature")); err != nil {
+	err := errors.New("no secret set")
+	for _, secret := range r.secrets {
+		if err = Verify(secret, id, ts, body, req.Header.Get("webhook-signature")); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		r.bad = append(r.bad, err.Error())
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	var a Arrival
 	a.ID, a.At = id, time.Now()
+	a.Signature, a.Body = req.Header.Get("webhook-signature"), body
 	a.Timestamp, _ = strconv.ParseInt(ts, 10, 64)
 	if d := time.Since(time.Unix(a.Timestamp, 0)); d > 5*time.Minute || d < -5*time.Minute {
 		r.bad = append(r.bad, "timestamp out of tolerance: "+ts)

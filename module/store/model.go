@@ -263,15 +263,30 @@ type Webhook struct {
 	// Secret signs the deliveries: "whsec_" and the base64 of the key.
 	// It is kept because signing needs it; the API shows it only in the
 	// answer that creates the webhook, and nothing logs it.
-	Secret    string    `json:"secret"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy Actor     `json:"created_by"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	Secret string `json:"secret"`
+	// PreviousSecret, after a rotation with an overlap, still signs
+	// deliveries beside Secret until PreviousSecretExpiresAt, so that
+	// receivers can move to the new secret meanwhile (Standard Webhooks
+	// allows several signatures).
+	PreviousSecret          string     `json:"previous_secret,omitempty"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	CreatedAt               time.Time  `json:"created_at"`
+	CreatedBy               Actor      `json:"created_by"`
+	UpdatedAt               time.Time  `json:"updated_at,omitzero"`
 
 	// CreateRevision is the etcd revision the webhook was created at:
 	// deliveries start with the events of that revision (its own
 	// webhook.create event), and the engine's writes are guarded by it.
 	CreateRevision int64 `json:"-"`
+}
+
+// Secrets are the secrets that sign a delivery at time now: the current
+// one, and the previous one within its overlap.
+func (w *Webhook) Secrets(now time.Time) []string {
+	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt != nil && now.Before(*w.PreviousSecretExpiresAt) {
+		return []string{w.Secret, w.PreviousSecret}
+	}
+	return []string{w.Secret}
 }
 
 // Subscribes reports whether the webhook delivers events of action.

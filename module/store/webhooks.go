@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -194,6 +195,39 @@ func (s *Store) UpdateWebhook(ctx context.Context, org, id string, c WebhookChan
 			return nil, err
 		}
 		w.UpdatedAt = s.Now().UTC()
+		out = w
+		var wr writes
+		wr.put(s.webhookKey(org, id), w)
+		return s.withEvent(&wr, Event{Org: org, Actor: by, Action: ActionWebhookUpdate, Target: id})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RotateWebhookSecret gives a webhook a new signing secret. With an
+// overlap the old one signs beside it until then (a rotation during an
+// overlap ends the older one at once); without, it stops at once.
+func (s *Store) RotateWebhookSecret(ctx context.Context, org, id, secret string, overlap time.Duration, by Actor) (*Webhook, error) {
+	if !ValidOrgID(org) || !ValidWebhookID(id) {
+		return nil, &NotFoundError{"webhook " + id}
+	}
+	var out Webhook
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var w Webhook
+		if found, err := r.getJSON(s.webhookKey(org, id), &w); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, &NotFoundError{"webhook " + id}
+		}
+		now := s.Now().UTC()
+		w.PreviousSecret, w.PreviousSecretExpiresAt = "", nil
+		if overlap > 0 {
+			until := now.Add(overlap)
+			w.PreviousSecret, w.PreviousSecretExpiresAt = w.Secret, &until
+		}
+		w.Secret, w.UpdatedAt = secret, now
 		out = w
 		var wr writes
 		wr.put(s.webhookKey(org, id), w)

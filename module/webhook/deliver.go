@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/module/store"
@@ -52,11 +53,19 @@ func (e *Engine) deliver(ctx context.Context, h *store.Webhook, ev *store.Event)
 	if err != nil {
 		return 0, err
 	}
-	ts := time.Now().Unix()
-	sig, err := Sign(h.Secret, ev.Seq, ts, body)
-	if err != nil {
-		return 0, err
+	now := time.Now()
+	ts := now.Unix()
+	// After a rotation with an overlap, the previous secret signs too:
+	// receivers check each signature of the header.
+	var sigs []string
+	for _, secret := range h.Secrets(now) {
+		sig, err := Sign(secret, ev.Seq, ts, body)
+		if err != nil {
+			return 0, err
+		}
+		sigs = append(sigs, sig)
 	}
+	sig := strings.Join(sigs, " ")
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))

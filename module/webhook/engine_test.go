@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -415,4 +416,66 @@ func TestGracefulHandover(t *testing.T) {
 	a.Close()
 	webhooktest.WaitFor(t, "b leads", 5*time.Second, b.Leading)
 	t.Logf("handover in %s", time.Since(start))
+}
+
+// TestRotatedSecretSignsBesideTheNew: after a rotation with an overlap,
+// deliveries carry a signature by each secret until the overlap ends; a
+// rotation without one signs with the new secret alone. (The engine learns
+// of a rotation through its watch of the webhooks, so the first deliveries
+// after one may still be signed as before: the receiver takes either.)
+func TestRotatedSecretSignsBesideTheNew(t *testing.T) {
+	e := newEnv(t)
+	rcv := webhooktest.Start(t)
+	e.engine(fast())
+	h := e.hook(rcv)
+	old, fresh, newer := h.Secret, NewSecret(), NewSecret()
+	rcv.AcceptSecrets(old, fresh, newer)
+	// arrival creates accounts until one's delivery satisfies ok.
+	arrival := func(what string, ok func(a webhooktest.Arrival) bool) webhooktest.Arrival {
+		t.Helper()
+		var found webhooktest.Arrival
+		target := e.accounts(1)[0]
+		webhooktest.WaitFor(t, what, 10*time.Second, func() bool {
+			for _, a := range rcv.Arrivals() {
+				if a.Payload.Data.Target == target {
+					if ok(a) {
+						found = a
+						return true
+					}
+					target = e.accounts(1)[0] // signed as before the rotation: another
+				}
+			}
+			return false
+		})
+		return found
+	}
+	signedBy := func(a webhooktest.Arrival, secret string) bool {
+		return webhooktest.Verify(secret, a.ID, strconv.FormatInt(a.Timestamp, 10), a.Body, a.Signature) == nil
+	}
+
+	const overlap = 2 * time.Second
+	rotated, err := e.store.RotateWebhookSecret(e.ctx(), e.org, h.ID, fresh, overlap, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := arrival("a delivery signed by both secrets", func(a webhooktest.Arrival) bool { return signedBy(a, fresh) })
+	if n := len(strings.Fields(a.Signature)); n != 2 || !signedBy(a, old) {
+		t.Fatalf("within the overlap: %d signatures (%q), the old secret's valid: %v", n, a.Signature, signedBy(a, old))
+	}
+	// After it, the new secret alone.
+	webhooktest.WaitFor(t, "the overlap ended", overlap+5*time.Second, func() bool {
+		return time.Now().After(rotated.PreviousSecretExpiresAt.Add(time.Second)) // delivery timestamps are in seconds
+	})
+	a = arrival("a delivery after the overlap", func(webhooktest.Arrival) bool { return true })
+	if len(strings.Fields(a.Signature)) != 1 || signedBy(a, old) || !signedBy(a, fresh) {
+		t.Errorf("after the overlap: %q", a.Signature)
+	}
+	// A rotation without an overlap: the replaced secret stops at once.
+	if _, err := e.store.RotateWebhookSecret(e.ctx(), e.org, h.ID, newer, 0, operator); err != nil {
+		t.Fatal(err)
+	}
+	a = arrival("a delivery signed by the newest secret", func(a webhooktest.Arrival) bool { return signedBy(a, newer) })
+	if len(strings.Fields(a.Signature)) != 1 || signedBy(a, fresh) {
+		t.Errorf("a rotation without overlap: the replaced secret still signs: %q", a.Signature)
+	}
 }
