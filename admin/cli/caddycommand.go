@@ -48,6 +48,12 @@ func setUp(cmd *cobra.Command) {
 	pf.String("address", caddy.DefaultAdminListen, "address of Caddy's admin endpoint")
 	pf.String("url", "", "base URL of a tokengate_admin mount, instead of the admin endpoint (token from $"+tokenEnv+")")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// A command that has subcommands takes no arguments: a word before
+		// the flag is a command it does not know, which is the mistake to
+		// name ("user frobnicate --org x"), not the flag.
+		if args := c.Flags().Args(); c.HasSubCommands() && len(args) > 0 {
+			return c.RunE(c, args)
+		}
 		return finish(c, &usageError{msg: err.Error()})
 	})
 	cmd.RunE = func(c *cobra.Command, args []string) error {

@@ -109,3 +109,28 @@ func TestRecordManyUses(t *testing.T) {
 	}
 	t.Logf("400 requests in %s", time.Since(began))
 }
+
+// TestRotatedTokenKeepsItsName: a token made to replace another takes its
+// name unless it is given one.
+func TestRotatedTokenKeepsItsName(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	u, _ := f.programmatic(t, nil) // its first token is named "t"
+	toks, err := s.ListTokens(ctx, f.org, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ given, want string }{{"", "t"}, {"laptop", "laptop"}} {
+		_, nt := newToken(t, token.Programmatic)
+		nt.Token.Org, nt.Token.User, nt.Token.Name = f.org, u.ID, tc.given
+		got, err := s.CreateToken(ctx, nt, &Rotation{Replaces: toks[0].ID, Overlap: time.Hour}, operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != tc.want {
+			t.Errorf("rotated with name %q: named %q, want %q", tc.given, got.Name, tc.want)
+		}
+		toks = []Token{*got}
+	}
+}

@@ -89,6 +89,7 @@ func (s *Store) CreateTokenChecked(ctx context.Context, nt NewToken, rot *Rotati
 	if rot != nil && rot.Overlap < 0 {
 		return nil, &FieldError{"overlap", "must not be negative"}
 	}
+	named := t.Name != ""
 	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
 		var u User
 		if found, err := r.getJSON(s.userKey(t.Org, t.User), &u); err != nil {
@@ -114,6 +115,9 @@ func (s *Store) CreateTokenChecked(ctx context.Context, nt NewToken, rot *Rotati
 			switch {
 			case rot != nil && old.ID == rot.Replaces:
 				replaced = true
+				if !named {
+					t.Name = old.Name // a rotated token keeps its name unless given another
+				}
 				if rot.Overlap == 0 || old.Expired(now) {
 					s.delToken(&w, &old)
 					continue
