@@ -97,6 +97,10 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 		serveHealth(w, r, a.backend, true)
 		return nil
 	}
+	if r.URL.Path == "/tokengate"+statusPath {
+		a.serveStatus(w, r)
+		return nil
+	}
 	if r.URL.Path == "/tokengate"+snapshotPath {
 		a.serveSnapshot(w, r)
 		return nil

@@ -79,11 +79,11 @@ Use "%[1]s <command> --help" for more information about a command.
 type commandShort struct{ name, short string }
 
 func resourceShorts() []commandShort {
-	out := make([]commandShort, len(resources))
+	out := make([]commandShort, len(resources), len(resources)+1)
 	for i, r := range resources {
 		out[i] = commandShort{r.name, r.short}
 	}
-	return out
+	return append(out, commandShort{statusAction.name, statusAction.short})
 }
 
 // caddyShorts lists Caddy's commands, sorted, without this plugin's.

@@ -19,7 +19,7 @@ const docsURL = "https://github.com/tokengate/tokengate#command-line"
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  commandName,
-		Usage: "<" + strings.Join(resourceNames(), "|") + "> <action> [flags]",
+		Usage: "<" + strings.Join(resourceNames(), "|") + "> [<action>] [flags]",
 		Short: "Manages tokengate organizations, accounts, users, tokens and policies",
 		Long: strings.TrimSpace(`
 The command line of tokengate's admin API: one subcommand per kind of
@@ -33,11 +33,11 @@ route of the API.
 }
 
 func resourceNames() []string {
-	names := make([]string, len(resources))
+	names := make([]string, len(resources), len(resources)+1)
 	for i, r := range resources {
 		names[i] = r.name
 	}
-	return names
+	return append(names, statusAction.name)
 }
 
 // setUp builds the command tree under `tokengate`: the flags every command
@@ -66,6 +66,7 @@ func setUp(cmd *cobra.Command) {
 	for _, r := range resources {
 		cmd.AddCommand(r.command())
 	}
+	cmd.AddCommand(statusAction.command())
 	cmd.SetGlobalNormalizationFunc(dashes)
 
 	// The command has no parent yet, so these are cobra's own templates:

@@ -223,3 +223,9 @@ var resources = []resource{
 		},
 	},
 }
+
+// statusAction is `tokengate status`: what an operator asks first in an
+// incident, from Caddy's admin endpoint only (not a route of the API).
+var statusAction = action{name: "status",
+	short:  "Shows the gateway's state: readiness, etcd members, watch lag, cache, filter, webhook leader",
+	method: "GET", path: "/status", example: "status\nstatus --address unix//run/tokengate/admin.sock"}

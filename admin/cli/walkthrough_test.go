@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("the answer is not pretty-printed:\n%s", org.stdout)
 	}
 	e.op(t, "org", "get", "--org", "acme").ok(t)
+	checkStatus(t, e.op(t, "status").ok(t))
 	prod := e.op(t, "account", "create", "--org", "acme", "--name", "prod").ok(t).field(t, "id")
 	staging := e.op(t, "account", "create", "--org", "acme", "--name", "staging", "--account", "act-0000beef").ok(t).field(t, "id")
 	if staging != "act-0000beef" {
@@ -239,5 +241,39 @@ func checkLogHoldsNone(t *testing.T, e *env, secrets []string) {
 		if strings.Contains(string(data), s) {
 			t.Errorf("a secret (%s…) appears in the log", s[:8])
 		}
+	}
+}
+
+// checkStatus: the status answer says the gateway is ready, names its
+// store's one member as the leader, the webhook leader, and the watch's
+// revision within the cluster's.
+func checkStatus(t *testing.T, r result) {
+	t.Helper()
+	var st struct {
+		Status string
+		Store  struct {
+			Reachable                      bool
+			WatchRevision, ClusterRevision int64 `json:"-"`
+			Watch                          int64 `json:"watch_revision"`
+			Cluster                        int64 `json:"cluster_revision"`
+			Members                        []struct {
+				Name, Version string
+				Leader        bool
+				Error         string
+			}
+		}
+		Webhooks struct {
+			Leading bool
+			Leader  string
+		}
+		RateLimit struct{ Gateways int64 } `json:"rate_limit"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status: %v\n%s", err, r.stdout)
+	}
+	m := st.Store.Members
+	if st.Status != "ready" || !st.Store.Reachable || len(m) != 1 || !m[0].Leader || m[0].Version == "" || m[0].Error != "" ||
+		st.Store.Watch == 0 || st.Store.Cluster < st.Store.Watch || !st.Webhooks.Leading || !strings.Contains(st.Webhooks.Leader, "pid") {
+		t.Errorf("status:\n%s", r.stdout)
 	}
 }
