@@ -129,6 +129,10 @@ func (a action) examples() string {
 // run checks the flags, sends the request and prints the answer.
 func (a action) run(cmd *cobra.Command) error {
 	fs := cmd.Flags()
+	out, err := outputOf(fs, a.secret)
+	if err != nil {
+		return err
+	}
 	path, body, err := a.request(fs)
 	if err != nil {
 		return err
@@ -141,7 +145,7 @@ func (a action) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	return a.report(cmd, fs, ans)
+	return a.report(cmd, fs, ans, out)
 }
 
 // request builds what the action sends: the path with its query, and the
@@ -264,13 +268,22 @@ func (a action) queryString(fs *pflag.FlagSet) (string, error) {
 
 // report prints the answer: JSON on stdout, a confirmation on stderr when
 // there is no body, a notice beside a secret, an error otherwise.
-func (a action) report(cmd *cobra.Command, fs *pflag.FlagSet, ans *answer) error {
+func (a action) report(cmd *cobra.Command, fs *pflag.FlagSet, ans *answer, out string) error {
 	if ans.status < 200 || ans.status >= 300 {
 		return errorFromAnswer(ans)
 	}
 	if len(ans.body) == 0 {
 		if a.done != "" {
 			fmt.Fprintln(cmd.ErrOrStderr(), a.fillIDs(a.done, fs, func(v string) string { return v }))
+		}
+		return nil
+	}
+	if out != outputJSON {
+		if err := printOutput(cmd.OutOrStdout(), ans.body, out); err != nil {
+			return err
+		}
+		if out == outputSecret {
+			fmt.Fprintln(cmd.ErrOrStderr(), secretNotice)
 		}
 		return nil
 	}

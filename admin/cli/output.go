@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // usageError is a mistake in how a command was given. It is found before
@@ -118,4 +119,76 @@ func finish(cmd *cobra.Command, err error) error {
 		fmt.Fprintf(stderr, "See '%s --help'.\n", displayPath(cmd.CommandPath()))
 	}
 	return err
+}
+
+// What --output prints.
+const (
+	outputJSON   = "json"
+	outputID     = "id"
+	outputSecret = "secret"
+)
+
+// outputOf reads --output. id on an action whose answer holds a secret
+// shown once would lose it, so it is refused there before anything is
+// sent; secret is only for such actions.
+func outputOf(fs *pflag.FlagSet, secret bool) (string, error) {
+	out, _ := fs.GetString("output")
+	switch {
+	case out != outputJSON && out != outputID && out != outputSecret:
+		return "", usageErrorf("--output %q: want json, id or secret", out)
+	case out == outputID && secret:
+		return "", usageErrorf("--output id would lose the secret this answer shows once: use --output secret or json")
+	case out == outputSecret && !secret:
+		return "", usageErrorf("--output secret: this command's answer holds no secret")
+	}
+	return out, nil
+}
+
+// printOutput prints what --output id or secret asks of an answer: the
+// object's id (a created user's, not its token's), each listed object's id
+// a line, or the new secret.
+func printOutput(w io.Writer, body []byte, out string) error {
+	var v map[string]any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("the answer is not a JSON object: %v", err)
+	}
+	if out == outputSecret {
+		s, _ := v["secret"].(string)
+		if tok, ok := v["token"].(map[string]any); ok && s == "" {
+			s, _ = tok["secret"].(string)
+		}
+		if s == "" {
+			return errors.New("the answer holds no secret")
+		}
+		_, err := fmt.Fprintln(w, s)
+		return err
+	}
+	var ids []string
+	switch {
+	case v["id"] != nil:
+		ids = append(ids, fmt.Sprint(v["id"]))
+	case v["user"] != nil:
+		u, _ := v["user"].(map[string]any)
+		ids = append(ids, fmt.Sprint(u["id"]))
+	default:
+		for _, x := range v {
+			list, ok := x.([]any)
+			if !ok {
+				continue
+			}
+			for _, item := range list {
+				if m, ok := item.(map[string]any); ok && m["id"] != nil {
+					ids = append(ids, fmt.Sprint(m["id"]))
+				} else if m, ok := item.(map[string]any); ok && m["event_id"] != nil {
+					ids = append(ids, fmt.Sprint(m["event_id"]))
+				}
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, err := fmt.Fprintln(w, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

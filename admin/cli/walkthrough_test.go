@@ -31,6 +31,17 @@ func TestWalkthrough(t *testing.T) {
 	if n := len(e.op(t, "account", "list", "--org", "acme").ok(t).list(t, "accounts")); n != 2 {
 		t.Fatalf("%d accounts, want 2", n)
 	}
+	// --output id: the id alone, or each listed one's a line.
+	if got := e.op(t, "account", "list", "--org", "acme", "--output", "id").ok(t).stdout; got != prod+"\n"+staging+"\n" && got != staging+"\n"+prod+"\n" {
+		t.Errorf("account list --output id: %q", got)
+	}
+	if got := e.op(t, "account", "get", "--org", "acme", "--account", prod, "--output", "id").ok(t).stdout; got != prod+"\n" {
+		t.Errorf("account get --output id: %q", got)
+	}
+	if r := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", prod,
+		"--role", "viewer", "--name", "x", "--output", "id").failed(t); !strings.Contains(r.stderr, "--output secret") {
+		t.Errorf("--output id on a command showing a secret: %s", r.stderr)
+	}
 
 	// A programmatic user comes with its secret, printed once.
 	bot := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account",
@@ -44,6 +55,15 @@ func TestWalkthrough(t *testing.T) {
 		"--accounts", prod+", "+staging, "--role", "admin", "--name", "ops").ok(t)
 	secrets = append(secrets, admin.field(t, "token", "secret"))
 	checkAccounts(t, admin.json(t)["user"], prod, staging)
+	// --output secret: the secret alone, for scripts.
+	scripted := e.op(t, "token", "create", "--org", "acme", "--user", admin.field(t, "user", "id"), "--name", "scripted", "--output", "secret").ok(t)
+	if s := strings.TrimSuffix(scripted.stdout, "\n"); !strings.HasPrefix(s, "tgp_") || strings.Contains(s, "\n") ||
+		!strings.Contains(scripted.stderr, "not be shown again") {
+		t.Errorf("user create --output secret: %q / %q", scripted.stdout, scripted.stderr)
+	} else {
+		secrets = append(secrets, s)
+	}
+
 	ui := e.op(t, "user", "create", "--org", "acme", "--type", "ui", "--level", "organization",
 		"--accounts", prod, "--accounts", staging, "--role", "viewer", "--name", "Ana", "--email", "ana@example.com").ok(t)
 	checkAccounts(t, ui.json(t)["user"], prod, staging)
