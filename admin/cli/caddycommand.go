@@ -13,8 +13,9 @@ import (
 // generic name such as user or token can collide with another plugin's.
 const commandName = "tokengate"
 
-// docsURL is where this command line is documented.
-const docsURL = "https://github.com/tokengate/tokengate#command-line"
+// docsURL is where this command line is documented: the page, and its
+// path in the source, which is there whether or not the module is published.
+const docsURL = "https://github.com/tokengate/tokengate/blob/main/docs/cli.md (docs/cli.md in the source)"
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{

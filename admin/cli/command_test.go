@@ -14,7 +14,7 @@ import (
 // adminCommands are the subcommands of `tokengate`.
 var adminCommands = []string{"org", "account", "user", "token", "policy", "audit"}
 
-const docsURL = "https://github.com/tokengate/tokengate#command-line"
+const docsURL = "https://github.com/tokengate/tokengate/blob/main/docs/cli.md (docs/cli.md in the source)"
 
 // TestOneTopLevelCommand: the plugin adds exactly one command to Caddy,
 // `tokengate`, so it cannot collide with another plugin's generic names.
