@@ -168,17 +168,7 @@ type WebhookChange struct {
 
 // UpdateWebhook applies a change to a webhook.
 func (s *Store) UpdateWebhook(ctx context.Context, org, id string, c WebhookChange, by Actor) (*Webhook, error) {
-	if !ValidOrgID(org) || !ValidWebhookID(id) {
-		return nil, &NotFoundError{"webhook " + id}
-	}
-	var out Webhook
-	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-		var w Webhook
-		if found, err := r.getJSON(s.webhookKey(org, id), &w); err != nil {
-			return nil, err
-		} else if !found {
-			return nil, &NotFoundError{"webhook " + id}
-		}
+	return s.changeWebhook(ctx, org, id, by, func(w *Webhook, _ time.Time) error {
 		if c.URL != nil {
 			w.URL = *c.URL
 		}
@@ -191,25 +181,28 @@ func (s *Store) UpdateWebhook(ctx context.Context, org, id string, c WebhookChan
 		if c.Disabled != nil {
 			w.Disabled = *c.Disabled
 		}
-		if err := ValidateWebhook(&w); err != nil {
-			return nil, err
-		}
-		w.UpdatedAt = s.Now().UTC()
-		out = w
-		var wr writes
-		wr.put(s.webhookKey(org, id), w)
-		return s.withEvent(&wr, Event{Org: org, Actor: by, Action: ActionWebhookUpdate, Target: id})
+		return ValidateWebhook(w)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
 
 // RotateWebhookSecret gives a webhook a new signing secret. With an
 // overlap the old one signs beside it until then (a rotation during an
 // overlap ends the older one at once); without, it stops at once.
 func (s *Store) RotateWebhookSecret(ctx context.Context, org, id, secret string, overlap time.Duration, by Actor) (*Webhook, error) {
+	return s.changeWebhook(ctx, org, id, by, func(w *Webhook, now time.Time) error {
+		w.PreviousSecret, w.PreviousSecretExpiresAt = "", nil
+		if overlap > 0 {
+			until := now.Add(overlap)
+			w.PreviousSecret, w.PreviousSecretExpiresAt = w.Secret, &until
+		}
+		w.Secret = secret
+		return nil
+	})
+}
+
+// changeWebhook applies change to a webhook as stored, in a transaction
+// that writes it back with a webhook.update audit event.
+func (s *Store) changeWebhook(ctx context.Context, org, id string, by Actor, change func(w *Webhook, now time.Time) error) (*Webhook, error) {
 	if !ValidOrgID(org) || !ValidWebhookID(id) {
 		return nil, &NotFoundError{"webhook " + id}
 	}
@@ -222,12 +215,10 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, org, id, secret string,
 			return nil, &NotFoundError{"webhook " + id}
 		}
 		now := s.Now().UTC()
-		w.PreviousSecret, w.PreviousSecretExpiresAt = "", nil
-		if overlap > 0 {
-			until := now.Add(overlap)
-			w.PreviousSecret, w.PreviousSecretExpiresAt = w.Secret, &until
+		if err := change(&w, now); err != nil {
+			return nil, err
 		}
-		w.Secret, w.UpdatedAt = secret, now
+		w.UpdatedAt = now
 		out = w
 		var wr writes
 		wr.put(s.webhookKey(org, id), w)
