@@ -306,16 +306,15 @@ func (s *session) openProgrammaticUsers(tab, scopeText string) {
 	s.waitUsersLoaded(scopeText)
 }
 
-// openAccountUsers goes to Settings → Account, chooses an account, opens
-// its Programmatic Users and waits for the list.
+// openAccountUsers goes to Settings → Account, chooses an account and
+// waits for the list of its Programmatic Users (the tab's one section,
+// opened without a click).
 func (s *session) openAccountUsers(account, name string) {
 	s.t.Helper()
 	s.click("Settings")
 	s.click("Account")
 	s.waitFor("the account tab is open", `!document.getElementById("account-picker").hidden`)
 	s.choose("account-select", account)
-	s.waitFor("the account is chosen", `document.getElementById("intro-title").textContent.includes(`+jsString(name)+`)`)
-	s.click("Programmatic Users")
 	s.waitUsersLoaded("Account-level users of " + name)
 }
 
@@ -762,6 +761,16 @@ func TestConsoleAuditLog(t *testing.T) {
 	s.click("Delete user")
 	s.waitFor("the user is deleted", `document.getElementById("status").textContent.includes("deleted")`)
 
+	// The Account tab opens on the account last chosen (Staging is not the
+	// first), straight on its Programmatic Users.
+	s.click("Organization")
+	s.waitUsersLoaded("Organization-level users of")
+	s.click("Account")
+	s.waitUsersLoaded("Account-level users of Staging")
+	if got := eval[string](s, "reading the account chosen", `document.getElementById("account-select").value`); got != w.staging {
+		t.Errorf("the Account tab opened on %s, want the last chosen, %s", got, w.staging)
+	}
+
 	s.click("Audit log")
 	s.waitFor("events are listed", `document.querySelectorAll("#audit-body tr").length > 0 && document.getElementById("audit-table").getAttribute("aria-busy") !== "true"`)
 	s.checkAccessible("audit log")
@@ -888,8 +897,9 @@ func TestConsoleKeyboard(t *testing.T) {
 		t.Errorf("after sign-in: sessionStorage %.8q…, localStorage %s items, cookie %q, URL %q", stored[0], stored[1], stored[2], stored[3])
 	}
 
-	// Links and buttons answer Enter.
-	for _, id := range []string{"nav-settings", "tab-organization", "menu-programmatic-users"} {
+	// Links and buttons answer Enter. A tab opens its one section,
+	// Programmatic Users, at once.
+	for _, id := range []string{"nav-settings", "tab-organization"} {
 		s.do("activating "+id, chromedp.Focus(chromedp.ID(id)), chromedp.KeyEvent(kb.Enter))
 	}
 	s.waitUsersLoaded("Organization-level users of acme")

@@ -8,6 +8,9 @@
 // put in a URL or a cookie, and is removed on sign-out.
 
 const TOKEN_KEY = "tokengate.console.token";
+// The account last chosen on the Account tab: the tab opens on it again,
+// in this browser tab, until sign-out.
+const ACCOUNT_KEY = "tokengate.console.account";
 const USERS_PAGE = 100;
 const AUDIT_PAGE = 25;
 
@@ -401,6 +404,7 @@ async function startSession(me) {
 function signOut(message) {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(ACCOUNT_KEY);
   state.me = null;
   state.accounts = [];
   state.policies.clear();
@@ -497,19 +501,30 @@ function showSettings(scope, rest) {
   } else {
     const account = rest[0];
     section = rest[1];
-    const known = state.accounts.some((a) => a.id === account);
+    const held = (id) => state.accounts.some((a) => a.id === id);
+    const known = held(account);
     if (!known) {
-      const first = orgWide ? (state.accounts[0] && state.accounts[0].id) : me.account;
+      const remembered = sessionStorage.getItem(ACCOUNT_KEY);
+      const first = orgWide
+        ? (held(remembered) ? remembered : state.accounts[0] && state.accounts[0].id)
+        : me.account;
       if (first && first !== account) {
         location.replace(`#/settings/account/${enc(first)}`);
         return;
       }
+    } else {
+      sessionStorage.setItem(ACCOUNT_KEY, account);
     }
     target = { level: "account", account };
     const select = $("account-select");
     select.replaceChildren(...state.accounts.map((a) => el("option", { value: a.id, text: accountLabel(a.id) })));
     select.value = account || "";
     $("menu-programmatic-users").href = `#/settings/account/${enc(account || "")}/programmatic-users`;
+  }
+  // Programmatic Users is the one section: open it rather than ask.
+  if (section === undefined && (target.level === "organization" || target.account)) {
+    location.replace($("menu-programmatic-users").getAttribute("href"));
+    return;
   }
   setCurrent($("menu-programmatic-users"), section === "programmatic-users");
 
