@@ -183,7 +183,9 @@ var (
 
 // The filter of issued tokens (package verify): tokens never issued are
 // refused from memory. The gauges are set by the verifier as the filter
-// changes; a process has one verifier, shared across config reloads.
+// changes. A process usually has one verifier, kept across reloads; configs
+// with another etcd connection or other cache settings have their own, and
+// the last to change a gauge sets it.
 var (
 	FilterRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "filter", Name: "refused_total",
