@@ -275,6 +275,16 @@ func TestBodyValues(t *testing.T) {
 	}
 }
 
+// TestQueryValuesAllocatesNothing: reading the account of a plain query
+// costs no allocation (the package's promise for the common case).
+func TestQueryValuesAllocatesNothing(t *testing.T) {
+	const q = "page=2&per_page=50&sort=created_at&accountId=act-1a2b3c4d&filter=name%3Dprod"
+	var buf [4]string
+	if n := testing.AllocsPerRun(100, func() { QueryValues(buf[:0], q, AccountParam) }); n != 0 {
+		t.Fatalf("QueryValues allocates %v times", n)
+	}
+}
+
 func BenchmarkQueryValues(b *testing.B) {
 	const q = "page=2&per_page=50&sort=created_at&accountId=act-1a2b3c4d&filter=name%3Dprod"
 	b.ReportAllocs()
