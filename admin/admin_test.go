@@ -188,6 +188,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 				// "no token": sent to tokengate_admin without one.
 				r = e.send("", tt.method, e.siteURL+"/admin"+tt.path(), tt.body, "application/json")
 				tt.want = 401
+				// RFC 6750 §3.1: no error code when no credential was sent.
+				if got := r.header.Get("WWW-Authenticate"); got != `Bearer realm="tokengate"` {
+					t.Errorf("WWW-Authenticate %q without a token", got)
+				}
+				bad := e.send("tgp_nope", tt.method, e.siteURL+"/admin"+tt.path(), tt.body, "application/json")
+				if got := bad.header.Get("WWW-Authenticate"); bad.status != 401 || got != `Bearer realm="tokengate", error="invalid_token"` {
+					t.Errorf("a token that is not one: %d, WWW-Authenticate %q", bad.status, got)
+				}
 			}
 			if r.status != tt.want {
 				t.Fatalf("got %d %s, want %d", r.status, r.body, tt.want)

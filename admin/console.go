@@ -147,7 +147,11 @@ func refuseCaller(w http.ResponseWriter, r *http.Request, ae *apiError) {
 	tokengate.LogRefusal(r, ae.code, nil)
 	switch ae.code.Status() {
 	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
+		if ae.noCredential { // RFC 6750 §3.1: no error code when no credential was sent
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
+		}
 	case http.StatusForbidden:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
 	}

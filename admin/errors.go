@@ -14,6 +14,9 @@ import (
 type apiError struct {
 	code errcode.Code
 	msg  string
+	// noCredential: no token was sent, so the challenge names no error
+	// (RFC 6750 §3.1).
+	noCredential bool
 }
 
 func (e *apiError) Error() string { return string(e.code) + ": " + e.msg }

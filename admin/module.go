@@ -195,7 +195,7 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 	tok, found := tokengate.BearerToken(r.Header)
 	switch found {
 	case tokengate.NoToken:
-		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "an admin's bearer token is required"}
+		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "an admin's bearer token is required", noCredential: true}
 	case tokengate.BadHeader:
 		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the Authorization header is not a single bearer token"}
 	}
