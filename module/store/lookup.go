@@ -65,17 +65,26 @@ func (s *Store) lookupUser(ctx context.Context, h token.Hash) (*Lookup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kvs[0] == nil || kvs[1] == nil {
-		return l, nil
+	if err := l.decode(kvs[0], kvs[1]); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(kvs[0].Value, &l.Token); err != nil {
-		return nil, fmt.Errorf("decoding %s: %v", recordKey, err)
+	return l, nil
+}
+
+// decode fills in the token's record and its user from their keys' values
+// and makes l Found; when either is missing (nil) l stays not found.
+func (l *Lookup) decode(record, user *mvccpb.KeyValue) error {
+	if record == nil || user == nil {
+		return nil
 	}
-	if err := json.Unmarshal(kvs[1].Value, &l.User); err != nil {
-		return nil, fmt.Errorf("decoding %s: %v", userKey, err)
+	if err := json.Unmarshal(record.Value, &l.Token); err != nil {
+		return fmt.Errorf("decoding %s: %v", record.Key, err)
+	}
+	if err := json.Unmarshal(user.Value, &l.User); err != nil {
+		return fmt.Errorf("decoding %s: %v", user.Key, err)
 	}
 	l.Found = true
-	return l, nil
+	return nil
 }
 
 // reaches are the accounts a user reaches: the one of an account-level
@@ -128,6 +137,14 @@ func (s *Store) lookupRest(ctx context.Context, l *Lookup) (*Lookup, error) {
 // readAt reads keys at revision rev in one transaction; absent keys come
 // back as nil.
 func (s *Store) readAt(ctx context.Context, rev int64, keys ...string) ([]*mvccpb.KeyValue, error) {
+	kvs, _, err := s.readKeys(ctx, rev, keys...)
+	return kvs, err
+}
+
+// readKeys reads keys in one transaction, at revision rev (0: the latest);
+// absent keys come back as nil. It also returns the revision of the
+// answer's header: the one read at, when rev is 0.
+func (s *Store) readKeys(ctx context.Context, rev int64, keys ...string) ([]*mvccpb.KeyValue, int64, error) {
 	ops := make([]clientv3.Op, len(keys))
 	for i, k := range keys {
 		ops[i] = clientv3.OpGet(k, clientv3.WithRev(rev))
@@ -135,7 +152,7 @@ func (s *Store) readAt(ctx context.Context, rev int64, keys ...string) ([]*mvccp
 	s.rangeRPCs.Add(1)
 	resp, err := s.commit(opLookup, s.client.Txn(ctx).Then(ops...))
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, 0, unavailable(err)
 	}
 	out := make([]*mvccpb.KeyValue, len(keys))
 	for i, r := range resp.Responses {
@@ -143,5 +160,5 @@ func (s *Store) readAt(ctx context.Context, rev int64, keys ...string) ([]*mvccp
 			out[i] = rr.Kvs[0]
 		}
 	}
-	return out, nil
+	return out, resp.Header.Revision, nil
 }

@@ -3,15 +3,11 @@ package store
 import (
 	"cmp"
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tokengate/tokengate/module/token"
 )
@@ -92,50 +88,38 @@ func (s *Store) LookupUsed(ctx context.Context, uses []RecentUse, d *Directory, 
 func (s *Store) lookupUsedBatch(ctx context.Context, start int, batch []RecentUse, d *Directory, fn func(int, token.Hash, *Lookup)) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	ops := make([]clientv3.Op, 0, 2*len(batch))
-	userAt := make(map[string]int) // user key → its op
+	// The tokens' records, then their users, each user once.
+	keys := make([]string, 0, 2*len(batch))
+	userAt := make(map[string]int) // user key → its index in keys
 	for _, u := range batch {
-		ops = append(ops, clientv3.OpGet(s.userTokenKey(u.Org, u.User, u.Token)))
+		keys = append(keys, s.userTokenKey(u.Org, u.User, u.Token))
 	}
 	for _, u := range batch {
 		if k := s.userKey(u.Org, u.User); userAt[k] == 0 {
-			userAt[k] = len(ops)
-			ops = append(ops, clientv3.OpGet(k))
+			userAt[k] = len(keys)
+			keys = append(keys, k)
 		}
 	}
-	s.rangeRPCs.Add(1)
 	s.lookups.Add(int64(len(batch)))
-	resp, err := s.commit(opLookup, s.client.Txn(ctx).Then(ops...))
+	kvs, rev, err := s.readKeys(ctx, 0, keys...)
 	if err != nil {
-		return unavailable(err)
-	}
-	first := func(i int) *mvccpb.KeyValue {
-		if rr := resp.Responses[i].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
-			return rr.Kvs[0]
-		}
-		return nil
+		return err
 	}
 	for i, u := range batch {
-		recordKey, userKey := s.userTokenKey(u.Org, u.User, u.Token), s.userKey(u.Org, u.User)
-		record, user := first(i), first(userAt[userKey])
-		if record == nil || user == nil {
+		userKey := s.userKey(u.Org, u.User)
+		l := &Lookup{Revision: rev}
+		if err := l.decode(kvs[i], kvs[userAt[userKey]]); err != nil {
+			return err
+		}
+		if !l.Found {
 			continue
 		}
-		l := &Lookup{Revision: resp.Header.Revision, Found: true}
-		if err := json.Unmarshal(record.Value, &l.Token); err != nil {
-			return fmt.Errorf("decoding %s: %v", recordKey, err)
-		}
-		if err := json.Unmarshal(user.Value, &l.User); err != nil {
-			return fmt.Errorf("decoding %s: %v", userKey, err)
-		}
-		var h token.Hash
-		if len(l.Token.Hash) != hex.EncodedLen(len(h)) {
+		refKey := s.tokenKeyHex(l.Token.Hash)
+		h, ok := s.TokenDigestOfKey([]byte(refKey))
+		if !ok {
 			continue // a record without its digest cannot be presented
 		}
-		if _, err := hex.Decode(h[:], []byte(l.Token.Hash)); err != nil {
-			continue // a record without its digest cannot be presented
-		}
-		l.Keys = []string{s.tokenKey(h), recordKey, userKey}
+		l.Keys = []string{refKey, keys[i], userKey}
 		if l, err = s.complete(ctx, l, d); err != nil {
 			return err
 		}
