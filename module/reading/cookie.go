@@ -63,8 +63,12 @@ func cookieWords(pair string) []string {
 			continue
 		}
 		end := i + size
-		for end < len(pair) && spaceLen(pair, end) > 0 {
-			end += spaceLen(pair, end)
+		for end < len(pair) {
+			n := spaceLen(pair, end)
+			if n == 0 {
+				break
+			}
+			end += n
 		}
 		w := word.String()
 		if !strings.HasSuffix(w, "=") && (end == len(pair) || pair[end] != '=') && w != "" {

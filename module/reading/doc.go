@@ -12,7 +12,7 @@
 // every reading is allowed, and refuses what it cannot read unambiguously.
 //
 // The common case allocates nothing: plain ASCII names are compared in
-// place (TestQueryValuesAllocatesNothing holds it at zero); what is found, and unusual
-// spellings (escapes, non-ASCII, cookies split at white space), may
-// allocate.
+// place (TestQueryValuesAllocatesNothing holds it at zero); what is found,
+// and unusual spellings (escapes, non-ASCII, cookies split at white
+// space), may allocate.
 package reading

@@ -105,9 +105,8 @@ func (d *Directory) read(ctx context.Context, rev *int64) (map[string]struct{}, 
 	return accounts, policies, err
 }
 
-// afterDirectoryPage, when set (tests), runs after each page a directory
-// read takes.
-var afterDirectoryPage func()
+// afterPage, when set (tests), runs after each page pages reads.
+var afterPage func()
 
 // pages calls fn for every key under prefix at revision *rev, page keys to
 // a request; when *rev is 0, at the first page's revision, which it sets.
@@ -131,8 +130,8 @@ func (s *Store) pages(ctx context.Context, prefix string, rev *int64, page int64
 				return err
 			}
 		}
-		if afterDirectoryPage != nil {
-			afterDirectoryPage()
+		if afterPage != nil {
+			afterPage()
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return nil

@@ -250,7 +250,7 @@ func TestDirectoryReloadKeepsChangesMadeMeanwhile(t *testing.T) {
 	ctx := ctxT(t)
 	old := directoryPage
 	directoryPage = 1
-	t.Cleanup(func() { directoryPage = old; afterDirectoryPage = nil })
+	t.Cleanup(func() { directoryPage = old; afterPage = nil })
 
 	d := s.NewDirectory()
 	event := func(typ mvccpb.Event_EventType, key string, rev int64) *clientv3.Event {
@@ -267,8 +267,8 @@ func TestDirectoryReloadKeepsChangesMadeMeanwhile(t *testing.T) {
 	// is older than what the reload reads and must not undo its deletion.
 	created := rev()
 	var late *Account
-	afterDirectoryPage = func() {
-		afterDirectoryPage = nil // once, after the first page
+	afterPage = func() {
+		afterPage = nil // once, after the first page
 		if err := s.DeleteAccount(ctx, f.org, f.act2, operator); err != nil {
 			t.Fatal(err)
 		}
