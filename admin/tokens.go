@@ -54,11 +54,9 @@ func createToken(c *call) error {
 	if present["replaces"] {
 		rot = &store.Rotation{Replaces: replaces}
 		if present["overlap"] {
-			d, err := caddy.ParseDuration(overlap)
-			if err != nil || d < 0 || d > MaxOverlap {
-				return invalid("overlap", `must be a duration such as "1h", at most 90 days`)
+			if rot.Overlap, err = parseOverlap(overlap); err != nil {
+				return err
 			}
-			rot.Overlap = d
 		}
 	} else if present["overlap"] {
 		return invalid("overlap", "goes with replaces")
@@ -70,6 +68,16 @@ func createToken(c *call) error {
 		return err
 	}
 	return c.changed(http.StatusCreated, store.ActionTokenCreate, t.ID, viewNewToken(t, secret))
+}
+
+// parseOverlap reads how long a replaced token or webhook secret keeps
+// working: a duration of at most MaxOverlap.
+func parseOverlap(s string) (time.Duration, error) {
+	d, err := caddy.ParseDuration(s)
+	if err != nil || d < 0 || d > MaxOverlap {
+		return 0, invalid("overlap", `must be a duration such as "1h", at most 90 days`)
+	}
+	return d, nil
 }
 
 // GET /orgs/{org}/users/{user}/tokens: never a secret. A UI user may list

@@ -153,7 +153,7 @@ type webhookView struct {
 func viewWebhook(w *store.Webhook) webhookView {
 	v := webhookView{ID: w.ID, Org: w.Org, URL: w.URL, Events: w.Events, Description: w.Description, Disabled: w.Disabled,
 		CreatedAt: w.CreatedAt, CreatedBy: w.CreatedBy}
-	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt != nil && time.Now().Before(*w.PreviousSecretExpiresAt) {
+	if len(w.Secrets(time.Now())) > 1 { // the previous secret still signs
 		v.PreviousSecretExpiresAt = w.PreviousSecretExpiresAt
 	}
 	if !w.UpdatedAt.IsZero() {

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/webhook"
 )
@@ -62,22 +60,20 @@ func rotateWebhookSecret(c *call) error {
 	if err := c.webhookAdmin(org); err != nil {
 		return err
 	}
-	var overlap string
-	present := map[string]bool{}
+	var overlap time.Duration
 	if c.r.ContentLength != 0 { // no body: no overlap
-		var err error
-		if present, err = c.decodePresent(fields{"overlap": &overlap}); err != nil {
+		var raw string
+		present, err := c.decodePresent(fields{"overlap": &raw})
+		if err != nil {
 			return err
 		}
-	}
-	var d time.Duration
-	var err error
-	if present["overlap"] {
-		if d, err = caddy.ParseDuration(overlap); err != nil || d < 0 || d > MaxOverlap {
-			return invalid("overlap", `must be a duration such as "24h", at most 90 days`)
+		if present["overlap"] {
+			if overlap, err = parseOverlap(raw); err != nil {
+				return err
+			}
 		}
 	}
-	w, err := c.api.store.RotateWebhookSecret(c.r.Context(), org, c.params["wh"], webhook.NewSecret(), d, c.caller.Actor())
+	w, err := c.api.store.RotateWebhookSecret(c.r.Context(), org, c.params["wh"], webhook.NewSecret(), overlap, c.caller.Actor())
 	if err != nil {
 		return err
 	}
