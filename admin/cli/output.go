@@ -82,7 +82,10 @@ func printJSON(w io.Writer, body []byte) error {
 
 // holdsSecret reports whether an answer carries a new secret: a token's or
 // a webhook's own "secret", or the "token" of a new user.
-func holdsSecret(body []byte) bool {
+func holdsSecret(body []byte) bool { return secretOf(body) != "" }
+
+// secretOf is the new secret an answer carries (see holdsSecret), or "".
+func secretOf(body []byte) string {
 	var v struct {
 		Secret string `json:"secret"`
 		Token  *struct {
@@ -90,9 +93,12 @@ func holdsSecret(body []byte) bool {
 		} `json:"token"`
 	}
 	if json.Unmarshal(body, &v) != nil {
-		return false
+		return ""
 	}
-	return v.Secret != "" || (v.Token != nil && v.Token.Secret != "")
+	if v.Secret == "" && v.Token != nil {
+		return v.Token.Secret
+	}
+	return v.Secret
 }
 
 // secretNotice is printed on stderr beside an answer holding a secret. It
@@ -148,20 +154,17 @@ func outputOf(fs *pflag.FlagSet, secret bool) (string, error) {
 // object's id (a created user's, not its token's), each listed object's id
 // a line, or the new secret.
 func printOutput(w io.Writer, body []byte, out string) error {
-	var v map[string]any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return fmt.Errorf("the answer is not a JSON object: %v", err)
-	}
 	if out == outputSecret {
-		s, _ := v["secret"].(string)
-		if tok, ok := v["token"].(map[string]any); ok && s == "" {
-			s, _ = tok["secret"].(string)
-		}
+		s := secretOf(body)
 		if s == "" {
 			return errors.New("the answer holds no secret")
 		}
 		_, err := fmt.Fprintln(w, s)
 		return err
+	}
+	var v map[string]any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("the answer is not a JSON object: %v", err)
 	}
 	var ids []string
 	switch {
@@ -177,10 +180,13 @@ func printOutput(w io.Writer, body []byte, out string) error {
 				continue
 			}
 			for _, item := range list {
-				if m, ok := item.(map[string]any); ok && m["id"] != nil {
-					ids = append(ids, fmt.Sprint(m["id"]))
-				} else if m, ok := item.(map[string]any); ok && m["event_id"] != nil {
-					ids = append(ids, fmt.Sprint(m["event_id"]))
+				m, _ := item.(map[string]any)
+				id := m["id"]
+				if id == nil {
+					id = m["event_id"] // deliveries
+				}
+				if id != nil {
+					ids = append(ids, fmt.Sprint(id))
 				}
 			}
 		}
