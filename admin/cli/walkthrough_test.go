@@ -272,11 +272,10 @@ func checkStatus(t *testing.T, r result) {
 	var st struct {
 		Status string
 		Store  struct {
-			Reachable                      bool
-			WatchRevision, ClusterRevision int64 `json:"-"`
-			Watch                          int64 `json:"watch_revision"`
-			Cluster                        int64 `json:"cluster_revision"`
-			Members                        []struct {
+			Reachable bool
+			Watch     int64 `json:"watch_revision"`
+			Cluster   int64 `json:"cluster_revision"`
+			Members   []struct {
 				Name, Version string
 				Leader        bool
 				Error         string
@@ -286,7 +285,6 @@ func checkStatus(t *testing.T, r result) {
 			Leading bool
 			Leader  string
 		}
-		RateLimit struct{ Gateways int64 } `json:"rate_limit"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status: %v\n%s", err, r.stdout)
