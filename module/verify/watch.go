@@ -200,13 +200,8 @@ func (v *Verifier) watch() {
 	defer v.wg.Done()
 	client := v.store.Client()
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
-	var next int64 // revision to resume from; 0: start over
-	var stopWarming context.CancelFunc
-	defer func() {
-		if stopWarming != nil {
-			stopWarming()
-		}
-	}()
+	var next int64                     // revision to resume from; 0: start over
+	var stopWarming context.CancelFunc // the warming under way; it ends with v.ctx too
 	for started := false; v.ctx.Err() == nil; started = true {
 		if started {
 			v.changes.restarts.Add(1)
@@ -263,7 +258,7 @@ func (v *Verifier) watch() {
 // loadDirectory loads the directory at rev, the revision the watch starts
 // from, in at most 10 s (a page of 1 000 keys per read).
 func (v *Verifier) loadDirectory(rev int64) {
-	ctx, cancel := context.WithTimeout(v.ctx, max(v.cfg.LookupTimeout, 10*time.Second))
+	ctx, cancel := context.WithTimeout(v.ctx, v.directoryLoadTimeout())
 	defer cancel()
 	if err := v.dir.Load(ctx, rev); err != nil {
 		v.log.Debug("directory not loaded; lookups read accounts and policies from etcd", zap.Error(err))
@@ -280,12 +275,18 @@ func (v *Verifier) reloadDirectory(ctx context.Context) {
 	}
 	v.wg.Go(func() {
 		defer v.dirReloading.Store(false)
-		rctx, cancel := context.WithTimeout(ctx, max(v.cfg.LookupTimeout, 10*time.Second))
+		rctx, cancel := context.WithTimeout(ctx, v.directoryLoadTimeout())
 		defer cancel()
 		if err := v.dir.Reload(rctx); err != nil {
 			v.log.Debug("directory not loaded yet; lookups read accounts and policies from etcd", zap.Error(err))
 		}
 	})
+}
+
+// directoryLoadTimeout bounds one load of the directory: pages of 1 000
+// keys, however many.
+func (v *Verifier) directoryLoadTimeout() time.Duration {
+	return max(v.cfg.LookupTimeout, 10*time.Second)
 }
 
 func (v *Verifier) currentRevision() (int64, error) {
