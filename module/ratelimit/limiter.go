@@ -32,6 +32,9 @@ type Config struct {
 	Interval time.Duration
 	// Logger receives registration losses and recoveries. Default: none.
 	Logger *zap.Logger
+	// Announce is the value of this gateway's registration: what the
+	// others may need to know of it (the store's schema it writes).
+	Announce string
 
 	// now is the clock; tests replace it.
 	now func() time.Time

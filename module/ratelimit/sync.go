@@ -17,7 +17,8 @@ import (
 
 // Keys under the limiter's prefix:
 //
-//	gateways/<gateway>        one per live gateway, under its lease
+//	gateways/<gateway>        one per live gateway, under its lease;
+//	                          its value is Config.Announce
 //	demand/<user>/<gateway>   "<window start>:<admitted>:<demand>": what a
 //	                          gateway admitted for a hot user in the window
 //	                          that began at <window start> (unix ns), and
@@ -76,7 +77,7 @@ func (l *Limiter) holdLease(registered func()) error {
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.LeaseTTL)
 	lease, err := l.client.Grant(ctx, ttl)
 	if err == nil {
-		_, err = l.client.Put(ctx, l.gatewayKey(l.cfg.Gateway), "", clientv3.WithLease(lease.ID))
+		_, err = l.client.Put(ctx, l.gatewayKey(l.cfg.Gateway), l.cfg.Announce, clientv3.WithLease(lease.ID))
 	}
 	cancel()
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +11,16 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// userBatch bounds the users rewritten per transaction when an account is
-// removed from them: each is one write and one guard, and the account's
-// absence one more guard, well inside etcd's default --max-txn-ops of 128.
-const userBatch = 100
+// userBatch bounds the users read per transaction when an account is
+// removed from them, and txnBudget the writes: each user read is one
+// guard, each user rewritten one write, the copies under its tokens'
+// digests one nested write each, and the guard of its tokens. Guards and
+// writes each stay well inside etcd's default --max-txn-ops of 128, which
+// leaves room for the nested writes.
+const (
+	userBatch = 40
+	txnBudget = 120
+)
 
 // DeleteAccount deletes an account. It refuses while account-level users or
 // policies belong to the account.
@@ -124,14 +131,15 @@ func (s *Store) dropAccountFromUsers(ctx context.Context, org, id string) (int, 
 		}
 	}
 	total := 0
-	for batch := range slices.Chunk(keys, userBatch) {
-		changed, recreated := 0, false
+	for len(keys) > 0 {
+		changed, took, recreated := 0, 0, false
 		err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-			changed, recreated = 0, false
+			changed, took, recreated = 0, 0, false
 			if kv, err := r.get(s.accountKey(org, id)); err != nil || kv != nil {
 				recreated = kv != nil
 				return nil, err
 			}
+			batch := keys[:min(len(keys), userBatch)]
 			kvs, err := r.getAll(batch)
 			if err != nil {
 				return nil, err
@@ -141,23 +149,40 @@ func (s *Store) dropAccountFromUsers(ctx context.Context, org, id string) (int, 
 			for _, kv := range kvs {
 				var u User
 				if kv == nil {
+					took++
 					continue // deleted meanwhile
 				}
 				if err := json.Unmarshal(kv.Value, &u); err != nil {
 					return nil, fmt.Errorf("decoding %s: %v", kv.Key, err)
 				}
-				if i := slices.Index(u.Accounts, id); i >= 0 {
-					u.Accounts = slices.Delete(u.Accounts, i, i+1)
-					u.UpdatedAt = now
-					w.put(string(kv.Key), u)
-					changed++
+				i := slices.Index(u.Accounts, id)
+				if i < 0 {
+					took++
+					continue
 				}
+				u.Accounts = slices.Delete(u.Accounts, i, i+1)
+				u.UpdatedAt = now
+				var uw writes
+				uw.put(string(kv.Key), u)
+				if err := r.recopy(&uw, &u); err != nil {
+					return nil, err
+				}
+				// Users that do not fit wait for the next transaction;
+				// the first always fits (MaxTokensPerUser).
+				if took > 0 && len(w.ops)+len(uw.ops) > txnBudget {
+					break
+				}
+				w.ops = append(w.ops, uw.ops...)
+				w.err = cmp.Or(w.err, uw.err)
+				took++
+				changed++
 			}
 			return w.ops, w.err
 		})
 		if err != nil || recreated {
 			return total, err
 		}
+		keys = keys[took:]
 		total += changed
 	}
 	return total, nil

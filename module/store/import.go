@@ -45,6 +45,10 @@ func (s *Store) Import(ctx context.Context, users []User, tokens []NewToken) err
 			}
 		}
 	}
+	byID := make(map[string]*User, len(users))
+	for i := range users {
+		byID[users[i].Org+"/"+users[i].ID] = &users[i]
+	}
 	for i := range tokens {
 		t := &tokens[i].Token
 		if !ValidOrgID(t.Org) || !ValidUserID(t.User) || !ValidTokenID(t.ID) {
@@ -55,7 +59,7 @@ func (s *Store) Import(ctx context.Context, users []User, tokens []NewToken) err
 		}
 		t.Hash = hex.EncodeToString(tokens[i].Hash[:])
 		w.put(s.userTokenKey(t.Org, t.User, t.ID), t)
-		w.put(s.tokenKeyHex(t.Hash), tokenRef{Org: t.Org, User: t.User, Token: t.ID})
+		w.put(s.tokenKeyHex(t.Hash), refOf(t, byID[t.Org+"/"+t.User]))
 		if len(w.ops) >= importBatch {
 			if err := flush(); err != nil {
 				return err

@@ -28,12 +28,23 @@ import (
 //	    /_ratelimit/, outside the range the identity cache watches
 //	    (VerdictRange). The migration moves the last-use times; the
 //	    budgets are leased and go with the gateways that wrote them.
+//	3 — the key under a token's digest holds, beside where the token's
+//	    record is, a copy of the record and of its user (tokenRef), kept
+//	    current by every write of either: a cold lookup reads one key.
+//	    A gateway of version 3 writes the copies on a store of version 2
+//	    as well, but trusts them only once the store is at 3; the store
+//	    moves to 3 only when every live gateway writes them (Upgrade).
 //
 // A store written before the schema key existed is read as version 1: its
 // layout is version 1's.
 
 // SchemaVersion is the version this build reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
+
+// startVersion is the newest version a gateway brings a store to by
+// itself as it starts. Later versions change what every writer must do,
+// so they wait until no gateway of an older version is live (Upgrade).
+const startVersion = 2
 
 // ErrSchemaNewer says the store was written by a newer tokengate.
 var ErrSchemaNewer = errors.New("the store's schema is newer than this tokengate")
@@ -59,6 +70,9 @@ type SchemaCheck struct {
 	// MigratedFrom is the version the store had before this check
 	// migrated it; 0 when it did not.
 	MigratedFrom int
+	// UpgradePending: the store is older than this build's version and
+	// waits for Upgrade.
+	UpgradePending bool
 }
 
 func (s *Store) schemaKey() string { return s.prefix + "/schema" }
@@ -92,7 +106,7 @@ func (s *Store) CheckSchema(ctx context.Context, writtenBy string) (SchemaCheck,
 				return check, fmt.Errorf("%w: the store at %s is at schema version %d (written by %s), this tokengate reads version %d: run a tokengate at least as new as that one",
 					ErrSchemaNewer, s.prefix, sc.Version, sc.WrittenBy, SchemaVersion)
 			}
-			if sc.Version < SchemaVersion {
+			if sc.Version < startVersion {
 				if err := s.migrate(ctx, sc.Version, kvs[0].ModRevision, writtenBy); err != nil {
 					return check, fmt.Errorf("migrating the store at %s from schema version %d: %w", s.prefix, sc.Version, err)
 				}
@@ -102,6 +116,8 @@ func (s *Store) CheckSchema(ctx context.Context, writtenBy string) (SchemaCheck,
 				continue // read what the migration (or another gateway) left
 			}
 			check.MigratedFrom = migrated
+			check.UpgradePending = sc.Version < SchemaVersion
+			s.noteSchema(sc.Version)
 			return check, nil
 		}
 		put, err := putJSON(s.schemaKey(), Schema{Version: SchemaVersion, WrittenBy: writtenBy, At: s.Now().UTC()})
@@ -115,6 +131,7 @@ func (s *Store) CheckSchema(ctx context.Context, writtenBy string) (SchemaCheck,
 		}
 		if txn.Succeeded {
 			check.Version, check.Created = SchemaVersion, true
+			s.noteSchema(SchemaVersion)
 			return check, nil
 		}
 		// Another gateway wrote it first: read what it wrote.

@@ -27,10 +27,15 @@ type Store struct {
 
 	accountIDs accountIndex
 
-	rangeRPCs  atomic.Int64
-	lookups    atomic.Int64
-	usageTxns  atomic.Int64
-	lastCommit atomic.Int64
+	rangeRPCs   atomic.Int64
+	lookups     atomic.Int64
+	copyLookups atomic.Int64
+	usageTxns   atomic.Int64
+	lastCommit  atomic.Int64
+	// copies: the store is at schema 3 as last seen, and lookups trust
+	// the copies under tokens' digests.
+	copies      atomic.Bool
+	schemaKnown atomic.Bool
 }
 
 // New returns a store keeping its keys under prefix (e.g. "/tokengate").
@@ -52,13 +57,16 @@ type Stats struct {
 	// Lookups counts token lookups (LookupToken calls), each one read of
 	// the data behind a token at a single revision.
 	Lookups int64
+	// CopyLookups counts the lookups of found tokens answered from the
+	// copy under the digest, in one round trip.
+	CopyLookups int64
 	// UsageWrites counts the etcd requests that recorded token use.
 	UsageWrites int64
 }
 
 // Stats returns the counters since the store was made.
 func (s *Store) Stats() Stats {
-	return Stats{RangeRPCs: s.rangeRPCs.Load(), Lookups: s.lookups.Load(), UsageWrites: s.usageTxns.Load()}
+	return Stats{RangeRPCs: s.rangeRPCs.Load(), Lookups: s.lookups.Load(), CopyLookups: s.copyLookups.Load(), UsageWrites: s.usageTxns.Load()}
 }
 
 // LastCommit is the highest etcd revision a change made through this store
@@ -150,6 +158,22 @@ type snapshot struct {
 	ctx  context.Context
 	rev  int64
 	cmps []clientv3.Cmp
+	// guarded holds the keys (and, with a trailing "*", the prefixes)
+	// already guarded: a key read twice needs one guard, and etcd counts
+	// guards against --max-txn-ops.
+	guarded map[string]bool
+}
+
+// guard adds c, the guard of key, unless key is guarded already.
+func (r *snapshot) guard(key string, c clientv3.Cmp) {
+	if r.guarded[key] {
+		return
+	}
+	if r.guarded == nil {
+		r.guarded = make(map[string]bool)
+	}
+	r.guarded[key] = true
+	r.cmps = append(r.cmps, c)
 }
 
 func (r *snapshot) readOpts(opts ...clientv3.OpOption) []clientv3.OpOption {
@@ -169,11 +193,11 @@ func (r *snapshot) get(key string) (*mvccpb.KeyValue, error) {
 		r.rev = resp.Header.Revision
 	}
 	if len(resp.Kvs) == 0 {
-		r.cmps = append(r.cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+		r.guard(key, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
 		return nil, nil
 	}
 	kv := resp.Kvs[0]
-	r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
+	r.guard(key, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
 	return kv, nil
 }
 
@@ -196,9 +220,9 @@ func (r *snapshot) getAll(keys []string) ([]*mvccpb.KeyValue, error) {
 	for i, rr := range resp.Responses {
 		if kvs := rr.GetResponseRange().GetKvs(); len(kvs) > 0 {
 			out[i] = kvs[0]
-			r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(keys[i]), "=", kvs[0].ModRevision))
+			r.guard(keys[i], clientv3.Compare(clientv3.ModRevision(keys[i]), "=", kvs[0].ModRevision))
 		} else {
-			r.cmps = append(r.cmps, clientv3.Compare(clientv3.CreateRevision(keys[i]), "=", 0))
+			r.guard(keys[i], clientv3.Compare(clientv3.CreateRevision(keys[i]), "=", 0))
 		}
 	}
 	return out, nil
@@ -226,7 +250,7 @@ func (r *snapshot) list(prefix string) ([]*mvccpb.KeyValue, error) {
 	if r.rev == 0 {
 		r.rev = resp.Header.Revision
 	}
-	r.cmps = append(r.cmps, clientv3.Compare(clientv3.ModRevision(prefix), "<", r.rev+1).WithPrefix())
+	r.guard(prefix+"*", clientv3.Compare(clientv3.ModRevision(prefix), "<", r.rev+1).WithPrefix())
 	return resp.Kvs, nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -19,16 +20,72 @@ type NewToken struct {
 	Token Token
 }
 
-// tokenRef is the value under /tokens/<digest>: where the token's record is.
+// tokenRef is the value under /tokens/<digest>: where the token's record
+// is, and a copy of the record and of its user, so that a cold lookup
+// reads one key (schema 3). Every write of a record or of a user writes
+// the copies with it, in its transaction; gateways of schema 2 read the
+// reference and ignore the copy.
 type tokenRef struct {
-	Org   string `json:"org"`
-	User  string `json:"user"`
-	Token string `json:"token"`
+	Org   string   `json:"org"`
+	User  string   `json:"user"`
+	Token string   `json:"token"`
+	Copy  *refCopy `json:"copy,omitempty"`
 }
 
-// putToken adds the writes that store a new token, guarding against its
-// digest being present already.
-func (r *snapshot) putToken(w *writes, nt *NewToken) error {
+// refCopy is what a digest's key holds of the token's record and its user.
+type refCopy struct {
+	Token Token `json:"token"`
+	User  User  `json:"user"`
+}
+
+// refOf is the value under the digest of token t of user u; u nil: without
+// a copy.
+func refOf(t *Token, u *User) tokenRef {
+	ref := tokenRef{Org: t.Org, User: t.User, Token: t.ID}
+	if u != nil {
+		ref.Copy = &refCopy{Token: *t, User: *u}
+		ref.Copy.Token.LastUsedAt = nil
+	}
+	return ref
+}
+
+// rewriteToken adds the writes that store token t of user u again — its
+// record when record is set, and the reference with its copy — each only
+// if the record still exists when the transaction commits: a token revoked
+// meanwhile stays revoked. (One nested transaction, which etcd counts
+// against what is left of --max-txn-ops after the outer one's guards.)
+func (s *Store) rewriteToken(w *writes, t *Token, u *User, record bool) {
+	recordKey := s.userTokenKey(t.Org, t.User, t.ID)
+	var inner writes
+	if record {
+		inner.put(recordKey, t)
+	}
+	inner.put(s.tokenKeyHex(t.Hash), refOf(t, u))
+	if inner.err != nil {
+		w.err = cmp.Or(w.err, inner.err)
+		return
+	}
+	w.ops = append(w.ops, clientv3.OpTxn(
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(recordKey), ">", 0)}, inner.ops, nil))
+}
+
+// recopy adds the writes that bring the copies of user u under its
+// tokens' digests up to date, guarding against tokens added or changed
+// meanwhile.
+func (r *snapshot) recopy(w *writes, u *User) error {
+	tokens, err := r.userTokens(u.Org, u.ID)
+	if err != nil {
+		return err
+	}
+	for i := range tokens {
+		r.s.rewriteToken(w, &tokens[i], u, false)
+	}
+	return nil
+}
+
+// putToken adds the writes that store a new token of user u, guarding
+// against its digest being present already.
+func (r *snapshot) putToken(w *writes, nt *NewToken, u *User) error {
 	t := &nt.Token
 	if !ValidTokenID(t.ID) {
 		return fmt.Errorf("store: token id %q is not a token id", t.ID)
@@ -41,7 +98,7 @@ func (r *snapshot) putToken(w *writes, nt *NewToken) error {
 		return &ConflictError{"token already exists"}
 	}
 	w.put(r.s.userTokenKey(t.Org, t.User, t.ID), t)
-	w.put(ref, tokenRef{Org: t.Org, User: t.User, Token: t.ID})
+	w.put(ref, refOf(t, u))
 	return nil
 }
 
@@ -129,7 +186,7 @@ func (s *Store) CreateTokenChecked(ctx context.Context, nt NewToken, rot *Rotati
 					old.ExpiresAt = &until
 				}
 				old.ReplacedBy = t.ID
-				w.put(s.userTokenKey(old.Org, old.User, old.ID), old)
+				s.rewriteToken(&w, &old, &u, true)
 			case old.Expired(now):
 				s.delToken(&w, &old)
 			default:
@@ -142,7 +199,7 @@ func (s *Store) CreateTokenChecked(ctx context.Context, nt NewToken, rot *Rotati
 		if live >= MaxTokensPerUser {
 			return nil, &ConflictError{fmt.Sprintf("user %s already has %d tokens; revoke one first", t.User, live)}
 		}
-		if err := r.putToken(&w, &nt); err != nil {
+		if err := r.putToken(&w, &nt, &u); err != nil {
 			return nil, err
 		}
 		return s.withEvent(&w, Event{Org: t.Org, Actor: by, Action: ActionTokenCreate, Target: t.ID, Account: u.Account, User: t.User})

@@ -50,7 +50,7 @@ func (s *Store) CreateUserChecked(ctx context.Context, u User, first *NewToken, 
 		var w writes
 		w.put(s.userKey(u.Org, u.ID), u)
 		if first != nil {
-			if err := r.putToken(&w, first); err != nil {
+			if err := r.putToken(&w, first, &u); err != nil {
 				return nil, err
 			}
 		}
@@ -163,6 +163,9 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 		out = u
 		var w writes
 		w.put(s.userKey(org, id), u)
+		if err := r.recopy(&w, &u); err != nil {
+			return nil, err
+		}
 		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionUserUpdate, Target: id, Account: u.Account})
 	})
 	if err != nil {

@@ -339,7 +339,7 @@ func (a *App) open() (*Running, error) {
 	// forgets what was admitted nor registers the gateway twice.
 	val, _, err = resources.LoadOrNew(a.limitsKey(), func() (caddy.Destructor, error) {
 		s := v.Store()
-		return pooledLimiter{ratelimit.New(s.Client(), s.RateLimitPrefix(), ratelimit.Config{Logger: longLived.Named("ratelimit")})}, nil
+		return pooledLimiter{ratelimit.New(s.Client(), s.RateLimitPrefix(), ratelimit.Config{Logger: longLived.Named("ratelimit"), Announce: store.Announcement})}, nil
 	})
 	if err != nil {
 		_, _ = resources.Delete(a.webhooksKey())

@@ -221,6 +221,9 @@ func (v *Verifier) watch() {
 			// cannot be read now, lookups read them from etcd until the
 			// heartbeat has loaded it.
 			v.loadDirectory(rev)
+			// Whether lookups may trust the copies under tokens' digests:
+			// the schema key's changes may have gone unseen too.
+			v.readSchema(rev)
 			// Whatever was read before this revision may have missed
 			// changes no watch will report: it must be read again.
 			v.changes.flush(rev)
@@ -262,6 +265,16 @@ func (v *Verifier) loadDirectory(rev int64) {
 	defer cancel()
 	if err := v.dir.Load(ctx, rev); err != nil {
 		v.log.Debug("directory not loaded; lookups read accounts and policies from etcd", zap.Error(err))
+	}
+}
+
+// readSchema reads the store's schema version at rev (0: the latest):
+// until it is known, lookups read records and users, not their copies.
+func (v *Verifier) readSchema(rev int64) {
+	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.LookupTimeout)
+	defer cancel()
+	if err := v.store.ReadSchema(ctx, rev); err != nil {
+		v.log.Debug("schema not read; lookups read records and users", zap.Error(err))
 	}
 }
 
@@ -348,6 +361,7 @@ func (v *Verifier) watchFrom(client *clientv3.Client, next *int64) (bool, error)
 		var last int64
 		for _, ev := range wr.Events {
 			v.dir.Apply(ev)
+			v.store.NoteChange(ev)
 			key := string(ev.Kv.Key)
 			if !slices.ContainsFunc(ignored, func(p string) bool { return strings.HasPrefix(key, p) }) {
 				v.changes.record(key, ev.Kv.ModRevision)
@@ -434,6 +448,9 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		v.changes.confirmed(rev, at)
 		if !v.dir.Ready() {
 			v.reloadDirectory(ctx)
+		}
+		if !v.store.SchemaKnown() {
+			v.readSchema(0)
 		}
 		if v.changes.applied.Load() < rev {
 			// The request must carry the watch's context metadata to

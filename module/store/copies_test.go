@@ -1,0 +1,360 @@
+package store
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/token"
+)
+
+// readRef reads the value under a token's digest; nil when there is none.
+func readRef(t *testing.T, s *Store, hexHash string) *tokenRef {
+	t.Helper()
+	resp, err := s.Client().Get(ctxT(t), s.tokenKeyHex(hexHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	var ref tokenRef
+	if err := json.Unmarshal(resp.Kvs[0].Value, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return &ref
+}
+
+// checkCopies fails unless every token of the user has, under its digest,
+// a copy of its record and of the user as stored now.
+func checkCopies(t *testing.T, s *Store, org, user string) {
+	t.Helper()
+	ctx := ctxT(t)
+	u, err := s.GetUser(ctx, org, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := listAll[Token](ctx, s, s.userTokensPrefix(org, user))
+	if err != nil || len(records) == 0 {
+		t.Fatalf("tokens of %s: %v %v", user, records, err)
+	}
+	for _, rec := range records {
+		ref := readRef(t, s, rec.Hash)
+		if ref == nil || ref.Copy == nil {
+			t.Fatalf("token %s: no copy under its digest: %+v", rec.ID, ref)
+		}
+		if !reflect.DeepEqual(ref.Copy.Token, rec) {
+			t.Errorf("token %s: copy of the record %+v, record %+v", rec.ID, ref.Copy.Token, rec)
+		}
+		if !reflect.DeepEqual(ref.Copy.User, *u) {
+			t.Errorf("token %s: copy of the user %+v, user %+v", rec.ID, ref.Copy.User, *u)
+		}
+	}
+}
+
+// TestCopiesFollowEveryWrite: every write of a token's record or of its
+// user leaves under the token's digest a copy equal to both.
+func TestCopiesFollowEveryWrite(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	u, _ := f.programmatic(t, func(u *User) {
+		u.Level, u.Account, u.Accounts = LevelOrganization, "", []string{f.act1, f.act2}
+	})
+	checkCopies(t, s, f.org, u.ID)
+
+	_, nt := newToken(t, token.Programmatic)
+	nt.Token = Token{Org: f.org, User: u.ID, ID: NewTokenID(), Name: "second"}
+	second, err := s.CreateToken(ctx, nt, nil, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCopies(t, s, f.org, u.ID)
+
+	_, nt = newToken(t, token.Programmatic)
+	nt.Token = Token{Org: f.org, User: u.ID, ID: NewTokenID()}
+	if _, err := s.CreateToken(ctx, nt, &Rotation{Replaces: second.ID, Overlap: time.Hour}, operator); err != nil {
+		t.Fatal(err)
+	}
+	checkCopies(t, s, f.org, u.ID) // the replaced token's copy has its expiry
+
+	if _, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.Disabled = true; return nil }, operator); err != nil {
+		t.Fatal(err)
+	}
+	checkCopies(t, s, f.org, u.ID)
+
+	if err := s.DeleteAccount(ctx, f.org, f.act2, operator); err != nil {
+		t.Fatal(err)
+	}
+	checkCopies(t, s, f.org, u.ID)
+	if got, _ := s.GetUser(ctx, f.org, u.ID); !slices.Equal(got.Accounts, []string{f.act1}) {
+		t.Fatalf("accounts after the deletion: %v", got.Accounts)
+	}
+
+	imported := User{ID: NewUserID(), Org: f.org, Type: TypeProgrammatic, Level: LevelAccount, Account: f.act1, Role: RoleViewer, Name: "imported"}
+	_, nt = newToken(t, token.Programmatic)
+	nt.Token = Token{Org: f.org, User: imported.ID, ID: NewTokenID()}
+	if err := s.Import(ctx, []User{imported}, []NewToken{nt}); err != nil {
+		t.Fatal(err)
+	}
+	checkCopies(t, s, f.org, imported.ID)
+}
+
+// TestAccountDeletionRecopiesInBatches: removing an account from users
+// whose tokens' copies need rewriting too takes as many transactions as
+// etcd's limits require, and leaves every copy current.
+func TestAccountDeletionRecopiesInBatches(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	var users []User
+	var tokens []NewToken
+	for range 12 {
+		u := User{ID: NewUserID(), Org: f.org, Type: TypeProgrammatic, Level: LevelOrganization, Accounts: []string{f.act1, f.act2},
+			Role: RoleViewer, Name: "many tokens"}
+		users = append(users, u)
+		for range 20 {
+			_, nt := newToken(t, token.Programmatic)
+			nt.Token = Token{Org: f.org, User: u.ID, ID: NewTokenID()}
+			tokens = append(tokens, nt)
+		}
+	}
+	if err := s.Import(ctx, users, tokens); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAccount(ctx, f.org, f.act2, operator); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		checkCopies(t, s, f.org, u.ID)
+	}
+}
+
+// TestRecopyNeverRevivesARevokedToken: a token revoked between the read of
+// a user's tokens and the commit of the user's change stays revoked; its
+// copy is not written again.
+func TestRecopyNeverRevivesARevokedToken(t *testing.T) {
+	s, _ := newStore(t)
+	f := newFixture(t, s)
+	ctx := ctxT(t)
+	u, _ := f.programmatic(t, nil)
+	toks, err := s.ListTokens(ctx, f.org, u.ID)
+	if err != nil || len(toks) != 1 {
+		t.Fatalf("tokens: %v %v", toks, err)
+	}
+	revoked := false
+	err = s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var cur User
+		if _, err := r.getJSON(s.userKey(f.org, u.ID), &cur); err != nil {
+			return nil, err
+		}
+		cur.Name = "renamed"
+		var w writes
+		w.put(s.userKey(f.org, u.ID), cur)
+		if err := r.recopy(&w, &cur); err != nil {
+			return nil, err
+		}
+		if !revoked {
+			// Another admin revokes the token now.
+			revoked = true
+			if err := s.RevokeToken(ctx, f.org, u.ID, toks[0].ID, operator); err != nil {
+				return nil, err
+			}
+		}
+		return w.ops, w.err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := readRef(t, s, toks[0].Hash); ref != nil {
+		t.Fatalf("the revoked token's digest is back: %+v", ref)
+	}
+	if got, _ := s.GetUser(ctx, f.org, u.ID); got.Name != "renamed" {
+		t.Fatalf("the user's change was lost: %+v", got)
+	}
+}
+
+// TestLookupReadsOneKeyAtSchema3: on a store at schema 3 a found token's
+// lookup is one read, and finds what the reads of the record and the user
+// find.
+func TestLookupReadsOneKeyAtSchema3(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	if check, err := s.CheckSchema(ctx, "test"); err != nil || !check.Created || check.Version != 3 || !s.CopiesTrusted() {
+		t.Fatalf("schema: %+v %v", check, err)
+	}
+	f := newFixture(t, s)
+	u, secret := f.programmatic(t, func(u *User) { u.Role, u.Policies = RolePolicy, []string{f.polAct} })
+	h := token.Sum(secret)
+	// As a gateway does: accounts and policies from the directory.
+	d := s.NewDirectory()
+	if err := d.Load(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	before := s.Stats()
+	one, err := s.LookupTokenIn(ctx, h, d)
+	if err != nil || !one.Found {
+		t.Fatalf("lookup: %+v %v", one, err)
+	}
+	after := s.Stats()
+	if n := after.RangeRPCs - before.RangeRPCs; n != 1 {
+		t.Errorf("a lookup from the copy took %d reads, want 1", n)
+	}
+	if after.CopyLookups != before.CopyLookups+1 {
+		t.Errorf("copy lookups %d → %d", before.CopyLookups, after.CopyLookups)
+	}
+
+	s.noteSchema(2)
+	two, err := s.LookupTokenIn(ctx, h, d)
+	if err != nil || !two.Found {
+		t.Fatalf("lookup: %+v %v", two, err)
+	}
+	if n := s.Stats().RangeRPCs - after.RangeRPCs; n != 2 {
+		t.Errorf("a lookup from the records took %d reads, want 2", n)
+	}
+	if !reflect.DeepEqual(one.Token, two.Token) || !reflect.DeepEqual(one.User, two.User) ||
+		!reflect.DeepEqual(one.Policies, two.Policies) || !slices.Equal(one.Accounts, two.Accounts) {
+		t.Errorf("from the copy:\n%+v\nfrom the records:\n%+v", one, two)
+	}
+	if !slices.Contains(one.Keys, s.schemaKey()) || !slices.Contains(one.Keys, s.userKey(f.org, u.ID)) {
+		t.Errorf("a verdict from the copy depends on %v", one.Keys)
+	}
+}
+
+// TestUpgradeWaitsForEveryGateway: a store at schema 2 written by a
+// gateway that keeps no copies moves to 3 only once no such gateway is
+// registered; the move rewrites what that gateway left stale or missing;
+// one registering afterwards moves the store back.
+func TestUpgradeWaitsForEveryGateway(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	v2, _ := json.Marshal(Schema{Version: 2, WrittenBy: "tokengate v0.2.0"})
+	if _, err := s.Client().Put(ctx, s.schemaKey(), string(v2)); err != nil {
+		t.Fatal(err)
+	}
+	if check, err := s.CheckSchema(ctx, "test"); err != nil || check.Version != 2 || !check.UpgradePending || s.CopiesTrusted() {
+		t.Fatalf("schema: %+v %v", check, err)
+	}
+	f := newFixture(t, s)
+	u, secret := f.programmatic(t, nil)
+	h := token.Sum(secret)
+
+	// What a gateway of schema 2 writes (fault injection: raw etcd
+	// writes standing for one): the user disabled without its copy, and a
+	// token whose digest holds no copy.
+	stored, _ := s.GetUser(ctx, f.org, u.ID)
+	stored.Disabled = true
+	b, _ := json.Marshal(stored)
+	if _, err := s.Client().Put(ctx, s.userKey(f.org, u.ID), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	_, nt := newToken(t, token.Programmatic)
+	bare := Token{ID: NewTokenID(), Org: f.org, User: u.ID, Hash: hex.EncodeToString(nt.Hash[:]), CreatedAt: time.Now().UTC()}
+	rec, _ := json.Marshal(bare)
+	ref, _ := json.Marshal(tokenRef{Org: f.org, User: u.ID, Token: bare.ID})
+	if _, err := s.Client().Txn(ctx).Then(clientv3.OpPut(s.userTokenKey(f.org, u.ID, bare.ID), string(rec)),
+		clientv3.OpPut(s.tokenKeyHex(bare.Hash), string(ref))).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Until the upgrade the stale copy is not read.
+	if l, err := s.LookupToken(ctx, h); err != nil || !l.Found || !l.User.Disabled {
+		t.Fatalf("lookup before the upgrade: %+v %v", l, err)
+	}
+
+	register := func(name, value string) {
+		t.Helper()
+		if _, err := s.Client().Put(ctx, s.gatewaysPrefix()+name, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	register("gw-old", "")
+	register("gw-new", Announcement)
+	res, err := s.Upgrade(ctx)
+	if err != nil || res.Upgraded || res.Version != 2 || !slices.Equal(res.Holdouts, []string{"gw-old"}) || s.CopiesTrusted() {
+		t.Fatalf("upgrade with an old gateway registered: %+v %v", res, err)
+	}
+
+	if _, err := s.Client().Delete(ctx, s.gatewaysPrefix()+"gw-old"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Upgrade(ctx)
+	if err != nil || !res.Upgraded || res.Version != 3 || res.Copies != 1 || !s.CopiesTrusted() {
+		t.Fatalf("upgrade: %+v %v", res, err)
+	}
+	checkCopies(t, s, f.org, u.ID)
+	d := s.NewDirectory()
+	if err := d.Load(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats().RangeRPCs
+	if l, err := s.LookupTokenIn(ctx, h, d); err != nil || !l.Found || !l.User.Disabled || s.Stats().RangeRPCs-before != 1 {
+		t.Fatalf("lookup after the upgrade: %+v %v", l, err)
+	}
+	if res, err := s.Upgrade(ctx); err != nil || res.Upgraded || res.Version != 3 {
+		t.Fatalf("again: %+v %v", res, err)
+	}
+
+	register("gw-late", "")
+	res, err = s.Upgrade(ctx)
+	if err != nil || !res.Downgraded || res.Version != 2 || s.CopiesTrusted() {
+		t.Fatalf("an old gateway after the upgrade: %+v %v", res, err)
+	}
+}
+
+// TestUpgradeLosesToALateRegistration: the version is not written when a
+// gateway registered after the upgrade looked at the registrations.
+func TestUpgradeLosesToALateRegistration(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	v2, _ := json.Marshal(Schema{Version: 2})
+	put, err := s.Client().Put(ctx, s.schemaKey(), string(v2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	looked := put.Header.Revision
+	if _, err := s.Client().Put(ctx, s.gatewaysPrefix()+"gw-late", ""); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.writeSchema(ctx, 3, put.Header.Revision, looked); err != nil || ok {
+		t.Fatalf("written despite a later registration: %v %v", ok, err)
+	}
+}
+
+// TestNoteChangeFollowsTheSchemaKey: the watch's news of the schema key
+// decides whether copies are trusted.
+func TestNoteChangeFollowsTheSchemaKey(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	if err := s.ReadSchema(ctx, 0); err != nil || s.CopiesTrusted() || !s.SchemaKnown() {
+		t.Fatalf("no schema key: trusted %v, known %v, %v", s.CopiesTrusted(), s.SchemaKnown(), err)
+	}
+	wch := s.Client().Watch(ctx, s.schemaKey())
+	for _, v := range []int{3, 2, 3} {
+		b, _ := json.Marshal(Schema{Version: v})
+		if _, err := s.Client().Put(ctx, s.schemaKey(), string(b)); err != nil {
+			t.Fatal(err)
+		}
+		wr := <-wch
+		for _, ev := range wr.Events {
+			s.NoteChange(ev)
+		}
+		if s.CopiesTrusted() != (v == 3) {
+			t.Fatalf("schema %d: trusted %v", v, s.CopiesTrusted())
+		}
+	}
+	if _, err := s.Client().Delete(ctx, s.schemaKey()); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range (<-wch).Events {
+		s.NoteChange(ev)
+	}
+	if s.CopiesTrusted() {
+		t.Fatal("trusted with the schema key gone")
+	}
+}

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Moving a store from schema 2 to 3 changes what every writer must do:
+// a gateway of version 2 writes users and tokens without the copies under
+// the tokens' digests, so copies are trusted only once none is live. Each
+// gateway says which schema it writes in its rate-limit registration
+// (Announcement), and Upgrade, run by the webhook leader, moves the store
+// on when every registered gateway writes schema 3: it rewrites every
+// copy (those a version-2 gateway left stale or missing), then writes the
+// version, guarded by no gateway having registered since it looked.
+//
+// A version-2 gateway that passed its start check just before the version
+// moved and registers just after would write without copies on a store at
+// 3: the leader, still looking, finds it, moves the store back to 2 (every
+// gateway stops trusting copies, and forgets the verdicts read from them,
+// which depend on the schema key) and upgrades again once it is gone.
+
+// Announcement is what a gateway of this build says in its rate-limit
+// registration: the schema version it writes.
+const Announcement = "schema=3"
+
+// announcedSchema is the version a registration's value announces: 0 for
+// a gateway that announces none (version 2 or older).
+func announcedSchema(v []byte) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(string(v), "schema="))
+	if err != nil || !strings.HasPrefix(string(v), "schema=") {
+		return 0
+	}
+	return n
+}
+
+// UpgradeResult says what Upgrade found and did.
+type UpgradeResult struct {
+	// Version is the store's schema version afterwards.
+	Version int
+	// Upgraded: this call moved the store to SchemaVersion.
+	Upgraded bool
+	// Downgraded: this call moved the store back to startVersion, since a
+	// registered gateway does not write its version (Holdouts).
+	Downgraded bool
+	// Holdouts are the registered gateways that write an older schema.
+	Holdouts []string
+	// Copies is how many users' copies were rewritten.
+	Copies int
+}
+
+func (s *Store) gatewaysPrefix() string { return s.RateLimitPrefix() + "gateways/" }
+
+// Upgrade moves the store to SchemaVersion when every registered gateway
+// writes it, or back to startVersion when the store is there and one does
+// not. It does nothing to a store at another version.
+func (s *Store) Upgrade(ctx context.Context) (UpgradeResult, error) {
+	var res UpgradeResult
+	read := func() (*clientv3.TxnResponse, Schema, error) {
+		rctx, cancel := withTimeout(ctx)
+		defer cancel()
+		resp, err := s.commit(opRead, s.client.Txn(rctx).Then(
+			clientv3.OpGet(s.schemaKey()),
+			clientv3.OpGet(s.gatewaysPrefix(), clientv3.WithPrefix())))
+		if err != nil {
+			return nil, Schema{}, unavailable(err)
+		}
+		var sc Schema
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+			if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
+				return nil, sc, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
+			}
+		}
+		return resp, sc, nil
+	}
+	resp, sc, err := read()
+	if err != nil {
+		return res, err
+	}
+	res.Version = sc.Version
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if announcedSchema(kv.Value) < SchemaVersion {
+			res.Holdouts = append(res.Holdouts, strings.TrimPrefix(string(kv.Key), s.gatewaysPrefix()))
+		}
+	}
+	schemaKV := resp.Responses[0].GetResponseRange().Kvs
+	switch {
+	case len(schemaKV) != 1:
+		return res, nil
+	case sc.Version == SchemaVersion && len(res.Holdouts) > 0:
+		ok, err := s.writeSchema(ctx, startVersion, schemaKV[0].ModRevision, 0)
+		if ok {
+			res.Version, res.Downgraded = startVersion, true
+			s.noteSchema(startVersion)
+		}
+		return res, err
+	case sc.Version != startVersion || len(res.Holdouts) > 0:
+		return res, nil
+	}
+	if res.Copies, err = s.recopyAll(ctx); err != nil {
+		return res, err
+	}
+	ok, err := s.writeSchema(ctx, SchemaVersion, schemaKV[0].ModRevision, resp.Header.Revision)
+	if ok {
+		res.Version, res.Upgraded = SchemaVersion, true
+		s.noteSchema(SchemaVersion)
+	}
+	return res, err
+}
+
+// writeSchema writes version v to the schema key if it is still at
+// revision schemaRev and, when since is not 0, no gateway has registered
+// after revision since.
+func (s *Store) writeSchema(ctx context.Context, v int, schemaRev, since int64) (bool, error) {
+	put, err := putJSON(s.schemaKey(), Schema{Version: v, WrittenBy: "tokengate upgrade", At: s.Now().UTC()})
+	if err != nil {
+		return false, err
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.schemaKey()), "=", schemaRev)}
+	if since != 0 {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.gatewaysPrefix()), "<", since+1).WithPrefix())
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	txn, err := s.commit(opTxn, s.client.Txn(ctx).If(cmps...).Then(put))
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return txn.Succeeded, nil
+}
+
+// recopyWorkers is how many users' copies Upgrade rewrites at once.
+const recopyWorkers = 4
+
+// recopyAll rewrites the copies of every user's tokens, each user in a
+// transaction guarded as UpdateUser's, and returns how many users it
+// rewrote.
+func (s *Store) recopyAll(ctx context.Context) (int, error) {
+	users := make(chan string)
+	var (
+		mu    sync.Mutex
+		n     int
+		first error
+		wg    sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range recopyWorkers {
+		wg.Go(func() {
+			for key := range users {
+				err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+					var u User
+					if found, err := r.getJSON(key, &u); err != nil || !found {
+						return nil, err
+					}
+					var w writes
+					if err := r.recopy(&w, &u); err != nil {
+						return nil, err
+					}
+					return w.ops, w.err
+				})
+				mu.Lock()
+				switch {
+				case err == nil:
+					n++
+				case first == nil:
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	var rev int64
+	err := s.pages(ctx, s.prefix+"/users/", &rev, 10000, true, func(kv *mvccpb.KeyValue) error {
+		select {
+		case users <- string(kv.Key):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(users)
+	wg.Wait()
+	if first != nil {
+		return n, first
+	}
+	return n, err
+}
+
+// noteSchema records the store's schema version as read or written: the
+// copies under tokens' digests are trusted at SchemaVersion only.
+func (s *Store) noteSchema(v int) {
+	s.copies.Store(v == SchemaVersion)
+	s.schemaKnown.Store(true)
+}
+
+// ReadSchema reads the schema key at revision rev (0: the latest) to
+// learn whether the copies are trusted: for a watch that starts over and
+// may have missed its changes. Until it succeeds the copies are not
+// trusted (SchemaKnown is false).
+func (s *Store) ReadSchema(ctx context.Context, rev int64) error {
+	s.copies.Store(false)
+	s.schemaKnown.Store(false)
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	resp, err := s.get(ctx, opRead, s.schemaKey(), clientv3.WithRev(rev))
+	if err != nil {
+		return unavailable(err)
+	}
+	var sc Schema
+	if len(resp.Kvs) == 1 {
+		if err := json.Unmarshal(resp.Kvs[0].Value, &sc); err != nil {
+			return fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
+		}
+	}
+	s.noteSchema(sc.Version)
+	return nil
+}
+
+// SchemaKnown reports whether the store knows its schema version as of the
+// watch's start (ReadSchema, CheckSchema).
+func (s *Store) SchemaKnown() bool { return s.schemaKnown.Load() }
+
+// NoteChange takes a change the watch delivered: a change of the schema
+// key tells whether the copies are trusted now.
+func (s *Store) NoteChange(ev *clientv3.Event) {
+	if string(ev.Kv.Key) != s.schemaKey() {
+		return
+	}
+	var sc Schema
+	if ev.Type == mvccpb.PUT && json.Unmarshal(ev.Kv.Value, &sc) == nil {
+		s.noteSchema(sc.Version)
+		return
+	}
+	s.noteSchema(0)
+}
+
+// CopiesTrusted reports whether lookups read the copies under tokens'
+// digests (the store is at schema 3 as last seen).
+func (s *Store) CopiesTrusted() bool { return s.copies.Load() }
