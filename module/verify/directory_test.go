@@ -9,9 +9,9 @@ import (
 	"github.com/tokengate/tokengate/module/token"
 )
 
-// TestColdLookupReadsTokenAndUserOnly: with the directory of accounts and
-// policies loaded, a cold lookup of an organization-level policy user
-// costs two etcd requests (the token's reference; its record and user),
+// TestColdLookupReadsTokenAndUserOnly: on a store before schema 3, with
+// the directory of accounts and policies loaded, a cold lookup of an
+// organization-level policy user costs two etcd requests (the token's reference; its record and user),
 // and its identity is the one a full read at one revision gives.
 func TestColdLookupReadsTokenAndUserOnly(t *testing.T) {
 	e := newEnv(t, Config{})
@@ -21,11 +21,51 @@ func TestColdLookupReadsTokenAndUserOnly(t *testing.T) {
 			u.Level, u.Account, u.Accounts = store.LevelOrganization, "", []string{e.act1, e.act2}
 		},
 	} {
-		coldLookup(t, e, mutate)
+		coldLookup(t, e, mutate, 2)
 	}
 }
 
-func coldLookup(t *testing.T, e *env, mutate func(u *store.User)) {
+// TestColdLookupReadsOneKeyAtSchema3: on a store at schema 3 a cold lookup
+// reads the key under the token's digest alone, and finds what reading
+// the record and the user finds; the store moved back to schema 2 makes
+// every verdict read from a copy news, and lookups read records again.
+func TestColdLookupReadsOneKeyAtSchema3(t *testing.T) {
+	e := newEnv(t, Config{})
+	if check, err := e.writer.CheckSchema(e.ctx(), "test"); err != nil || check.Version != store.SchemaVersion {
+		t.Fatalf("schema: %+v %v", check, err)
+	}
+	e.synced()
+	if !e.reader.CopiesTrusted() {
+		t.Fatal("the watch did not tell the store it is at schema 3")
+	}
+	mutations := []func(u *store.User){
+		func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} },
+		func(u *store.User) {
+			u.Level, u.Account, u.Accounts = store.LevelOrganization, "", []string{e.act1, e.act2}
+		},
+	}
+	var secrets []string
+	for _, mutate := range mutations {
+		secrets = append(secrets, coldLookup(t, e, mutate, 1))
+	}
+
+	if _, err := e.writer.Client().Put(e.ctx(), "/tg/schema", `{"version":2}`); err != nil {
+		t.Fatal(err)
+	}
+	e.synced()
+	if e.reader.CopiesTrusted() {
+		t.Fatal("copies still trusted on a store at schema 2")
+	}
+	for _, secret := range secrets {
+		before := e.reader.Stats()
+		e.mustVerify(secret)
+		if n := e.reader.Stats().RangeRPCs - before.RangeRPCs; n != 2 {
+			t.Errorf("after the move back: %d etcd requests, want 2 (a verdict from the copy kept)", n)
+		}
+	}
+}
+
+func coldLookup(t *testing.T, e *env, mutate func(u *store.User), rpcs int64) string {
 	u, secret := e.user(mutate)
 	e.synced()
 	if !e.v.dir.Ready() {
@@ -36,8 +76,8 @@ func coldLookup(t *testing.T, e *env, mutate func(u *store.User)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := e.reader.Stats().RangeRPCs - before.RangeRPCs; n != 2 {
-		t.Errorf("a cold lookup took %d etcd requests, want 2", n)
+	if n := e.reader.Stats().RangeRPCs - before.RangeRPCs; n != rpcs {
+		t.Errorf("a cold lookup took %d etcd requests, want %d", n, rpcs)
 	}
 	full, err := e.writer.LookupToken(e.ctx(), token.Sum(secret))
 	if err != nil {
@@ -48,6 +88,7 @@ func coldLookup(t *testing.T, e *env, mutate func(u *store.User)) {
 		id.Role != want.Role {
 		t.Fatalf("identity %+v, want %+v", id, want)
 	}
+	return secret
 }
 
 // TestDirectoryFollowsChanges: accounts and policies deleted, changed or
@@ -128,5 +169,5 @@ func TestDirectoryReloadedWhileWatching(t *testing.T) {
 	if !e.mustVerify(secret).Rules.Allows("DELETE", []string{"/api/x"}) {
 		t.Fatal("the policy rewritten before the reload is not in effect")
 	}
-	coldLookup(t, e, func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} })
+	coldLookup(t, e, func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} }, 2)
 }
