@@ -130,6 +130,10 @@ func checkStore(ctx context.Context, s *store.Store, key, name string, logger *z
 		logger.Warn("store schema migrated: gateways of the older version must be upgraded (they refuse to start on it)",
 			zap.String("store", name), zap.Int("from", check.MigratedFrom), zap.Int("schema", check.Version))
 	}
+	if check.UpgradePending {
+		logger.Info("store schema older than this gateway's: the webhook leader upgrades it once every registered gateway writes the newer one",
+			zap.String("store", name), zap.Int("schema", check.Version), zap.Int("this_gateway", store.SchemaVersion))
+	}
 	if check.Created {
 		logger.Info("store schema written", zap.String("store", name), zap.Int("schema", check.Version), zap.Int64("orgs", check.Orgs))
 	}

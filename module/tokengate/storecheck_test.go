@@ -16,6 +16,7 @@ import (
 	"github.com/tokengate/tokengate/internal/caddytest"
 	"github.com/tokengate/tokengate/internal/etcdtest"
 	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/token"
 )
 
 const storeCheckCaddyfile = `{
@@ -99,6 +100,76 @@ func TestStoreSchema(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d", store.SchemaVersion+1)) ||
 		!strings.Contains(err.Error(), "v99.0.0") {
 		t.Fatalf("start on a newer store: %v", err)
+	}
+}
+
+// TestStoreUpgradesToSchema3: a gateway started on a store at schema 2,
+// with no gateway of an older version registered, moves it to 3 and
+// rewrites the copies under the tokens' digests, which a gateway of
+// version 2 left out; the token then works.
+func TestStoreUpgradesToSchema3(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := store.New(etcd.Client(), "/tg")
+	if _, err := s.CreateOrg(ctx, store.Org{ID: "acme", Name: "Acme"}, operator); err != nil {
+		t.Fatal(err)
+	}
+	act, err := s.CreateAccount(ctx, store.Account{Org: "acme", Name: "prod"}, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := token.Generate(token.Programmatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt := store.NewToken{Hash: token.Sum(secret), Token: store.Token{ID: store.NewTokenID(), Hint: token.Hint(secret)}}
+	u, err := s.CreateUser(ctx, store.User{Org: "acme", Type: store.TypeProgrammatic, Level: store.LevelAccount,
+		Account: act.ID, Role: store.RoleViewer, Name: "bot"}, &nt, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As a gateway of schema 2 leaves the store: the version, and the
+	// digest's key without a copy.
+	refKey := "/tg/tokens/" + nt.Token.Hash
+	resp, err := etcd.Client().Get(ctx, refKey)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("digest key: %v %v", resp, err)
+	}
+	var ref map[string]any
+	if err := json.Unmarshal(resp.Kvs[0].Value, &ref); err != nil {
+		t.Fatal(err)
+	}
+	delete(ref, "copy")
+	bare, _ := json.Marshal(ref)
+	v2, _ := json.Marshal(store.Schema{Version: 2, WrittenBy: "tokengate v0.2.0"})
+	if _, err := etcd.Client().Txn(ctx).Then(clientv3.OpPut(refKey, string(bare)), clientv3.OpPut("/tg/schema", string(v2))).Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	log, err := loadStoreCheck(t, etcd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, log, "store schema upgraded")
+	resp, err = etcd.Client().Get(ctx, "/tg/schema")
+	var sc store.Schema
+	if err != nil || len(resp.Kvs) != 1 || json.Unmarshal(resp.Kvs[0].Value, &sc) != nil || sc.Version != 3 {
+		t.Fatalf("schema after the upgrade: %v %v", resp, err)
+	}
+	resp, err = etcd.Client().Get(ctx, refKey)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("digest key after the upgrade: %v %v", resp, err)
+	}
+	var copied struct {
+		Copy *struct {
+			Token store.Token `json:"token"`
+			User  store.User  `json:"user"`
+		} `json:"copy"`
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, &copied); err != nil || copied.Copy == nil ||
+		copied.Copy.User.ID != u.ID || copied.Copy.Token.ID != nt.Token.ID {
+		t.Fatalf("digest key after the upgrade: %s %v", resp.Kvs[0].Value, err)
 	}
 }
 
