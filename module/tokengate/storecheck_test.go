@@ -106,7 +106,7 @@ func TestStoreSchema(t *testing.T) {
 // TestStoreUpgradesToSchema3: a gateway started on a store at schema 2,
 // with no gateway of an older version registered, moves it to 3 and
 // rewrites the copies under the tokens' digests, which a gateway of
-// version 2 left out; the token then works.
+// version 2 left out.
 func TestStoreUpgradesToSchema3(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
