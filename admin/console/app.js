@@ -602,6 +602,7 @@ async function loadUsers(target, reset) {
     } while (added === 0 && users.cursor);
     $("users-more").hidden = !users.cursor;
     $("users-empty").hidden = $("users-body").rows.length > 0;
+    applyView();
     if (!reset && firstNew && document.activeElement === document.body) firstNew.querySelector("th").focus();
   } catch (err) {
     if (!stale()) report(err);
@@ -636,9 +637,19 @@ async function userRow(u) {
   tokensButton.addEventListener("click", () => openTokens(u, tokensButton));
   const rateButton = el("button", { type: "button", class: "secondary small rate-button" }, "Rate limit", srOnly(` of ${u.name}`));
   rateButton.addEventListener("click", () => openRate(u, rateButton));
+  const editButton = el("button", { type: "button", class: "secondary small edit-button" }, "Edit", srOnly(` ${u.name}`));
+  editButton.addEventListener("click", () => openEdit(u, editButton));
   const deleteButton = el("button", { type: "button", class: "danger small" }, "Delete", srOnly(` ${u.name}`));
   deleteButton.addEventListener("click", () => deleteUser(u, deleteButton));
-  return el("tr", { "data-user-id": u.id },
+  const row = el("tr", {
+    "data-user-id": u.id,
+    "data-name": u.name.toLowerCase(),
+    "data-search": [u.name, u.id, u.description || ""].join("\n").toLowerCase(),
+    "data-role": u.role,
+    "data-disabled": u.disabled ? "true" : "false",
+    "data-created": u.created_at || "",
+    "data-used": lastUsed || "",
+  },
     el("th", { scope: "row", tabindex: "-1" },
       el("span", { class: "user-name", text: u.name }),
       u.description ? el("span", { class: "hint block", text: u.description }) : null,
@@ -649,10 +660,57 @@ async function userRow(u) {
     el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
     roleCell(u),
     accountsCell(u),
-    el("td", { text: creator }),
+    el("td", {}, el("span", { class: "block", text: creator }), u.created_at ? el("span", { class: "block hint" }, timeEl(u.created_at)) : null),
     el("td", {}, lastUsed ? timeEl(lastUsed) : tokens ? "Never" : "Unknown"),
-    el("td", { class: "row-actions" }, tokensButton, rateButton, deleteButton));
+    el("td", { class: "row-actions" }, editButton, tokensButton, rateButton, deleteButton));
+  row.hidden = !matchesView(row);
+  return row;
 }
+
+// ---- finding and ordering users -------------------------------------------
+
+// The list's view: what is typed in Find, the role and state chosen, and
+// the order. It applies to the users loaded (Load more brings the rest).
+function matchesView(row) {
+  const words = $("users-search").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const role = $("users-role").value;
+  const wanted = $("users-state").value;
+  return words.every((w) => row.dataset.search.includes(w)) &&
+    (!role || row.dataset.role === role) &&
+    (!wanted || (row.dataset.disabled === "true") === (wanted === "disabled"));
+}
+
+const ORDERS = {
+  name: (a, b) => a.dataset.name.localeCompare(b.dataset.name) || a.dataset.userId.localeCompare(b.dataset.userId),
+  newest: (a, b) => b.dataset.created.localeCompare(a.dataset.created),
+  oldest: (a, b) => a.dataset.created.localeCompare(b.dataset.created),
+  used: (a, b) => b.dataset.used.localeCompare(a.dataset.used) || ORDERS.name(a, b),
+};
+
+// applyView shows the rows that match, in the order chosen, and says how
+// many.
+function applyView() {
+  const body = $("users-body");
+  const rows = [...body.rows];
+  rows.sort(ORDERS[$("users-sort").value] || ORDERS.name);
+  let shown = 0;
+  for (const row of rows) {
+    row.hidden = !matchesView(row);
+    if (!row.hidden) shown++;
+    body.append(row);
+  }
+  const filtered = $("users-search").value.trim() || $("users-role").value || $("users-state").value;
+  const more = users.cursor ? " loaded; Load more for the rest" : "";
+  $("users-count").textContent = rows.length === 0 ? "" : filtered
+    ? `${shown} of ${rows.length} users${more} match.`
+    : `${rows.length} users${more}.`;
+}
+
+for (const id of ["users-search", "users-role", "users-state", "users-sort"]) {
+  $(id).addEventListener("input", applyView);
+  $(id).addEventListener("change", applyView);
+}
+$("users-view").addEventListener("submit", (ev) => ev.preventDefault());
 
 $("users-more").addEventListener("click", () => loadUsers(users.target, false));
 
@@ -682,24 +740,44 @@ function checkbox(name, id, value, label) {
   return el("div", { class: "choice" }, box, el("label", { for: id, text: label }));
 }
 
+// The add dialog also edits: form.user is the user edited, null when
+// adding one. Its level and account are the user's, or the list's.
+const form = { user: null, level: "", account: "" };
+
 async function openAdd() {
   const target = users.target;
-  const form = $("add-form");
-  form.reset();
+  await openUserForm(null, target.level, target.account);
+  openDialog($("add-dialog"), $("add-name"), $("add-user"), $("users-title"));
+}
+
+async function openEdit(u, opener) {
+  await openUserForm(u, u.level, u.account);
+  openDialog($("add-dialog"), $("add-name"), opener, $("users-title"));
+}
+
+// openUserForm fills the dialog in: empty to add a user at level (of
+// account), or with u's fields to edit it.
+async function openUserForm(u, level, account) {
+  form.user = u;
+  form.level = level;
+  form.account = account || "";
+  $("add-form").reset();
   clearError($("add-error"));
-  const orgLevel = target.level === "organization";
+  for (const f of $("add-form").querySelectorAll("[aria-invalid]")) f.removeAttribute("aria-invalid");
+  const orgLevel = level === "organization";
   const roles = orgLevel ? ["viewer", "editor", "admin"] : ["viewer", "editor", "admin", "policy"];
   $("add-role").replaceChildren(...roles.map((r) => el("option", { value: r, text: ROLE_LABELS[r] })));
-  $("add-context").textContent = orgLevel
-    ? `An organization-level user of ${state.me.org}.`
-    : `An account-level user of ${accountLabel(target.account)}.`;
+  $("add-title").textContent = u ? `Edit ${u.name}` : "Add programmatic user";
+  $("add-submit").textContent = u ? "Save changes" : "Create";
+  const scope = orgLevel ? `an organization-level user of ${state.me.org}` : `an account-level user of ${accountLabel(account)}`;
+  $("add-context").textContent = u ? `${u.name} (${u.id}) is ${scope}.` : `${scope[0].toUpperCase()}${scope.slice(1)}.`;
   $("add-accounts").hidden = !orgLevel;
   $("add-accounts-list").replaceChildren(...state.accounts.map((a) =>
     checkbox("accounts", `add-account-${a.id}`, a.id, accountLabel(a.id))));
   $("add-policies-list").replaceChildren();
   if (!orgLevel) {
     await loadPolicies();
-    const usable = [...state.policies.values()].filter((p) => !p.account || p.account === target.account);
+    const usable = [...state.policies.values()].filter((p) => !p.account || p.account === account);
     $("add-policies-list").replaceChildren(...usable.map((p) =>
       checkbox("policies", `add-policy-${p.id}`, p.id,
         `${p.name} (${p.id}, ${p.account ? "this account" : "organization-wide"})`)));
@@ -707,14 +785,31 @@ async function openAdd() {
       $("add-policies-list").append(el("p", { class: "hint", text: "No policies apply to this account yet." }));
     }
   }
+  $("add-disabled-field").hidden = !u;
+  if (u) {
+    $("add-name").value = u.name;
+    $("add-description").value = u.description || "";
+    $("add-role").value = u.role;
+    for (const id of u.accounts || []) {
+      const box = $(`add-account-${id}`);
+      if (box) box.checked = true;
+    }
+    for (const id of u.policies || []) {
+      const box = $(`add-policy-${id}`);
+      if (box) box.checked = true;
+    }
+    $("add-cidrs").value = (u.allowed_cidrs || []).join(", ");
+    $("add-rate-requests").value = u.rate_limit ? String(u.rate_limit.requests) : "";
+    $("add-rate-window").value = u.rate_limit ? u.rate_limit.window : "1m";
+    $("add-disabled").checked = !!u.disabled;
+  }
   updateRole();
-  openDialog($("add-dialog"), $("add-name"), $("add-user"), $("users-title"));
 }
 
 function updateRole() {
   const role = $("add-role").value;
   $("add-role-hint").textContent = ROLE_HINTS[role] || "";
-  $("add-policies").hidden = users.target.level !== "account" || role !== "policy";
+  $("add-policies").hidden = form.level !== "account" || role !== "policy";
 }
 
 $("add-role").addEventListener("change", updateRole);
@@ -725,6 +820,7 @@ const checked = (listId) => [...$(listId).querySelectorAll("input[type=checkbox]
 $("add-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const target = users.target;
+  const editing = form.user;
   const errorRegion = $("add-error");
   clearError(errorRegion);
   const nameField = $("add-name");
@@ -739,49 +835,52 @@ $("add-form").addEventListener("submit", async (ev) => {
     return;
   }
   const body = {
-    type: "programmatic",
-    level: target.level,
     name,
     description: $("add-description").value.trim(),
     role: $("add-role").value,
   };
-  if (target.level === "organization") {
+  if (form.level === "organization") {
     body.accounts = checked("add-accounts-list");
-  } else {
-    body.account = target.account;
-    if (body.role === "policy") {
-      body.policies = checked("add-policies-list");
-      if (body.policies.length === 0) {
-        showError(errorRegion, "A policy-based role needs at least one policy: choose the policies.");
-        const first = $("add-policies-list").querySelector("input");
-        (first || $("add-role")).focus();
-        return;
-      }
+  } else if (body.role === "policy") {
+    body.policies = checked("add-policies-list");
+    if (body.policies.length === 0) {
+      showError(errorRegion, "A policy-based role needs at least one policy: choose the policies.");
+      const first = $("add-policies-list").querySelector("input");
+      (first || $("add-role")).focus();
+      return;
     }
   }
   // Commas or spaces between networks; the API checks each one.
-  const cidrs = cidrsField.value.split(/[\s,]+/).filter(Boolean);
-  if (cidrs.length > 0) body.allowed_cidrs = cidrs;
+  body.allowed_cidrs = cidrsField.value.split(/[\s,]+/).filter(Boolean);
   const rate = readRateLimit(rateFields);
   if (rate.invalid) {
     flagInvalid(rate.invalid, errorRegion, rate.message);
     return;
   }
-  if (rate.limit) body.rate_limit = rate.limit;
+  body.rate_limit = rate.limit;
   const submit = $("add-submit");
   submit.disabled = true;
   try {
-    const created = await call("POST", orgPath("/users"), body);
-    closeQuietly($("add-dialog"));
-    say(`Programmatic user ${created.user.name} created. Copy its token now.`);
-    showToken({
-      secret: created.token.secret,
-      title: `Token of ${created.user.name}`,
-      context: `The first token of the programmatic user ${created.user.name}.`,
-    }, $("add-user"), $("users-title"));
-    loadUsers(target, true);
+    if (editing) {
+      await saveEdit(editing, body);
+    } else {
+      if (body.allowed_cidrs.length === 0) delete body.allowed_cidrs;
+      if (!body.rate_limit) delete body.rate_limit;
+      body.type = "programmatic";
+      body.level = form.level;
+      if (form.level === "account") body.account = form.account;
+      const created = await call("POST", orgPath("/users"), body);
+      closeQuietly($("add-dialog"));
+      say(`Programmatic user ${created.user.name} created. Copy its token now.`);
+      showToken({
+        secret: created.token.secret,
+        title: `Token of ${created.user.name}`,
+        context: `The first token of the programmatic user ${created.user.name}.`,
+      }, $("add-user"), $("users-title"));
+      loadUsers(target, true);
+    }
   } catch (err) {
-    report(err, errorRegion, "Could not create the user: ");
+    report(err, errorRegion, editing ? `Could not change ${editing.name}: ` : "Could not create the user: ");
     const rateField = rateFieldAtFault(err, rateFields);
     if (!err.handled && err.code === "invalid_request" && err.message.startsWith("allowed_cidrs")) {
       cidrsField.setAttribute("aria-invalid", "true");
@@ -796,6 +895,43 @@ $("add-form").addEventListener("submit", async (ev) => {
     submit.disabled = false;
   }
 });
+
+const sameList = (a, b) => JSON.stringify(a || []) === JSON.stringify(b || []);
+
+// saveEdit sends what changed in the form, and only that: a change is a
+// grant the API judges field by field, and an admin may change a name
+// without being allowed to grant the user's accounts again.
+async function saveEdit(u, body) {
+  const change = {};
+  if (body.name !== u.name) change.name = body.name;
+  if (body.description !== (u.description || "")) change.description = body.description;
+  if (body.role !== u.role) change.role = body.role;
+  if (body.accounts && !sameList(body.accounts, u.accounts)) change.accounts = body.accounts;
+  if (body.role === "policy" && !sameList(body.policies, u.policies)) change.policies = body.policies;
+  if (!sameList(body.allowed_cidrs, u.allowed_cidrs)) change.allowed_cidrs = body.allowed_cidrs;
+  if (JSON.stringify(body.rate_limit) !== JSON.stringify(u.rate_limit || null)) change.rate_limit = body.rate_limit;
+  const disabled = $("add-disabled").checked;
+  if (disabled !== !!u.disabled) change.disabled = disabled;
+  if (Object.keys(change).length === 0) {
+    closeQuietly($("add-dialog"));
+    say(`Nothing to change: ${u.name} is as it was.`);
+  } else {
+    const updated = await call("PATCH", orgPath(`/users/${enc(u.id)}`), change);
+    closeQuietly($("add-dialog"));
+    const what = "disabled" in change ? (disabled ? " and disabled: its tokens are refused" : " and enabled") : "";
+    say(`${updated.name} changed${what}, from now on.`);
+    u = updated;
+  }
+  // The row shows the user as stored; focus goes back to its Edit button.
+  const old = [...$("users-body").rows].find((r) => r.dataset.userId === u.id);
+  if (old && state.me) {
+    const fresh = await userRow(u);
+    old.replaceWith(fresh);
+    fresh.querySelector(".edit-button").focus();
+  } else {
+    $("users-title").focus();
+  }
+}
 
 // ---- rate limits ------------------------------------------------------------
 
@@ -909,6 +1045,7 @@ async function openTokens(u, opener) {
   $("tokens-body").replaceChildren();
   $("tokens-empty").hidden = true;
   $("rotate-form").hidden = true;
+  $("new-token-form").hidden = true;
   clearError($("tokens-error"));
   openDialog($("tokens-dialog"), $("tokens-close"), opener, $("users-title"));
   await renderTokens();
@@ -943,11 +1080,65 @@ function tokenRow(t) {
     el("td", { class: "row-actions" }, rotate, revoke));
 }
 
+// Expiry choices for a new token: expires_in as the API takes it.
+const EXPIRIES = [["", "Never"], ["720h", "In 30 days"], ["2160h", "In 90 days"], ["8760h", "In 1 year"]];
+for (const select of document.querySelectorAll("select.expiry")) {
+  select.replaceChildren(...EXPIRIES.map(([value, text]) => el("option", { value, text })));
+}
+
+const expiryWords = (value) => (EXPIRIES.find(([v]) => v === value) || ["", "Never"])[1].toLowerCase();
+
+$("new-token-open").addEventListener("click", () => {
+  tokens.rotating = null;
+  $("rotate-form").hidden = true;
+  clearError($("tokens-error"));
+  $("new-token-form").reset();
+  $("new-token-form").hidden = false;
+  $("new-token-name").focus();
+});
+
+$("new-token-cancel").addEventListener("click", () => {
+  $("new-token-form").hidden = true;
+  $("new-token-open").focus();
+});
+
+$("new-token-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const u = tokens.user;
+  const name = $("new-token-name").value.trim();
+  const expiry = $("new-token-expiry").value;
+  const body = {};
+  if (name) body.name = name;
+  if (expiry) body.expires_in = expiry;
+  const submit = $("new-token-submit");
+  submit.disabled = true;
+  try {
+    const created = await call("POST", orgPath(`/users/${enc(u.id)}/tokens`), body);
+    tokens.changed = true;
+    $("new-token-form").hidden = true;
+    const expires = expiry ? `; it expires ${expiryWords(expiry)}` : "; it does not expire";
+    say(`Token ${created.hint} of ${u.name} created${expires}. Copy it now.`);
+    await renderTokens();
+    showToken({
+      secret: created.secret,
+      title: `New token of ${u.name}`,
+      context: `${name ? `${name}: a` : "A"}nother token of ${u.name}${expires}.`,
+    }, $("new-token-open"), $("tokens-title"));
+  } catch (err) {
+    report(err, $("tokens-error"), "Could not create the token: ");
+    if (!err.handled) $("new-token-name").focus();
+  } finally {
+    submit.disabled = false;
+  }
+});
+
 function startRotation(t) {
   tokens.rotating = t;
+  $("new-token-form").hidden = true;
   clearError($("tokens-error"));
   $("rotate-title").textContent = `Rotate token ${t.name || "unnamed"} (${t.hint})`;
   $("rotate-overlap").value = "";
+  $("rotate-expiry").value = "";
   $("rotate-form").hidden = false;
   $("rotate-overlap").focus();
 }
@@ -969,6 +1160,8 @@ $("rotate-form").addEventListener("submit", async (ev) => {
   const base = (t.name || "token").replace(/, rotated$/, "");
   const body = { replaces: t.id, name: `${base}, rotated`.slice(0, 128) };
   if (overlap) body.overlap = overlap;
+  const expiry = $("rotate-expiry").value;
+  if (expiry) body.expires_in = expiry;
   const submit = $("rotate-submit");
   submit.disabled = true;
   try {

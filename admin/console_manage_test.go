@@ -1,0 +1,275 @@
+package admin_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestConsoleEditUser: an admin edits a programmatic user from its row —
+// name, description, role, accounts, allowed networks, rate limit — and
+// disables and enables it; only the fields changed are sent, the gateway
+// follows each change at once, and a refusal keeps the dialog open on the
+// field at fault.
+func TestConsoleEditUser(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	s.openProgrammaticUsers("Organization", "Organization-level users of acme")
+	row := `//tr[@data-user-id="` + w.exporterID + `"]`
+	path := "/api/metrics?accountId=" + w.staging
+	gatewayRefuses(t, e, w.exporter, "GET", path, 403, "account_forbidden")
+	as := func(name, account, role string) upstreamIdentity {
+		return upstreamIdentity{UserID: w.exporterID, UserType: "programmatic", UserName: name, Org: w.org, Account: account, Role: role}
+	}
+	setField := func(id, value string) {
+		t.Helper()
+		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
+		if value != "" {
+			s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
+		}
+	}
+	stored := func() map[string]any {
+		t.Helper()
+		var u map[string]any
+		e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+w.exporterID, nil), 200).json(t, &u)
+		return u
+	}
+
+	// The dialog opens filled in with the user as stored.
+	s.clickIn(row, "Edit")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("add-name")))
+	if id := s.activeID(); id != "add-name" {
+		t.Errorf("focus in the edit dialog is on %q, want Name", id)
+	}
+	shown := eval[[]any](s, "reading the form", `[document.getElementById("add-title").textContent,
+		document.getElementById("add-name").value, document.getElementById("add-description").value,
+		document.getElementById("add-role").value,
+		document.getElementById("add-account-`+w.production+`").checked, document.getElementById("add-account-`+w.staging+`").checked,
+		document.getElementById("add-disabled").checked, document.getElementById("add-submit").textContent]`)
+	if shown[0] != "Edit metrics-exporter" || shown[1] != "metrics-exporter" || shown[2] != "Scrapes usage for billing" ||
+		shown[3] != "viewer" || shown[4] != true || shown[5] != false || shown[6] != false || shown[7] != "Save changes" {
+		t.Fatalf("the edit dialog shows %v", shown)
+	}
+	s.checkAccessible("edit programmatic user")
+
+	// A network the API refuses: the dialog stays, the field is marked.
+	setField("add-cidrs", "10.0.0.0/33")
+	s.click("Save changes")
+	s.waitFor("the network is refused", `document.getElementById("add-error").textContent.includes("allowed_cidrs")`)
+	if id := s.activeID(); id != "add-cidrs" || !eval[bool](s, "reading the dialog", `document.getElementById("add-dialog").open`) {
+		t.Errorf("after a refused network: focus on %q, dialog open %v", id, eval[bool](s, "", `document.getElementById("add-dialog").open`))
+	}
+
+	// Every field changed at once.
+	setField("add-name", "billing-exporter")
+	setField("add-description", "Scrapes usage for billing, both accounts")
+	s.choose("add-role", "editor")
+	s.do("adding staging", chromedp.Click(chromedp.ID("add-account-"+w.staging)))
+	setField("add-cidrs", "127.0.0.0/8, ::1/128")
+	setField("add-rate-requests", "1000")
+	setField("add-rate-window", "1h")
+	s.screenshot("edit-user")
+	s.click("Save changes")
+	s.waitFor("the row shows the change", `!document.getElementById("add-dialog").open &&
+		document.querySelector('#users-body tr[data-user-id="`+w.exporterID+`"] .user-name') &&
+		document.querySelector('#users-body tr[data-user-id="`+w.exporterID+`"] .user-name').textContent === "billing-exporter"`)
+	u := stored()
+	if u["name"] != "billing-exporter" || u["description"] != "Scrapes usage for billing, both accounts" || u["role"] != "editor" ||
+		len(u["accounts"].([]any)) != 2 || len(u["allowed_cidrs"].([]any)) != 2 || rateLimitOf(t, e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+w.exporterID, nil), 200))["window"] != "1h" {
+		t.Fatalf("stored after the edit: %v", u)
+	}
+	if !eval[bool](s, "reading the focus", `document.activeElement.classList.contains("edit-button") &&
+		document.activeElement.closest("tr").dataset.userId === `+jsString(w.exporterID)) {
+		t.Errorf("after saving, focus is on %q, want the row's Edit button", s.activeID())
+	}
+	gatewayOK(t, e, w.exporter, "POST", path, as("billing-exporter", w.staging, "editor"))
+
+	// Only what changed is sent: a name alone is a change an admin
+	// without the user's other grants may make.
+	s.clickIn(row, "Edit")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("add-name")))
+	setField("add-name", "exporter")
+	eval[any](s, "watching the request", `(() => {
+		window.sentBodies = [];
+		const orig = window.fetch;
+		window.fetch = (url, init) => { if (init && init.method === "PATCH") window.sentBodies.push(init.body); return orig(url, init); };
+	})()`)
+	s.click("Save changes")
+	s.waitFor("the request is sent", `window.sentBodies.length === 1 && !document.getElementById("add-dialog").open`)
+	if sent := eval[string](s, "reading the request", `window.sentBodies[0]`); sent != `{"name":"exporter"}` {
+		t.Errorf("a name change sent %s", sent)
+	}
+
+	// Disabled: its tokens are refused at once; enabled: they work again.
+	for _, disable := range []bool{true, false} {
+		s.clickIn(row, "Edit")
+		s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("add-disabled")))
+		s.do("ticking Disabled", chromedp.Click(chromedp.ID("add-disabled")))
+		s.click("Save changes")
+		want := "enabled"
+		if disable {
+			want = "disabled"
+		}
+		s.waitFor("the status says "+want, `document.getElementById("status").textContent.includes("and `+want+`")`)
+		if disable {
+			s.waitFor("the row is marked", `document.querySelector('#users-body tr[data-user-id="`+w.exporterID+`"] .badge')`)
+			gatewayRefuses(t, e, w.exporter, "GET", path, 401, "invalid_token")
+		} else {
+			gatewayOK(t, e, w.exporter, "GET", path, as("exporter", w.staging, "editor"))
+		}
+	}
+
+	// Nothing changed: nothing sent.
+	s.clickIn(row, "Edit")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("add-name")))
+	s.click("Save changes")
+	s.waitFor("the status says nothing changed", `document.getElementById("status").textContent.includes("Nothing to change")`)
+	if n := eval[float64](s, "counting requests", `window.sentBodies.length`); n != 3 {
+		t.Errorf("%v PATCH requests, want 3 (the name, disabling, enabling)", n)
+	}
+}
+
+// TestConsoleAddTokenWithExpiry: from a user's tokens an admin adds a
+// second token with a name and an expiry, and rotates one choosing the new
+// token's expiry; the API stores what was chosen and both tokens work.
+func TestConsoleAddTokenWithExpiry(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	s.openProgrammaticUsers("Organization", "Organization-level users of acme")
+	s.clickIn(`//tr[@data-user-id="`+w.exporterID+`"]`, "Tokens")
+	s.waitFor("the token is listed", `document.querySelectorAll("#tokens-body tr").length === 1`)
+	path := "/api/metrics?accountId=" + w.production
+
+	s.click("Add token")
+	s.do("the form opens", chromedp.WaitVisible(chromedp.ID("new-token-name")))
+	if id := s.activeID(); id != "new-token-name" {
+		t.Errorf("focus in the new token form is on %q", id)
+	}
+	s.do("naming it", chromedp.SendKeys(chromedp.ID("new-token-name"), "ci-runner-2"))
+	s.choose("new-token-expiry", "720h")
+	s.checkAccessible("add token")
+	s.screenshot("add-token")
+	s.click("Create token")
+	second := s.readToken()
+	if got := s.text("token-context"); !strings.Contains(got, "ci-runner-2") || !strings.Contains(got, "in 30 days") {
+		t.Errorf("the new token's dialog says %q", got)
+	}
+	s.closeToken(second)
+	s.waitFor("both tokens are listed", `document.querySelectorAll("#tokens-body tr").length === 2`)
+	as := upstreamIdentity{UserID: w.exporterID, UserType: "programmatic", UserName: "metrics-exporter", Org: w.org,
+		Account: w.production, Role: "viewer"}
+	for _, tok := range []string{w.exporter, second} {
+		gatewayOK(t, e, tok, "GET", path, as)
+	}
+
+	var listed struct {
+		Tokens []struct {
+			ID, Name  string
+			ExpiresAt *time.Time `json:"expires_at"`
+		}
+	}
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+w.exporterID+"/tokens", nil), 200).json(t, &listed)
+	i := slices.IndexFunc(listed.Tokens, func(tk struct {
+		ID, Name  string
+		ExpiresAt *time.Time `json:"expires_at"`
+	}) bool {
+		return tk.Name == "ci-runner-2"
+	})
+	if i < 0 || listed.Tokens[i].ExpiresAt == nil || time.Until(*listed.Tokens[i].ExpiresAt) < 29*24*time.Hour ||
+		time.Until(*listed.Tokens[i].ExpiresAt) > 31*24*time.Hour {
+		t.Fatalf("tokens after adding one for 30 days: %+v", listed.Tokens)
+	}
+
+	// Rotating it, the new token expires in a year.
+	s.clickIn(`//tr[@data-token-id="`+listed.Tokens[i].ID+`"]`, "Rotate")
+	s.do("the rotation form opens", chromedp.WaitVisible(chromedp.ID("rotate-expiry")))
+	s.choose("rotate-expiry", "8760h")
+	s.click("Rotate token")
+	third := s.readToken()
+	s.closeToken(third)
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+w.exporterID+"/tokens", nil), 200).json(t, &listed)
+	found := false
+	for _, tk := range listed.Tokens {
+		if tk.Name == "ci-runner-2, rotated" {
+			found = tk.ExpiresAt != nil && time.Until(*tk.ExpiresAt) > 364*24*time.Hour
+		}
+	}
+	if !found {
+		t.Fatalf("the rotated token does not expire in a year: %+v", listed.Tokens)
+	}
+	gatewayOK(t, e, third, "GET", path, as)
+}
+
+// TestConsoleFindUsers: the list finds users by name, ID or description,
+// filters by role and state, sorts by name, creation and last use, says
+// how many it shows, and shows who created each user and when.
+func TestConsoleFindUsers(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	e.must(e.call("", "PATCH", "/orgs/"+w.org+"/users/"+w.exporterID, map[string]any{"disabled": true}), 200)
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	s.openProgrammaticUsers("Organization", "Organization-level users of acme")
+	shown := func() []string {
+		t.Helper()
+		return eval[[]string](s, "reading the rows shown", `[...document.querySelectorAll("#users-body tr")].filter(r => !r.hidden).map(r => r.querySelector(".user-name").textContent)`)
+	}
+	setField := func(id, value string) {
+		t.Helper()
+		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
+		s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
+	}
+	if got := shown(); !slices.Equal(got, []string{"metrics-exporter", "terraform"}) {
+		t.Fatalf("sorted by name: %v", got)
+	}
+	if got := s.text("users-count"); got != "2 users." {
+		t.Errorf("the count says %q", got)
+	}
+	if cells := s.rowCells("terraform"); !strings.Contains(cells[4], "Operator") ||
+		!eval[bool](s, "reading the created time", userRow("terraform")+`.cells[4].querySelector("time") !== null`) {
+		t.Errorf("the created column reads %q", cells[4])
+	}
+	s.checkAccessible("find users")
+
+	setField("users-search", "billing")
+	s.waitFor("the search applies", `document.getElementById("users-count").textContent === "1 of 2 users match."`)
+	if got := shown(); !slices.Equal(got, []string{"metrics-exporter"}) {
+		t.Errorf("found by description: %v", got)
+	}
+	setField("users-search", w.machineAdminID)
+	s.waitFor("the search by ID applies", `document.getElementById("users-count").textContent === "1 of 2 users match."`)
+	if got := shown(); !slices.Equal(got, []string{"terraform"}) {
+		t.Errorf("found by ID: %v", got)
+	}
+	eval[string](s, "clearing the search", `document.getElementById("users-search").value = ""`)
+	s.choose("users-state", "disabled")
+	s.waitFor("the state filter applies", `document.getElementById("users-count").textContent === "1 of 2 users match."`)
+	if got := shown(); !slices.Equal(got, []string{"metrics-exporter"}) {
+		t.Errorf("disabled users: %v", got)
+	}
+	s.choose("users-state", "")
+	s.choose("users-role", "admin")
+	s.waitFor("the role filter applies", `document.getElementById("users-count").textContent === "1 of 2 users match."`)
+	if got := shown(); !slices.Equal(got, []string{"terraform"}) {
+		t.Errorf("admins: %v", got)
+	}
+	s.choose("users-role", "")
+	s.choose("users-sort", "newest")
+	s.waitFor("the order applies", `document.getElementById("users-count").textContent === "2 users."`)
+	if got := shown(); !slices.Equal(got, []string{"metrics-exporter", "terraform"}) {
+		t.Errorf("newest first: %v", got) // the exporter was created after terraform
+	}
+	s.choose("users-sort", "oldest")
+	s.waitFor("the order applies", `[...document.querySelectorAll("#users-body tr")][0].querySelector(".user-name").textContent === "terraform"`)
+	s.screenshot("find-users")
+}
