@@ -158,7 +158,15 @@ var resources = []resource{
 		long:  "Every change is recorded: when, by whom (id and type), what, on which account. Newest first.",
 		actions: []action{
 			{name: "list", short: "List audit events, a page at a time", method: "GET", path: "/orgs/{org}/audit",
-				query: []field{limitField, cursorField}},
+				example: "audit list --org acme --action token.revoke --since 2026-12-01T00:00:00Z\n" +
+					"audit list --org acme --actor u-… --until 2026-12-05T12:00:00Z",
+				query: []field{
+					{json: "actor", usage: "only the events of this actor: a user id (u-…), operator, tokengate, or a reporter's IP"},
+					{json: "action", usage: "only the events of this action, such as user.update or token.revoke"},
+					{json: "since", usage: "only the events at or after this time (RFC 3339, such as 2026-12-01T00:00:00Z)"},
+					{json: "until", usage: "only the events at or before this time (RFC 3339)"},
+					limitField, cursorField,
+				}},
 		},
 	},
 	{

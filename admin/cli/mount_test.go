@@ -37,6 +37,13 @@ func TestThroughMount(t *testing.T) {
 	e.as(t, adminTok, "user", "list", "--org", "acme", "--account", act2).ok(t)
 	e.as(t, adminTok, "user", "delete", "--org", "acme", "--user", botID).ok(t)
 	e.as(t, adminTok, "audit", "list", "--org", "acme").ok(t)
+	deleted := e.as(t, adminTok, "audit", "list", "--org", "acme", "--action", "user.delete", "--actor", "operator").ok(t).list(t, "events")
+	if len(deleted) != 0 {
+		t.Fatalf("the operator deleted no user, yet: %v", deleted)
+	}
+	if n := len(e.as(t, adminTok, "audit", "list", "--org", "acme", "--action", "user.delete").ok(t).list(t, "events")); n != 1 {
+		t.Fatalf("%d user.delete events, want 1", n)
+	}
 
 	// What the mount refuses reaches the user as the API said it.
 	for _, c := range []struct {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -17,15 +19,40 @@ var auditSeqPattern = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{8}$`)
 // before every existing one, so paging is not disturbed by ongoing changes.
 // A non-empty account keeps only the events of that account.
 func (s *Store) ListEvents(ctx context.Context, org, account string, limit int, cursor string) ([]Event, string, error) {
+	return s.ListEventsWhere(ctx, org, EventFilter{Account: account}, limit, cursor)
+}
+
+// EventFilter narrows a listing of audit events; empty fields match every
+// event.
+type EventFilter struct {
+	Account string // the events of this account
+	Actor   string // made by this actor (its ID)
+	Action  string // of this action
+	// Since and Until bound the events' times, both included. The events
+	// are keyed by time, so only the keys between them are read.
+	Since, Until time.Time
+}
+
+// ListEventsWhere is ListEvents keeping the events f matches.
+func (s *Store) ListEventsWhere(ctx context.Context, org string, f EventFilter, limit int, cursor string) ([]Event, string, error) {
 	if _, err := s.GetOrg(ctx, org); err != nil {
 		return nil, "", err
 	}
 	if cursor != "" && !auditSeqPattern.MatchString(cursor) {
 		return nil, "", &FieldError{"cursor", "is not a cursor this API returned"}
 	}
-	return page(ctx, s, s.auditPrefix(org), cursor, limit, func(seq string, e *Event) bool {
+	// Newest first: the key of a later time sorts before an earlier one's.
+	var from, to string
+	if !f.Until.IsZero() {
+		from = fmt.Sprintf("%019d", math.MaxInt64-f.Until.UnixNano())
+	}
+	if !f.Since.IsZero() {
+		to = fmt.Sprintf("%019d", math.MaxInt64-f.Since.UnixNano()+1)
+	}
+	return pageIn(ctx, s, s.auditPrefix(org), from, to, cursor, limit, func(seq string, e *Event) bool {
 		e.Seq = seq
-		return account == "" || e.Account == account
+		return (f.Account == "" || e.Account == f.Account) && (f.Actor == "" || e.Actor.ID == f.Actor) &&
+			(f.Action == "" || e.Action == f.Action)
 	})
 }
 
@@ -36,17 +63,30 @@ func (s *Store) ListEvents(ctx context.Context, org, account string, limit int, 
 // on until the page is full or the keys end. It returns the next cursor —
 // the key of the last value kept — or "" at the end.
 func page[T any](ctx context.Context, s *Store, prefix, cursor string, limit int, keep func(key string, v *T) bool) ([]T, string, error) {
+	return pageIn(ctx, s, prefix, "", "", cursor, limit, keep)
+}
+
+// pageIn is page over the keys under prefix from prefix+lo (included) to
+// prefix+hi (excluded); "" leaves that end open.
+func pageIn[T any](ctx context.Context, s *Store, prefix, lo, hi, cursor string, limit int, keep func(key string, v *T) bool) ([]T, string, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	from := prefix
-	if cursor != "" {
+	from := prefix + lo
+	if cursor != "" && cursor+"\x00" > lo {
 		from = prefix + cursor + "\x00"
+	}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	if hi != "" {
+		end = prefix + hi
+	}
+	if from >= end {
+		return []T{}, "", nil
 	}
 	out := make([]T, 0, min(limit, 1000))
 	last := ""
 	for len(out) < limit {
 		resp, err := s.get(ctx, opRead, from,
-			clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)),
+			clientv3.WithRange(end),
 			clientv3.WithLimit(int64(limit-len(out))))
 		if err != nil {
 			return nil, "", unavailable(err)
