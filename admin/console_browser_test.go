@@ -795,7 +795,7 @@ func TestConsoleAuditLog(t *testing.T) {
 		Events []struct{ Action, Target string }
 	}
 	e.must(e.call("", "GET", "/orgs/"+w.org+"/audit?limit=1000", nil), 200).json(t, &all)
-	shown := eval[[][]string](s, "reading the events", `[...document.querySelectorAll("#audit-body tr")].map(r => [r.querySelector("time").dateTime, r.cells[2].querySelector("code").textContent, r.cells[3].textContent])`)
+	shown := eval[[][]string](s, "reading the events", `[...document.querySelectorAll("#audit-body tr")].map(r => [r.querySelector("time").dateTime, r.cells[2].querySelector("code").textContent, r.cells[3].querySelector("code").textContent])`)
 	if len(shown) != len(all.Events) || len(shown) <= 25 {
 		t.Fatalf("the page lists %d events, the API %d (want more than a page)", len(shown), len(all.Events))
 	}

@@ -1,6 +1,8 @@
 package admin_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -272,4 +274,92 @@ func TestConsoleFindUsers(t *testing.T) {
 	s.choose("users-sort", "oldest")
 	s.waitFor("the order applies", `[...document.querySelectorAll("#users-body tr")][0].querySelector(".user-name").textContent === "terraform"`)
 	s.screenshot("find-users")
+}
+
+// TestConsoleAuditFilters: the audit log narrows to who, what and when,
+// shows names beside the IDs of what changed, and exports the events the
+// filters match as JSON lines, as the API gives them.
+func TestConsoleAuditFilters(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	// Ana's own change, through the API with her token.
+	e.must(e.call(w.admin, "PATCH", "/orgs/"+w.org+"/users/"+w.exporterID, map[string]any{"description": "by Ana"}), 200)
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	s.click("Audit log")
+	loaded := `document.querySelectorAll("#audit-body tr").length > 0 && document.getElementById("audit-table").getAttribute("aria-busy") !== "true"`
+	s.waitFor("events are listed", loaded)
+	s.checkAccessible("audit filters")
+
+	// Names beside IDs: the user created, the token and its user.
+	cells := eval[[]string](s, "reading the targets", `[...document.querySelectorAll("#audit-body tr")].map(r => r.cells[3].textContent)`)
+	if !slices.ContainsFunc(cells, func(c string) bool { return strings.HasPrefix(c, "metrics-exporter"+w.exporterID) }) ||
+		!slices.ContainsFunc(cells, func(c string) bool { return strings.HasPrefix(c, "Token of Ana Limatok-") }) ||
+		!slices.ContainsFunc(cells, func(c string) bool { return strings.HasPrefix(c, "Production"+w.production) }) {
+		t.Errorf("targets without names: %q", cells)
+	}
+
+	rows := func() [][]string {
+		t.Helper()
+		s.waitFor("the events are read", `document.getElementById("audit-table").getAttribute("aria-busy") !== "true"`)
+		return eval[[][]string](s, "reading the events", `[...document.querySelectorAll("#audit-body tr")].map(r => [r.cells[1].textContent, r.cells[2].querySelector("code").textContent])`)
+	}
+	apply := func() {
+		t.Helper()
+		eval[any](s, "marking the table", `document.getElementById("audit-body").replaceChildren()`)
+		s.click("Show events")
+	}
+
+	// Who: Ana's events only.
+	s.choose("audit-actor", w.adminID)
+	apply()
+	s.waitFor("Ana's events", `document.querySelectorAll("#audit-body tr").length > 0 || !document.getElementById("audit-empty").hidden`)
+	got := rows()
+	if len(got) != 1 || got[0][0] != "Ana Lima (you)" || got[0][1] != "user.update" {
+		t.Fatalf("Ana's events: %v", got)
+	}
+
+	// What: every user.create, whoever made it.
+	s.choose("audit-actor", "")
+	s.choose("audit-action", "user.create")
+	apply()
+	s.waitFor("the user.create events", `document.querySelectorAll("#audit-body tr").length > 0`)
+	var want struct{ Events []map[string]any }
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/audit?action=user.create&limit=1000", nil), 200).json(t, &want)
+	if got := rows(); len(got) != min(len(want.Events), 25) || slices.ContainsFunc(got, func(r []string) bool { return r[1] != "user.create" }) {
+		t.Fatalf("user.create events shown: %v, the API has %d", got, len(want.Events))
+	}
+
+	// Export: the same events, one JSON object a line.
+	eval[any](s, "catching the export", `(() => {
+		window.exported = null;
+		const orig = URL.createObjectURL;
+		URL.createObjectURL = (blob) => { blob.text().then(t => { window.exported = t; }); return orig(blob); };
+	})()`)
+	s.click("Export as JSON lines")
+	s.waitFor("the export is done", `window.exported !== null && document.getElementById("audit-export-status").textContent.startsWith("Exported")`)
+	lines := strings.Split(strings.TrimSuffix(eval[string](s, "reading the export", `window.exported`), "\n"), "\n")
+	if len(lines) != len(want.Events) {
+		t.Fatalf("exported %d lines, the API has %d events", len(lines), len(want.Events))
+	}
+	for i, line := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev["id"] != want.Events[i]["id"] || ev["action"] != "user.create" {
+			t.Fatalf("line %d: %s (%v)", i, line, err)
+		}
+	}
+	if got := s.text("audit-export-status"); got != fmt.Sprintf("Exported %d events.", len(want.Events)) {
+		t.Errorf("the export says %q", got)
+	}
+
+	// When: a day from now on holds nothing.
+	eval[any](s, "setting From", `(() => {
+		const d = new Date(Date.now() + 86400000);
+		const pad = (n) => String(n).padStart(2, "0");
+		document.getElementById("audit-since").value = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+	})()`)
+	apply()
+	s.waitFor("nothing matches", `!document.getElementById("audit-empty").hidden && document.querySelectorAll("#audit-body tr").length === 0`)
+	s.screenshot("audit-filters")
 }

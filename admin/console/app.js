@@ -24,6 +24,7 @@ const state = {
   accounts: [],      // accounts the admin sees
   policies: new Map(), // policy id → policy, for names
   names: new Map(),  // user id → promise of a display name
+  userNames: new Map(), // user id → promise of its name ("" when unreadable)
 };
 
 // ---- DOM helpers ----------------------------------------------------------
@@ -380,6 +381,7 @@ $("sign-out").addEventListener("click", () => signOut());
 async function startSession(me) {
   state.me = me;
   state.names.clear();
+  state.userNames.clear();
   try {
     state.accounts = (await call("GET", orgPath("/accounts"))).accounts;
   } catch (err) {
@@ -409,6 +411,7 @@ function signOut(message) {
   state.accounts = [];
   state.policies.clear();
   state.names.clear();
+  state.userNames.clear();
   for (const dialog of document.querySelectorAll("dialog")) closeQuietly(dialog);
   $("new-token").value = "";
   $("users-body").replaceChildren();
@@ -468,7 +471,7 @@ function route() {
       ? `Every change in account ${accountLabel(state.me.account)}, newest first.`
       : `Every change in organization ${state.me.org}, newest first.`;
     $("audit-title").focus();
-    loadAudit(true);
+    loadPolicies().then(fillAuditActors).then(() => loadAudit(true), (err) => report(err));
     return;
   }
   if (top !== "settings") {
@@ -1221,7 +1224,41 @@ $("tokens-dialog").addEventListener("cancel", leaveTokens);
 
 // ---- audit log --------------------------------------------------------------
 
-const audit = { cursor: "", generation: 0 };
+const audit = { cursor: "", generation: 0, actorsFor: null };
+const EXPORT_PAGE = 1000;
+
+$("audit-action").append(...Object.entries(ACTION_LABELS).map(([value, text]) => el("option", { value, text: `${text} (${value})` })));
+
+// fillAuditActors offers the organization's users (those the admin may
+// read) as Who, by name, once per sign-in.
+async function fillAuditActors() {
+  if (audit.actorsFor === state.me) return;
+  audit.actorsFor = state.me;
+  const select = $("audit-actor");
+  for (const o of [...select.options].slice(3)) o.remove();
+  try {
+    const q = new URLSearchParams({ limit: String(EXPORT_PAGE) });
+    const { users: list } = await call("GET", orgPath(`/users?${q}`));
+    list.sort((a, b) => a.name.localeCompare(b.name));
+    select.append(...list.map((u) => el("option", { value: u.id, text: `${u.name} (${TYPE_LABELS[u.type] || u.type}, ${u.id})` })));
+  } catch (err) {
+    if (err.handled) throw err;
+    // Who can still be Anyone, the operator or tokengate.
+  }
+}
+
+// auditQuery is the filters as the API takes them. A time picked in the
+// page is a local minute: From starts it, To ends it.
+function auditQuery() {
+  const q = new URLSearchParams();
+  if ($("audit-actor").value) q.set("actor", $("audit-actor").value);
+  if ($("audit-action").value) q.set("action", $("audit-action").value);
+  const since = $("audit-since").value;
+  const until = $("audit-until").value;
+  if (since) q.set("since", new Date(since).toISOString());
+  if (until) q.set("until", new Date(new Date(until).getTime() + 59999).toISOString());
+  return q;
+}
 
 async function loadAudit(reset) {
   if (reset) {
@@ -1234,7 +1271,8 @@ async function loadAudit(reset) {
   $("audit-more").hidden = true;
   $("audit-table").setAttribute("aria-busy", "true");
   try {
-    const q = new URLSearchParams({ limit: String(AUDIT_PAGE) });
+    const q = auditQuery();
+    q.set("limit", String(AUDIT_PAGE));
     if (audit.cursor) q.set("cursor", audit.cursor);
     const page = await call("GET", orgPath(`/audit?${q}`));
     if (generation !== audit.generation) return;
@@ -1253,13 +1291,77 @@ async function loadAudit(reset) {
   }
 }
 
+$("audit-filters").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  loadAudit(true);
+});
+
+// Export: every event the filters match, one JSON object a line, as the
+// API gives them, saved by the browser.
+$("audit-export").addEventListener("click", async () => {
+  const button = $("audit-export");
+  const status = $("audit-export-status");
+  button.disabled = true;
+  status.textContent = "Exporting…";
+  try {
+    const lines = [];
+    let cursor = "";
+    do {
+      const q = auditQuery();
+      q.set("limit", String(EXPORT_PAGE));
+      if (cursor) q.set("cursor", cursor);
+      const page = await call("GET", orgPath(`/audit?${q}`));
+      for (const e of page.events) lines.push(JSON.stringify(e));
+      cursor = page.next_cursor || "";
+    } while (cursor);
+    const blob = new Blob(lines.map((l) => l + "\n"), { type: "application/x-ndjson" });
+    const url = URL.createObjectURL(blob);
+    const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, "");
+    const link = el("a", { href: url, download: `tokengate-audit-${state.me.org}-${stamp}.jsonl`, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    status.textContent = `Exported ${lines.length} ${lines.length === 1 ? "event" : "events"}.`;
+  } catch (err) {
+    status.textContent = "";
+    report(err, $("alert"), "Could not export the audit log: ");
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// userName resolves a user's ID to its name, once per user; one the admin
+// may not read stays an ID.
+function userName(id) {
+  if (!state.userNames.has(id)) {
+    state.userNames.set(id, api("GET", orgPath(`/users/${enc(id)}`)).then((u) => u.name, () => ""));
+  }
+  return state.userNames.get(id);
+}
+
+// targetCell names what an event is about beside its ID: the user, the
+// account, the policy, or the token and its user.
+async function targetCell(e) {
+  const id = e.target || "";
+  let name = "";
+  if (id.startsWith("u-")) name = await userName(id);
+  else if (id.startsWith("act-")) name = (state.accounts.find((a) => a.id === id) || {}).name || "";
+  else if (id.startsWith("pol-")) name = (state.policies.get(id) || {}).name || "";
+  else if (id.startsWith("tok-") && e.user) {
+    const owner = await userName(e.user);
+    name = `Token of ${owner || e.user}`;
+  }
+  return el("td", {}, name ? el("span", { class: "block", text: name }) : null, el("code", { class: name ? "hint" : "", text: id }));
+}
+
 async function eventRow(e) {
-  const actor = await actorName(e.actor);
+  const [actor, target] = await Promise.all([actorName(e.actor), targetCell(e)]);
   return el("tr", {},
     el("th", { scope: "row", tabindex: "-1" }, timeEl(e.time)),
     el("td", { text: actor }),
     el("td", {}, ACTION_LABELS[e.action] || e.action, " ", el("code", { class: "hint", text: e.action })),
-    el("td", {}, el("code", { text: e.target })),
+    target,
     el("td", { text: e.account ? accountLabel(e.account) : "—" }));
 }
 
