@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,11 +22,15 @@ import (
 // copy (those a version-2 gateway left stale or missing), then writes the
 // version, guarded by no gateway having registered since it looked.
 //
-// A version-2 gateway that passed its start check just before the version
-// moved and registers just after would write without copies on a store at
-// 3: the leader, still looking, finds it, moves the store back to 2 (every
-// gateway stops trusting copies, and forgets the verdicts read from them,
-// which depend on the schema key) and upgrades again once it is gone.
+// A version-2 gateway may still write on a store at 3: one that passed its
+// start check just before the version moved, or one whose registration
+// lapsed (paused, cut off from etcd) and that writes when it comes back.
+// Every gateway's watch finds the users it writes without their copies
+// (StaleCopies) and rewrites them at once (Recopy); the leader, still
+// looking, finds the old gateway registered, moves the store back to 2
+// (every gateway stops trusting copies, and forgets the verdicts read from
+// them, which depend on the schema key) and upgrades again once it is
+// gone.
 
 // Announcement is what a gateway of this build says in its rate-limit
 // registration: the schema version it writes.
@@ -155,17 +160,11 @@ func (s *Store) recopyAll(ctx context.Context) (int, error) {
 	for range recopyWorkers {
 		wg.Go(func() {
 			for key := range users {
-				err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-					var u User
-					if found, err := r.getJSON(key, &u); err != nil || !found {
-						return nil, err
-					}
-					var w writes
-					if err := r.recopy(&w, &u); err != nil {
-						return nil, err
-					}
-					return w.ops, w.err
-				})
+				org, id, _ := strings.Cut(strings.TrimPrefix(key, s.prefix+"/users/"), "/")
+				err := s.Recopy(ctx, org, id)
+				if errors.Is(err, ErrNotFound) {
+					err = nil // not a user's key
+				}
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -246,3 +245,67 @@ func (s *Store) NoteChange(ev *clientv3.Event) {
 // CopiesTrusted reports whether lookups read the copies under tokens'
 // digests (the store is at schema 3 as last seen).
 func (s *Store) CopiesTrusted() bool { return s.copies.Load() }
+
+// StaleCopies returns, of the changes one watch response delivered, the
+// users written without their copies: a user changed at a revision at
+// which no copy of it was written. A gateway of this build writes the two
+// together, so such a change comes from an older gateway (one that lost
+// its registration for a while, then wrote before the leader moved the
+// store back), or is a user without tokens. Each is named by its org and
+// ID; Recopy repairs them. Nothing is returned while copies are not
+// trusted: lookups read the records then.
+func (s *Store) StaleCopies(events []*clientv3.Event) [][2]string {
+	if !s.copies.Load() {
+		return nil
+	}
+	type at struct {
+		key string
+		rev int64
+	}
+	var users []at
+	copied := make(map[at]bool)
+	usersPrefix := s.prefix + "/users/"
+	for _, ev := range events {
+		if ev.Type != mvccpb.PUT {
+			continue
+		}
+		key := string(ev.Kv.Key)
+		if rest, ok := strings.CutPrefix(key, usersPrefix); ok && strings.Count(rest, "/") == 1 {
+			users = append(users, at{key, ev.Kv.ModRevision})
+			continue
+		}
+		if _, ok := s.TokenDigestOfKey(ev.Kv.Key); ok {
+			if ref, err := decodeRef(ev.Kv.Value); err == nil && ref.Copy != nil {
+				copied[at{s.userKey(ref.Org, ref.User), ev.Kv.ModRevision}] = true
+			}
+		}
+	}
+	var out [][2]string
+	for _, u := range users {
+		if !copied[u] {
+			org, id, _ := strings.Cut(strings.TrimPrefix(u.key, usersPrefix), "/")
+			out = append(out, [2]string{org, id})
+		}
+	}
+	return out
+}
+
+// Recopy rewrites the copies of a user's tokens from the user as stored
+// now, in one transaction guarded as UpdateUser's; a user gone, or without
+// tokens, costs one read.
+func (s *Store) Recopy(ctx context.Context, org, id string) error {
+	if !ValidOrgID(org) || !ValidUserID(id) {
+		return &NotFoundError{"user " + id}
+	}
+	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		var u User
+		if found, err := r.getJSON(s.userKey(org, id), &u); err != nil || !found {
+			return nil, err
+		}
+		var w writes
+		if err := r.recopy(&w, &u); err != nil {
+			return nil, err
+		}
+		return w.ops, w.err
+	})
+}

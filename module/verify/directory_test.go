@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -170,4 +171,48 @@ func TestDirectoryReloadedWhileWatching(t *testing.T) {
 		t.Fatal("the policy rewritten before the reload is not in effect")
 	}
 	coldLookup(t, e, func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} }, 2)
+}
+
+// TestCopiesWrittenAloneAreRepaired: on a store at schema 3, a user
+// written without its copies (as a gateway of an older version writes it:
+// fault injection, a raw etcd write) is noticed by the watch, and the
+// copies are rewritten at once: a cold lookup then judges the user as
+// stored. A change written with its copies needs no repair.
+func TestCopiesWrittenAloneAreRepaired(t *testing.T) {
+	e := newEnv(t, Config{})
+	if _, err := e.writer.CheckSchema(e.ctx(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.synced()
+	u, secret := e.user(nil)
+	other, otherSecret := e.user(nil)
+	e.update(other, func(u *store.User) { u.Name = "renamed" })
+	e.synced()
+	if n := e.v.Stats().CopiesRepaired; n != 0 {
+		t.Fatalf("%d repairs after changes written with their copies", n)
+	}
+
+	stored, err := e.writer.GetUser(e.ctx(), e.org, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Disabled = true
+	raw, _ := json.Marshal(stored)
+	if _, err := e.writer.Client().Put(e.ctx(), "/tg/users/"+e.org+"/"+u.ID, string(raw)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.v.Stats().CopiesRepaired == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the copies of a user written alone were not repaired")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a counter, with a deadline
+	}
+	e.synced()
+	if _, err := e.v.Verify(e.ctx(), secret); err == nil {
+		t.Fatal("a cold lookup admitted a user disabled by an older gateway")
+	}
+	if id := e.mustVerify(otherSecret); id.UserName != "renamed" {
+		t.Fatalf("the other user: %+v", id)
+	}
 }

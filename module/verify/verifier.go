@@ -173,6 +173,9 @@ type Verifier struct {
 	warmBegan   atomic.Int64
 	// dirReloading: a reload of the directory is under way.
 	dirReloading atomic.Bool
+	// repairs are the users whose copies the watch found stale
+	// (repair.go).
+	repairs chan [2]string
 
 	watchMu     sync.Mutex
 	watchCancel context.CancelFunc
@@ -219,6 +222,10 @@ type Stats struct {
 	Flushes int64
 	// WatchRestarts counts watches started after the first.
 	WatchRestarts int64
+	// CopiesRepaired counts users whose copies under their tokens'
+	// digests this gateway rewrote, an older gateway having written the
+	// users alone.
+	CopiesRepaired int64
 	// Warmed counts identities cached by warming (warm.go): read before a
 	// request asked for them, after a start or a lost watch history.
 	Warmed int64
@@ -295,11 +302,13 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 		hooks(v)
 	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
-	v.wg.Add(4)
+	v.repairs = make(chan [2]string, repairQueue)
+	v.wg.Add(5)
 	go v.watch()
 	go v.recordUse()
 	go v.monitor()
 	go v.buildFilters()
+	go v.repairCopies()
 	return v, nil
 }
 
@@ -315,15 +324,16 @@ func (v *Verifier) Close() {
 func (v *Verifier) Stats() Stats {
 	f := v.filter.state()
 	return Stats{
-		Hits:          v.stats.hits.Load(),
-		Misses:        v.stats.misses.Load(),
-		UnknownHits:   v.stats.unknownHits.Load(),
-		Lookups:       v.stats.lookups.Load(),
-		StaleServed:   v.stats.staleServed.Load(),
-		WatchRevision: v.changes.applied.Load(),
-		Flushes:       v.changes.flushes.Load(),
-		WatchRestarts: v.changes.restarts.Load(),
-		Warmed:        v.stats.warmed.Load(),
+		Hits:           v.stats.hits.Load(),
+		Misses:         v.stats.misses.Load(),
+		UnknownHits:    v.stats.unknownHits.Load(),
+		Lookups:        v.stats.lookups.Load(),
+		StaleServed:    v.stats.staleServed.Load(),
+		WatchRevision:  v.changes.applied.Load(),
+		Flushes:        v.changes.flushes.Load(),
+		WatchRestarts:  v.changes.restarts.Load(),
+		CopiesRepaired: v.changes.repairs.Load(),
+		Warmed:         v.stats.warmed.Load(),
 
 		FilterRefused:   v.stats.filterRefused.Load(),
 		FilterFallbacks: v.stats.filterFallbacks.Load(),

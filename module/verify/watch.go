@@ -47,6 +47,9 @@ type changeLog struct {
 	newsAt atomic.Int64
 
 	flushes, restarts atomic.Int64
+	// repairs counts users whose copies this gateway rewrote after an
+	// older gateway wrote them alone (repair.go).
+	repairs atomic.Int64
 
 	mu      sync.Mutex
 	advance chan struct{} // closed and replaced whenever applied grows
@@ -370,6 +373,9 @@ func (v *Verifier) watchFrom(client *clientv3.Client, next *int64) (bool, error)
 				v.noteTokenChange(h, ev.Type == mvccpb.PUT, ev.Kv.ModRevision)
 			}
 			last = ev.Kv.ModRevision
+		}
+		if stale := v.store.StaleCopies(wr.Events); len(stale) > 0 {
+			v.queueRepairs(stale)
 		}
 		if last > 0 {
 			*next = last + 1

@@ -1,0 +1,61 @@
+package verify
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+)
+
+// On a store at schema 3 a cold lookup reads the copy of the token's user
+// under the token's digest. A gateway of this build writes a user and its
+// copies in one transaction; an older one, whose registration lapsed while
+// the store moved to 3 (paused, cut off from etcd), writes the user alone,
+// until the webhook leader notices it and moves the store back. Each
+// gateway's watch sees such a change — a user written at a revision with
+// no copy of it (store.StaleCopies) — and rewrites the user's copies at
+// once (store.Recopy), so a change made through the older gateway reaches
+// cold lookups as fast as any change reaches cached verdicts. Every
+// gateway repairs; the rewrites are guarded, so they agree.
+
+// repairQueue bounds the users waiting for their copies to be rewritten;
+// beyond it the leader's check (which moves the store back to schema 2)
+// is the remedy.
+const repairQueue = 1024
+
+// queueRepairs hands the users written without their copies to the
+// repairer.
+func (v *Verifier) queueRepairs(users [][2]string) {
+	for _, u := range users {
+		select {
+		case v.repairs <- u:
+		default:
+			v.log.Warn("too many users written without their copies to repair now; the store's schema will be moved back",
+				zap.String("org", u[0]), zap.String("user", u[1]))
+		}
+	}
+}
+
+// repairCopies rewrites the copies of the users queued, one at a time,
+// until the verifier closes.
+func (v *Verifier) repairCopies() {
+	defer v.wg.Done()
+	for {
+		select {
+		case <-v.ctx.Done():
+			return
+		case u := <-v.repairs:
+			ctx, cancel := context.WithTimeout(v.ctx, v.directoryLoadTimeout())
+			err := v.store.Recopy(ctx, u[0], u[1])
+			cancel()
+			if err != nil {
+				if v.ctx.Err() == nil {
+					v.log.Warn("could not rewrite the copies of a user written by an older gateway", zap.String("org", u[0]),
+						zap.String("user", u[1]), zap.Error(err))
+				}
+				continue
+			}
+			v.changes.repairs.Add(1)
+			v.log.Info("copies of a user written by an older gateway rewritten", zap.String("org", u[0]), zap.String("user", u[1]))
+		}
+	}
+}
