@@ -24,7 +24,7 @@ import (
 // under console/ carrying a programmatic token is refused with 403
 // programmatic_ui_forbidden, as the gateway's ui mode does.
 
-//go:embed console/index.html console/app.js console/app.css
+//go:embed console/index.html console/app.js console/app.css console/api-docs.html console/api-docs.js
 var consoleFS embed.FS
 
 // consoleAsset is one embedded file, ready to serve.
@@ -42,6 +42,9 @@ func loadConsoleAssets() map[string]consoleAsset {
 		"index.html": "text/html; charset=utf-8",
 		"app.js":     "text/javascript; charset=utf-8",
 		"app.css":    "text/css; charset=utf-8",
+		// The API reference: the OpenAPI document read in the browser.
+		"api-docs.html": "text/html; charset=utf-8",
+		"api-docs.js":   "text/javascript; charset=utf-8",
 	}
 	assets := make(map[string]consoleAsset, len(types)+1)
 	for name, contentType := range types {
@@ -78,14 +81,7 @@ func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", consoleCSP)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("X-Frame-Options", "DENY")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
-	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
-
+	setPageHeaders(w.Header())
 	if h.carriesProgrammaticToken(r) {
 		refuseCaller(w, r, &apiError{code: errcode.ProgrammaticUIForbidden,
 			msg: "programmatic users have no access to the UI; sign in with the personal access token of a UI user"})
@@ -97,6 +93,17 @@ func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	}
 	serveConsoleAsset(w, r, rest)
 	return true
+}
+
+// setPageHeaders sets the headers of every page the console and the API
+// reference serve: their own files only, never framed.
+func setPageHeaders(hdr http.Header) {
+	hdr.Set("Content-Security-Policy", consoleCSP)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 }
 
 // carriesProgrammaticToken reports whether the request's bearer token is a

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -362,4 +363,228 @@ func TestConsoleAuditFilters(t *testing.T) {
 	apply()
 	s.waitFor("nothing matches", `!document.getElementById("audit-empty").hidden && document.querySelectorAll("#audit-body tr").length === 0`)
 	s.screenshot("audit-filters")
+}
+
+// TestConsolePolicies: an admin creates a policy with statements edited as
+// rows — checked in the page before anything is sent, the field at fault
+// marked and focused — edits and deletes policies; the gateway judges the
+// policy's users by each version at once. An account-level admin changes
+// its account's policies only.
+func TestConsolePolicies(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	s.click("Policies")
+	s.waitFor("the policies are listed", `document.querySelectorAll("#policies-body tr").length === 3`)
+	if cells := eval[[]string](s, "reading a policy", `[...document.querySelector('#policies-body tr[data-policy-id="`+w.polDeploy+`"]').cells].map(c => c.textContent)`); !strings.Contains(cells[0], "Deploy production") ||
+		!strings.Contains(cells[1], "Production") || !strings.Contains(cells[2], "GET, POST on /api/deployments/**") {
+		t.Errorf("the policy's row reads %q", cells)
+	}
+	s.checkAccessible("policies")
+	setField := func(id, value string) {
+		t.Helper()
+		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
+		if value != "" {
+			s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
+		}
+	}
+	rowField := func(row int, kind string) string {
+		t.Helper()
+		return eval[string](s, "finding a statement's field", `document.querySelectorAll("#statements-body tr")[`+fmt.Sprint(row)+`].querySelector(".stmt-`+kind+`").id`)
+	}
+
+	// Add: three statements, one of them wrong at first.
+	s.click("Add policy")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("policy-name")))
+	s.do("naming it", chromedp.SendKeys(chromedp.ID("policy-name"), "Jobs runner"))
+	s.choose("policy-account", w.production)
+	setField(rowField(0, "paths"), "/api/**")
+	s.click("Add statement")
+	s.choose(rowField(1, "effect"), "deny")
+	setField(rowField(1, "methods"), "*")
+	setField(rowField(1, "paths"), "/api/admin/*")
+	s.click("Add statement")
+	setField(rowField(2, "methods"), "post, put")
+	setField(rowField(2, "paths"), "api/jobs/*")
+	s.checkAccessible("add policy")
+	s.click("Create policy")
+	s.waitFor("the path is refused in the page", `document.getElementById("policy-error").textContent.includes("Statement 3: the path \"api/jobs/*\" must start with /")`)
+	if id := s.activeID(); id != rowField(2, "paths") {
+		t.Errorf("focus after a refused path is on %q", id)
+	}
+	setField(rowField(2, "paths"), "/api/jobs/*")
+	s.screenshot("add-policy")
+	s.click("Create policy")
+	s.waitFor("the policy is listed", `!document.getElementById("policy-dialog").open && [...document.querySelectorAll("#policies-body .policy-name")].some(n => n.textContent === "Jobs runner")`)
+	var list struct {
+		Policies []struct {
+			ID, Name, Account string
+			Statements        []struct {
+				Effect         string
+				Methods, Paths []string
+			}
+		}
+	}
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/policies", nil), 200).json(t, &list)
+	i := slices.IndexFunc(list.Policies, func(p struct {
+		ID, Name, Account string
+		Statements        []struct {
+			Effect         string
+			Methods, Paths []string
+		}
+	}) bool {
+		return p.Name == "Jobs runner"
+	})
+	if i < 0 || list.Policies[i].Account != w.production || len(list.Policies[i].Statements) != 3 ||
+		!slices.Equal(list.Policies[i].Statements[2].Methods, []string{"POST", "PUT"}) || list.Policies[i].Statements[1].Effect != "deny" {
+		t.Fatalf("stored: %+v", list.Policies)
+	}
+	jobs := list.Policies[i].ID
+
+	// Its user, judged by it.
+	runnerID, runner := e.programmatic(w.org, map[string]any{"level": "account", "account": w.production, "role": "policy",
+		"name": "runner", "policies": []string{jobs}})
+	q := "?accountId=" + w.production
+	as := upstreamIdentity{UserID: runnerID, UserType: "programmatic", UserName: "runner", Org: w.org, Account: w.production, Role: "policy"}
+	gatewayOK(t, e, runner, "POST", "/api/jobs/7"+q, as)
+	gatewayRefuses(t, e, runner, "GET", "/api/admin/keys"+q, 403, "role_forbidden")
+
+	// Edit: the deny removed; the gateway allows what it denied.
+	s.clickIn(`//tr[@data-policy-id="`+jobs+`"]`, "Edit")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("policy-name")))
+	if n := eval[int](s, "counting statements", `document.querySelectorAll("#statements-body tr").length`); n != 3 {
+		t.Fatalf("the edit dialog shows %d statements", n)
+	}
+	if !eval[bool](s, "reading the scope", `document.getElementById("policy-account").disabled`) {
+		t.Error("a policy's account can be changed in the dialog")
+	}
+	s.do("removing the deny", chromedp.Click(chromedp.Search(`//tbody[@id="statements-body"]/tr[2]//button`)))
+	s.click("Save policy")
+	s.waitFor("saved", `!document.getElementById("policy-dialog").open && document.getElementById("status").textContent.includes("saved")`)
+	gatewayOK(t, e, runner, "GET", "/api/admin/keys"+q, as)
+
+	// A refusal only the API makes names the statement's field.
+	s.clickIn(`//tr[@data-policy-id="`+jobs+`"]`, "Edit")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("policy-name")))
+	eval[any](s, "typing a control character", `document.querySelectorAll("#statements-body tr")[1].querySelector(".stmt-paths").value = "/api/jobs/\u0007"`)
+	s.click("Save policy")
+	s.waitFor("the API refuses", `document.getElementById("policy-error").textContent.includes("statements[1].paths")`)
+	if id := s.activeID(); id != rowField(1, "paths") {
+		t.Errorf("focus after the API's refusal is on %q", id)
+	}
+	s.do("cancelling", chromedp.Click(chromedp.ID("policy-cancel")))
+
+	// Delete: refused while the runner holds it; the staging policy goes.
+	s.clickIn(`//tr[@data-policy-id="`+jobs+`"]`, "Delete")
+	s.do("the confirmation opens", chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+	s.click("Delete policy")
+	s.waitFor("the refusal", `document.getElementById("alert").textContent.includes("Could not delete Jobs runner")`)
+	s.clickIn(`//tr[@data-policy-id="`+w.polStaging+`"]`, "Delete")
+	s.do("the confirmation opens", chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+	s.click("Delete policy")
+	s.waitFor("the policy is gone", `!document.querySelector('#policies-body tr[data-policy-id="`+w.polStaging+`"]')`)
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/policies/"+w.polStaging, nil), 404)
+}
+
+// TestConsolePoliciesOfAnAccountAdmin: an account-level admin sees its
+// account's policies and the organization-wide ones, and may change only
+// its own account's.
+func TestConsolePoliciesOfAnAccountAdmin(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	s := openConsole(t, e)
+	s.signIn(w.stagingAdmin)
+	s.click("Policies")
+	s.waitFor("the policies are listed", `document.querySelectorAll("#policies-body tr").length === 2`)
+	buttons := eval[map[string]int](s, "counting the buttons", `Object.fromEntries([...document.querySelectorAll("#policies-body tr")].map(r => [r.dataset.policyId, r.querySelectorAll("button").length]))`)
+	if buttons[w.polStaging] != 2 || buttons[w.polRead] != 0 {
+		t.Fatalf("buttons per policy: %v (staging %s, organization-wide %s)", buttons, w.polStaging, w.polRead)
+	}
+	s.click("Add policy")
+	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("policy-name")))
+	if got := eval[[]string](s, "reading the scopes", `[...document.getElementById("policy-account").options].map(o => o.value)`); !slices.Equal(got, []string{w.staging}) {
+		t.Errorf("an account admin may create policies for %v", got)
+	}
+	s.checkAccessible("add policy as an account admin")
+}
+
+// TestAPIReference: the OpenAPI document read in the browser, beside the
+// console, requests tried with the signed-in admin's token or one typed
+// in; every operation is listed, and the page runs under the console's
+// Content-Security-Policy without a violation (checkConsole).
+func TestAPIReference(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	var spec struct {
+		Paths map[string]map[string]any
+	}
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	operations := 0
+	for _, item := range spec.Paths {
+		for m := range item {
+			if slices.Contains([]string{"get", "post", "put", "patch", "delete"}, m) {
+				operations++
+			}
+		}
+	}
+	send := func(s *session, summary string, fields map[string]string, want string) string {
+		t.Helper()
+		details := `//details[summary[normalize-space()=` + jsXPathString(summary) + `]]`
+		s.do("opening "+summary, chromedp.Click(chromedp.Search(details+`/summary`)))
+		for name, value := range fields {
+			input := details + `//input[@data-name=` + jsXPathString(name) + `]`
+			if name == "body" {
+				input = details + `//textarea`
+			}
+			s.do("filling "+name, chromedp.SetValue(chromedp.Search(input), value))
+		}
+		s.do("sending", chromedp.Click(chromedp.Search(details+`//button[starts-with(normalize-space(), "Send")]`)))
+		answer := eval[string](s, "finding the answer", `document.evaluate(`+jsString(details+`//pre`)+`, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue.id`)
+		s.waitFor("the answer", `document.getElementById(`+jsString(answer)+`).textContent.startsWith(`+jsString(want)+`)`)
+		return s.text(answer)
+	}
+
+	// Beside the console: signed in, the admin's token is used.
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	if href := eval[string](s, "reading the link", `document.getElementById("nav-api").href`); href != e.siteURL+"/admin/console/api-docs.html" {
+		t.Errorf("the console links the reference at %s", href)
+	}
+	s.do("following the link", chromedp.Navigate(e.siteURL+"/admin/console/api-docs.html"))
+	s.waitFor("the operations are listed", `document.querySelectorAll("details.operation").length === `+fmt.Sprint(operations))
+	s.checkAccessible("API reference")
+	got := send(s, "GET /orgs/{org}/users List users in ID order (account admins see their account's account-level users).", map[string]string{"org": w.org}, "200")
+	if !strings.Contains(got, "metrics-exporter") {
+		t.Errorf("the users listed: %s", got)
+	}
+	send(s, "POST /orgs/{org}/accounts Create an account (organization admins).", map[string]string{"org": w.org, "body": `{"name":"From the reference"}`}, "201")
+	var audit struct {
+		Events []struct {
+			Action string
+			Actor  struct{ ID string }
+		}
+	}
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/audit?limit=1", nil), 200).json(t, &audit)
+	if len(audit.Events) != 1 || audit.Events[0].Action != "account.create" || audit.Events[0].Actor.ID != w.adminID {
+		t.Errorf("the account was created by %+v, want Ana", audit.Events)
+	}
+	s.screenshot("api-reference")
+
+	// A token typed in serves as well as the console's: signed out,
+	// Vic's (a viewer's) is sent, and the API refuses it.
+	eval[any](s, "signing out of the console", `sessionStorage.clear()`)
+	s.do("typing Vic's token", chromedp.SendKeys(chromedp.ID("try-token"), w.viewer))
+	if got := send(s, "GET /orgs/{org}/policies List policies (account admins see theirs and the organization-wide ones).", map[string]string{"org": w.org}, "403"); !strings.Contains(got, "forbidden") {
+		t.Errorf("a viewer's try: %s", got)
+	}
 }

@@ -220,27 +220,33 @@ func TestConsoleServing(t *testing.T) {
 	})
 
 	t.Run("markup fits the policy", func(t *testing.T) {
-		// The CSP forbids inline script and style: the page must need none.
-		page := string(e.send("", "GET", console, nil, "").body)
-		for _, m := range regexp.MustCompile(`<script([^>]*)>([^<]*)</script>`).FindAllStringSubmatch(page, -1) {
-			if !strings.Contains(m[1], ` src="`) || strings.TrimSpace(m[2]) != "" {
-				t.Errorf("index.html has an inline script: %q", m[0])
+		// The CSP forbids inline script and style: the pages must need
+		// none. The console and the API reference alike.
+		for _, files := range [][2]string{{"index.html", "app.js"}, {"api-docs.html", "api-docs.js"}} {
+			r := e.send("", "GET", console+files[0], nil, "")
+			checkConsoleHeaders(t, r)
+			page := string(r.body)
+			for _, m := range regexp.MustCompile(`<script([^>]*)>([^<]*)</script>`).FindAllStringSubmatch(page, -1) {
+				if !strings.Contains(m[1], ` src="`) || strings.TrimSpace(m[2]) != "" {
+					t.Errorf("%s has an inline script: %q", files[0], m[0])
+				}
 			}
-		}
-		for _, bad := range []*regexp.Regexp{
-			regexp.MustCompile(`<style`),
-			regexp.MustCompile(`\sstyle=`),
-			regexp.MustCompile(`\son[a-z]+=`),
-			regexp.MustCompile(`javascript:`),
-		} {
-			if m := bad.FindString(page); m != "" {
-				t.Errorf("index.html has %q, which the policy forbids", m)
+			for _, bad := range []*regexp.Regexp{
+				regexp.MustCompile(`<style`),
+				regexp.MustCompile(`\sstyle=`),
+				regexp.MustCompile(`\son[a-z]+=`),
+				regexp.MustCompile(`javascript:`),
+				regexp.MustCompile(`(src|href)="(https?:)?//`),
+			} {
+				if m := bad.FindString(page); m != "" {
+					t.Errorf("%s has %q, which the policy forbids", files[0], m)
+				}
 			}
-		}
-		js := string(e.send("", "GET", console+"app.js", nil, "").body)
-		for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "document.cookie"} {
-			if strings.Contains(js, sink) {
-				t.Errorf("app.js uses %s", sink)
+			js := string(e.send("", "GET", console+files[1], nil, "").body)
+			for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "document.cookie", "http://", "https://"} {
+				if strings.Contains(js, sink) {
+					t.Errorf("%s uses %s", files[1], sink)
+				}
 			}
 		}
 	})

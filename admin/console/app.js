@@ -337,7 +337,7 @@ $("copy-token").addEventListener("click", () => copyField($("new-token"), $("cop
 
 // ---- signing in and out ---------------------------------------------------
 
-const VIEWS = ["loading", "signin", "settings", "audit", "webhooks"];
+const VIEWS = ["loading", "signin", "settings", "policies", "audit", "webhooks"];
 
 function showView(name) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== name;
@@ -419,6 +419,8 @@ function signOut(message) {
   $("tokens-body").replaceChildren();
   $("webhooks-body").replaceChildren();
   $("deliveries-body").replaceChildren();
+  $("policies-body").replaceChildren();
+  $("statements-body").replaceChildren();
   $("new-secret").value = "";
   $("session-user").textContent = "";
   history.replaceState(null, "", location.pathname + location.search);
@@ -436,6 +438,7 @@ function signOut(message) {
 //
 //   #/settings/organization[/programmatic-users]
 //   #/settings/account/<act>[/programmatic-users]
+//   #/policies
 //   #/audit
 //   #/webhooks
 
@@ -454,6 +457,16 @@ function route() {
   const [top, scope, ...rest] = parts;
   setCurrent($("nav-settings"), top === "settings");
   setCurrent($("nav-audit"), top === "audit");
+  setCurrent($("nav-policies"), top === "policies");
+  if (top === "policies") {
+    showView("policies");
+    $("policies-scope").textContent = state.me.level === "account"
+      ? `The policies of account ${accountLabel(state.me.account)}, and the organization-wide ones you may grant.`
+      : `Every policy of organization ${state.me.org}.`;
+    $("policies-title").focus();
+    renderPolicies();
+    return;
+  }
   setCurrent($("nav-webhooks"), top === "webhooks");
   if (top === "webhooks") {
     if (state.me.level !== "organization") {
@@ -1221,6 +1234,238 @@ $("tokens-close").addEventListener("click", () => {
   $("tokens-dialog").close();
 });
 $("tokens-dialog").addEventListener("cancel", leaveTokens);
+
+// ---- policies ---------------------------------------------------------------
+
+const policyEdit = { policy: null, rows: 0 };
+const MAX_STATEMENTS = 100;
+const MAX_ITEMS = 50;
+
+async function renderPolicies() {
+  $("policies-table").setAttribute("aria-busy", "true");
+  try {
+    const { policies } = await call("GET", orgPath("/policies"));
+    state.policies = new Map(policies.map((p) => [p.id, p]));
+    const list = [...policies].sort((a, b) => a.name.localeCompare(b.name));
+    $("policies-body").replaceChildren(...list.map(policyRow));
+    $("policies-empty").hidden = list.length > 0;
+  } catch (err) {
+    report(err);
+  } finally {
+    $("policies-table").removeAttribute("aria-busy");
+  }
+}
+
+// mayChange: an account-level admin changes its own account's policies
+// only; the organization-wide ones it may grant, not rewrite.
+const mayChange = (p) => state.me.level === "organization" || p.account === state.me.account;
+
+function policyRow(p) {
+  const cells = [];
+  if (mayChange(p)) {
+    const edit = el("button", { type: "button", class: "secondary small" }, "Edit", srOnly(` policy ${p.name}`));
+    edit.addEventListener("click", () => openPolicy(p, edit));
+    const del = el("button", { type: "button", class: "danger small" }, "Delete", srOnly(` policy ${p.name}`));
+    del.addEventListener("click", () => deletePolicy(p, del));
+    cells.push(edit, del);
+  }
+  const summary = el("ul", { class: "statements" }, ...p.statements.map((st) =>
+    el("li", {}, el("span", { class: st.effect === "deny" ? "badge" : "", text: st.effect === "deny" ? "Deny" : "Allow" }),
+      " ", el("code", { text: st.methods.join(", ") }), " on ", el("code", { text: st.paths.join(", ") }))));
+  return el("tr", { "data-policy-id": p.id },
+    el("th", { scope: "row", tabindex: "-1" },
+      el("span", { class: "block policy-name", text: p.name }),
+      p.description ? el("span", { class: "hint block", text: p.description }) : null,
+      el("span", { class: "hint block mono nowrap", text: p.id })),
+    el("td", { text: p.account ? accountLabel(p.account) : "The whole organization" }),
+    el("td", {}, summary),
+    el("td", { class: "row-actions" }, ...cells));
+}
+
+$("add-policy").addEventListener("click", () => openPolicy(null, $("add-policy")));
+
+function openPolicy(p, opener) {
+  policyEdit.policy = p;
+  $("policy-form").reset();
+  clearError($("policy-error"));
+  $("policy-title").textContent = p ? `Edit policy ${p.name}` : "Add policy";
+  $("policy-submit").textContent = p ? "Save policy" : "Create policy";
+  const scopes = state.me.level === "organization" ? [["", "The whole organization"]] : [];
+  for (const a of state.accounts) {
+    if (state.me.level === "organization" || a.id === state.me.account) scopes.push([a.id, accountLabel(a.id)]);
+  }
+  $("policy-account").replaceChildren(...scopes.map(([value, text]) => el("option", { value, text })));
+  $("policy-account").disabled = !!p;
+  $("statements-body").replaceChildren();
+  if (p) {
+    $("policy-name").value = p.name;
+    $("policy-description").value = p.description || "";
+    $("policy-account").value = p.account || "";
+    for (const st of p.statements) addStatementRow(st);
+  } else {
+    addStatementRow({ effect: "allow", methods: ["GET"], paths: [] });
+  }
+  openDialog($("policy-dialog"), $("policy-name"), opener, $("policies-title"));
+}
+
+// A statement is a row: effect, methods, paths, and a button to remove it.
+function addStatementRow(st) {
+  const n = ++policyEdit.rows;
+  const effect = el("select", { id: `stmt-effect-${n}`, class: "stmt-effect" },
+    el("option", { value: "allow", text: "Allow" }), el("option", { value: "deny", text: "Deny" }));
+  effect.value = st.effect;
+  const methods = el("input", { id: `stmt-methods-${n}`, class: "stmt-methods mono", type: "text", autocomplete: "off",
+    spellcheck: "false", "aria-describedby": "statements-hint", value: st.methods.join(", ") });
+  const paths = el("input", { id: `stmt-paths-${n}`, class: "stmt-paths mono", type: "text", autocomplete: "off",
+    spellcheck: "false", "aria-describedby": "statements-hint", value: st.paths.join(", ") });
+  const remove = el("button", { type: "button", class: "secondary small stmt-remove" }, "Remove", el("span", { class: "visually-hidden stmt-which" }));
+  const row = el("tr", {}, el("th", { scope: "row", class: "stmt-number" }),
+    el("td", {}, effect), el("td", {}, methods), el("td", {}, paths), el("td", {}, remove));
+  remove.addEventListener("click", () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    numberStatements();
+    (next ? next.querySelector(".stmt-remove") : $("add-statement")).focus();
+  });
+  $("statements-body").append(row);
+  numberStatements();
+  return row;
+}
+
+// numberStatements labels each row's fields with its number.
+function numberStatements() {
+  const rows = [...$("statements-body").rows];
+  rows.forEach((row, i) => {
+    const k = i + 1;
+    row.querySelector(".stmt-number").textContent = String(k);
+    row.querySelector(".stmt-effect").setAttribute("aria-label", `Statement ${k}: effect`);
+    row.querySelector(".stmt-methods").setAttribute("aria-label", `Statement ${k}: methods`);
+    row.querySelector(".stmt-paths").setAttribute("aria-label", `Statement ${k}: paths`);
+    row.querySelector(".stmt-which").textContent = ` statement ${k}`;
+    row.querySelector(".stmt-remove").disabled = rows.length === 1;
+  });
+  $("add-statement").disabled = rows.length >= MAX_STATEMENTS;
+}
+
+$("add-statement").addEventListener("click", () => {
+  addStatementRow({ effect: "allow", methods: ["GET"], paths: [] }).querySelector(".stmt-paths").focus();
+});
+$("policy-cancel").addEventListener("click", () => $("policy-dialog").close());
+
+const splitList = (v) => v.split(/[\s,]+/).filter(Boolean);
+
+// pathProblem says what is wrong with a path pattern, as the gateway
+// would refuse it, or "".
+function pathProblem(p) {
+  if (!p.startsWith("/")) return "must start with /";
+  if (p.length > 1024) return "is longer than 1024 characters";
+  if ((p.match(/\*/g) || []).length > 16) return "has more than 16 wildcards";
+  const open = p.endsWith("**") || p.endsWith("/*");
+  if (p.slice(0, p.endsWith("**") ? -2 : p.length).includes("**")) return `has "**" before its end`;
+  if (p.length > 1 && p.endsWith("/") && !open) return "must not end with / (use /prefix/* for everything below)";
+  const segments = p.slice(1).split("/");
+  if (segments.slice(0, -1).includes("")) return "has an empty segment (//)";
+  if (segments.some((seg) => seg === "." || seg === "..")) return `has a "." or ".." segment`;
+  return "";
+}
+
+// readStatements reads the rows, or says which field is wrong.
+function readStatements() {
+  const statements = [];
+  for (const [i, row] of [...$("statements-body").rows].entries()) {
+    const k = i + 1;
+    const methodsField = row.querySelector(".stmt-methods");
+    const pathsField = row.querySelector(".stmt-paths");
+    const methods = splitList(methodsField.value).map((m) => (m === "*" ? m : m.toUpperCase()));
+    const paths = splitList(pathsField.value);
+    if (methods.length === 0 || methods.length > MAX_ITEMS) {
+      return { field: methodsField, message: `Statement ${k}: give 1 to ${MAX_ITEMS} methods, such as GET, or *.` };
+    }
+    const bad = methods.find((m) => m !== "*" && !/^[A-Z]{1,20}$/.test(m));
+    if (bad) return { field: methodsField, message: `Statement ${k}: "${bad}" is not an HTTP method, such as GET, or *.` };
+    if (paths.length === 0 || paths.length > MAX_ITEMS) {
+      return { field: pathsField, message: `Statement ${k}: give 1 to ${MAX_ITEMS} paths, such as /api/**.` };
+    }
+    for (const p of paths) {
+      const problem = pathProblem(p);
+      if (problem) return { field: pathsField, message: `Statement ${k}: the path "${p}" ${problem}.` };
+    }
+    statements.push({ effect: row.querySelector(".stmt-effect").value, methods, paths });
+  }
+  return { statements };
+}
+
+// statementField is the field an API refusal names, such as
+// statements[1].paths.
+function statementField(err) {
+  const m = /^statements\[(\d+)\]\.(effect|methods|paths)/.exec((err && err.message) || "");
+  if (!m) return null;
+  const row = $("statements-body").rows[Number(m[1])];
+  return row ? row.querySelector(`.stmt-${m[2]}`) : null;
+}
+
+$("policy-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const p = policyEdit.policy;
+  const errorRegion = $("policy-error");
+  clearError(errorRegion);
+  for (const f of $("policy-form").querySelectorAll("[aria-invalid]")) f.removeAttribute("aria-invalid");
+  const nameField = $("policy-name");
+  const name = nameField.value.trim();
+  if (!name) {
+    flagInvalid(nameField, errorRegion, "Name is required.");
+    return;
+  }
+  const read = readStatements();
+  if (read.field) {
+    flagInvalid(read.field, errorRegion, read.message);
+    return;
+  }
+  const body = { name, description: $("policy-description").value.trim(), statements: read.statements };
+  const account = p ? p.account : $("policy-account").value;
+  if (account) body.account = account;
+  const submit = $("policy-submit");
+  submit.disabled = true;
+  try {
+    const saved = p
+      ? await call("PUT", orgPath(`/policies/${enc(p.id)}`), body)
+      : await call("POST", orgPath("/policies"), body);
+    closeQuietly($("policy-dialog"));
+    say(p ? `Policy ${saved.name} saved: its users are judged by it from now on.` : `Policy ${saved.name} created.`);
+    await renderPolicies();
+    const row = [...$("policies-body").rows].find((r) => r.dataset.policyId === saved.id);
+    (row ? row.querySelector("th") : $("policies-title")).focus();
+  } catch (err) {
+    report(err, errorRegion, p ? "Could not save the policy: " : "Could not create the policy: ");
+    const field = statementField(err);
+    if (field) {
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+    } else if (!err.handled) {
+      nameField.focus();
+    }
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+async function deletePolicy(p, opener) {
+  const confirmed = await confirmAction({
+    title: `Delete policy ${p.name}?`,
+    message: `The policy ${p.name} is deleted. A policy that users hold cannot be: take it from them first.`,
+    yes: "Delete policy",
+  }, opener, $("policies-title"));
+  if (!confirmed) return;
+  try {
+    await call("DELETE", orgPath(`/policies/${enc(p.id)}`));
+    say(`Policy ${p.name} deleted.`);
+    $("policies-title").focus();
+    await renderPolicies();
+  } catch (err) {
+    report(err, $("alert"), `Could not delete ${p.name}: `);
+    $("policies-title").focus();
+  }
+}
 
 // ---- audit log --------------------------------------------------------------
 
