@@ -579,6 +579,11 @@ $("account-select").addEventListener("change", (ev) => {
   location.hash = `#/settings/account/${account}${section}`;
 });
 
+// A field marked invalid is unmarked as soon as it is changed.
+document.addEventListener("input", (ev) => {
+  if (ev.target instanceof Element) ev.target.removeAttribute("aria-invalid");
+});
+
 // ---- programmatic users ---------------------------------------------------
 
 const users = { target: null, cursor: "", generation: 0 };
