@@ -1,7 +1,9 @@
 // Package docs_test checks the documentation: every relative link leads to
 // a file that exists (and to a heading it has), and every code block
 // fenced as caddyfile adapts. Fragments of a Caddyfile are fenced as
-// caddy-d, as Caddy's own documentation does.
+// caddy-d, as Caddy's own documentation does. It also reads what the
+// product says — documents, console pages, the code's messages — for a
+// word written twice (words_test.go).
 package docs_test
 
 import (
