@@ -48,7 +48,7 @@ func setUp(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.String("address", caddy.DefaultAdminListen, "address of Caddy's admin endpoint")
 	pf.String("url", "", "base URL of a tokengate_admin mount, instead of the admin endpoint (token from $"+tokenEnv+")")
-	pf.String("output", outputJSON, "what to print: json (the API's answer), id (the id of what was created or shown, or of each listed), or secret (the new secret alone)")
+	pf.String("output", outputJSON, "what to print: json (the API's answer), id (the id of what was created or shown, or of each listed), table (a row per object listed or shown, for people), or secret (the new secret alone)")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		// A command that has subcommands takes no arguments: a word before
 		// the flag is a command it does not know, which is the mistake to

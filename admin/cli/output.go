@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -132,6 +134,7 @@ const (
 	outputJSON   = "json"
 	outputID     = "id"
 	outputSecret = "secret"
+	outputTable  = "table"
 )
 
 // outputOf reads --output. id on an action whose answer holds a secret
@@ -140,10 +143,10 @@ const (
 func outputOf(fs *pflag.FlagSet, secret bool) (string, error) {
 	out, _ := fs.GetString("output")
 	switch {
-	case out != outputJSON && out != outputID && out != outputSecret:
-		return "", usageErrorf("--output %q: want json, id or secret", out)
-	case out == outputID && secret:
-		return "", usageErrorf("--output id would lose the secret this answer shows once: use --output secret or json")
+	case out != outputJSON && out != outputID && out != outputSecret && out != outputTable:
+		return "", usageErrorf("--output %q: want json, id, table or secret", out)
+	case (out == outputID || out == outputTable) && secret:
+		return "", usageErrorf("--output %s would lose the secret this answer shows once: use --output secret or json", out)
 	case out == outputSecret && !secret:
 		return "", usageErrorf("--output secret: this command's answer holds no secret")
 	}
@@ -154,6 +157,9 @@ func outputOf(fs *pflag.FlagSet, secret bool) (string, error) {
 // object's id (a created user's, not its token's), each listed object's id
 // a line, or the new secret.
 func printOutput(w io.Writer, body []byte, out string) error {
+	if out == outputTable {
+		return printTable(w, body)
+	}
 	if out == outputSecret {
 		s := secretOf(body)
 		if s == "" {
@@ -197,4 +203,94 @@ func printOutput(w io.Writer, body []byte, out string) error {
 		}
 	}
 	return nil
+}
+
+// tableColumns are the fields a table shows first, in this order, when
+// its rows have them; the rest of their plain fields follow by name.
+var tableColumns = []string{"id", "event_id", "time", "name", "type", "level", "role", "account", "accounts", "policies",
+	"actor", "action", "target", "user", "url", "events", "hint", "disabled", "expires_at", "last_used_at", "created_at"}
+
+// printTable prints an answer as a table for people: one row per listed
+// object (or the one object shown), one column per plain field, lists
+// joined with commas, an actor by its id; nested objects are left to
+// --output json.
+func printTable(w io.Writer, body []byte) error {
+	var v map[string]any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("the answer is not a JSON object: %v", err)
+	}
+	rows := []map[string]any{v}
+	for _, x := range v {
+		if list, ok := x.([]any); ok && len(v) <= 2 { // a list, and perhaps next_cursor
+			rows = rows[:0]
+			for _, item := range list {
+				if m, ok := item.(map[string]any); ok {
+					rows = append(rows, m)
+				}
+			}
+		}
+	}
+	cell := func(x any) (string, bool) {
+		switch x := x.(type) {
+		case nil:
+			return "", true
+		case string, bool, float64:
+			return fmt.Sprint(x), true
+		case []any:
+			parts := make([]string, 0, len(x))
+			for _, p := range x {
+				s, ok := p.(string)
+				if !ok {
+					return "", false
+				}
+				parts = append(parts, s)
+			}
+			return strings.Join(parts, ","), true
+		case map[string]any:
+			if id, ok := x["id"].(string); ok && len(x) <= 2 { // an actor
+				return id, true
+			}
+		}
+		return "", false
+	}
+	seen := map[string]bool{}
+	var extra []string
+	for _, r := range rows {
+		for k, x := range r {
+			if _, ok := cell(x); ok && !seen[k] && !slices.Contains(tableColumns, k) {
+				extra = append(extra, k)
+			}
+			seen[k] = true
+		}
+	}
+	slices.Sort(extra)
+	var cols []string
+	for _, k := range append(slices.Clone(tableColumns), extra...) {
+		if !seen[k] {
+			continue
+		}
+		for _, r := range rows {
+			if s, ok := cell(r[k]); ok && s != "" {
+				cols = append(cols, k)
+				break
+			}
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := make([]string, len(cols))
+	for i, c := range cols {
+		header[i] = strings.ToUpper(c)
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		line := make([]string, len(cols))
+		for i, c := range cols {
+			line[i], _ = cell(r[c])
+			if line[i] == "" {
+				line[i] = "-"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(line, "\t"))
+	}
+	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,9 +39,21 @@ func TestWalkthrough(t *testing.T) {
 	if got := e.op(t, "account", "get", "--org", "acme", "--account", prod, "--output", "id").ok(t).stdout; got != prod+"\n" {
 		t.Errorf("account get --output id: %q", got)
 	}
-	if r := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", prod,
-		"--role", "viewer", "--name", "x", "--output", "id").failed(t); !strings.Contains(r.stderr, "--output secret") {
-		t.Errorf("--output id on a command showing a secret: %s", r.stderr)
+	for _, out := range []string{"id", "table"} {
+		if r := e.op(t, "user", "create", "--org", "acme", "--type", "programmatic", "--level", "account", "--account", prod,
+			"--role", "viewer", "--name", "x", "--output", out).failed(t); !strings.Contains(r.stderr, "--output secret") {
+			t.Errorf("--output %s on a command showing a secret: %s", out, r.stderr)
+		}
+	}
+	// --output table: a header and a row per account, for people.
+	table := strings.Split(strings.TrimSuffix(e.op(t, "account", "list", "--org", "acme", "--output", "table").ok(t).stdout, "\n"), "\n")
+	if len(table) != 3 || !strings.HasPrefix(table[0], "ID ") || !strings.Contains(table[0], "NAME") ||
+		!slices.ContainsFunc(table[1:], func(l string) bool { return strings.HasPrefix(l, staging+" ") && strings.Contains(l, "staging") }) {
+		t.Errorf("account list --output table:\n%s", strings.Join(table, "\n"))
+	}
+	if got := e.op(t, "account", "get", "--org", "acme", "--account", prod, "--output", "table").ok(t).stdout; strings.Count(got, "\n") != 2 ||
+		!strings.Contains(got, prod) {
+		t.Errorf("account get --output table:\n%s", got)
 	}
 
 	// A programmatic user comes with its secret, printed once.
