@@ -472,8 +472,43 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Iden
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	}
+	if routesErrors(r) {
+		// The server has handle_errors: the refusal goes through it, as
+		// Caddy's own handlers' do, the headers above kept. The contract's
+		// JSON body is at hand for it as {http.vars.tokengate_error_body}.
+		caddyhttp.SetVar(r.Context(), "tokengate_error_code", string(code))
+		caddyhttp.SetVar(r.Context(), "tokengate_error_body", errorJSON(string(code), msg))
+		return caddyhttp.Error(status, Refusal{Code: code, Message: msg})
+	}
 	WriteError(w, status, string(code), msg)
 	return nil
+}
+
+// Refusal is the error a refused request returns to Caddy when its server
+// routes errors (handle_errors): {err.message} is its message; its code is
+// {http.vars.tokengate_error_code}.
+type Refusal struct {
+	Code    errcode.Code
+	Message string
+}
+
+func (e Refusal) Error() string { return e.Message }
+
+// routesErrors reports whether the request's server has error routes
+// (handle_errors). Without them Caddy would answer an error with an empty
+// body, so tokengate writes the contract's JSON itself.
+func routesErrors(r *http.Request) bool {
+	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return srv != nil && srv.Errors != nil && len(srv.Errors.Routes) > 0
+}
+
+// errorJSON is the contract's error body, one line.
+func errorJSON(code, msg string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // WriteError writes {"error":{"code":…,"message":…}} with the status.
