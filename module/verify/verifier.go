@@ -176,6 +176,8 @@ type Verifier struct {
 	// repairs are the users whose copies the watch found stale
 	// (repair.go).
 	repairs chan [2]string
+	// setsDropped counts cache inserts ristretto dropped.
+	setsDropped atomic.Int64
 
 	watchMu     sync.Mutex
 	watchCancel context.CancelFunc
@@ -222,6 +224,9 @@ type Stats struct {
 	Flushes int64
 	// WatchRestarts counts watches started after the first.
 	WatchRestarts int64
+	// CacheSetsDropped counts verdicts the cache dropped instead of
+	// storing (its insert buffer full): each costs a lookup again.
+	CacheSetsDropped int64
 	// CopiesRepaired counts users whose copies under their tokens'
 	// digests this gateway rewrote, an older gateway having written the
 	// users alone.
@@ -324,16 +329,17 @@ func (v *Verifier) Close() {
 func (v *Verifier) Stats() Stats {
 	f := v.filter.state()
 	return Stats{
-		Hits:           v.stats.hits.Load(),
-		Misses:         v.stats.misses.Load(),
-		UnknownHits:    v.stats.unknownHits.Load(),
-		Lookups:        v.stats.lookups.Load(),
-		StaleServed:    v.stats.staleServed.Load(),
-		WatchRevision:  v.changes.applied.Load(),
-		Flushes:        v.changes.flushes.Load(),
-		WatchRestarts:  v.changes.restarts.Load(),
-		CopiesRepaired: v.changes.repairs.Load(),
-		Warmed:         v.stats.warmed.Load(),
+		Hits:             v.stats.hits.Load(),
+		Misses:           v.stats.misses.Load(),
+		UnknownHits:      v.stats.unknownHits.Load(),
+		Lookups:          v.stats.lookups.Load(),
+		StaleServed:      v.stats.staleServed.Load(),
+		WatchRevision:    v.changes.applied.Load(),
+		Flushes:          v.changes.flushes.Load(),
+		WatchRestarts:    v.changes.restarts.Load(),
+		CopiesRepaired:   v.changes.repairs.Load(),
+		CacheSetsDropped: v.setsDropped.Load(),
+		Warmed:           v.stats.warmed.Load(),
 
 		FilterRefused:   v.stats.filterRefused.Load(),
 		FilterFallbacks: v.stats.filterFallbacks.Load(),
@@ -648,9 +654,17 @@ func (v *Verifier) insert(key uint64, e *entry) {
 	if ttl <= 0 {
 		return
 	}
-	cache.SetWithTTL(key, e, 1, ttl)
+	if !cache.SetWithTTL(key, e, 1, ttl) {
+		// Ristretto drops a set when its buffer is full (contention): the
+		// next request for the token looks it up again.
+		v.setsDropped.Add(1)
+		return
+	}
 	// Make the entry visible before the flight ends, so that callers
-	// arriving afterwards hit it rather than read etcd again.
+	// arriving afterwards hit it rather than read etcd again
+	// (TestEntryVisibleWhenVerifyReturns). Wait hands one item to
+	// ristretto's goroutine and waits for it: microseconds, on a path
+	// that has just waited for etcd.
 	cache.Wait()
 }
 

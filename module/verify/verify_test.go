@@ -907,3 +907,27 @@ func TestHistoryFrom(t *testing.T) {
 		t.Fatalf("compacted past: %v, %v; want false", got, err)
 	}
 }
+
+// TestEntryVisibleWhenVerifyReturns: once a cold verification returns,
+// its verdict is in the cache: the next verification of the token, at
+// once, costs no lookup, token after token.
+func TestEntryVisibleWhenVerifyReturns(t *testing.T) {
+	e := newEnv(t, Config{})
+	var secrets []string
+	for range 100 {
+		_, secret := e.user(nil)
+		secrets = append(secrets, secret)
+	}
+	e.synced()
+	for i, secret := range secrets {
+		e.mustVerify(secret)
+		before := e.v.Stats().Lookups
+		e.mustVerify(secret)
+		if n := e.v.Stats().Lookups - before; n != 0 {
+			t.Fatalf("token %d: the verification right after the first took %d lookups", i, n)
+		}
+	}
+	if n := e.v.Stats().CacheSetsDropped; n != 0 {
+		t.Errorf("%d cache inserts dropped with no contention", n)
+	}
+}
