@@ -12,7 +12,8 @@ import (
 // github.com/tokengate/tokengate=./tokengate` does for this unpublished
 // module: a main module of its own that imports the plugin and points at
 // this checkout with a replace directive. The result must carry every
-// module of the plugin and its command.
+// module of the plugin and its command, and none of the modules only the
+// tests use (the browser driver, the OpenAPI validator).
 func TestXcaddyStyleBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a whole Caddy")
@@ -74,5 +75,16 @@ func main() { caddycmd.Main() }
 	}
 	if help := run("./caddy", "tokengate", "--help"); !strings.Contains(help, "user") {
 		t.Errorf("caddy tokengate --help:\n%s", help)
+	}
+	// What the tests alone use stays out of the build; what the gateway
+	// uses is in it (so the check can fail).
+	linked := run("go", "version", "-m", "caddy")
+	if !strings.Contains(linked, "github.com/FastFilter/xorfilter") {
+		t.Errorf("the build lacks the filter library the gateway uses:\n%s", linked)
+	}
+	for _, testOnly := range []string{"github.com/chromedp/", "github.com/pb33f/libopenapi"} {
+		if strings.Contains(linked, testOnly) {
+			t.Errorf("the build links %s, which only the tests use", testOnly)
+		}
 	}
 }
