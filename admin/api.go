@@ -10,10 +10,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/module/errcode"
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/store"
-	"github.com/tokengate/tokengate/module/tokengate"
 	"github.com/tokengate/tokengate/module/verify"
 )
 
@@ -130,18 +130,18 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, path string, caller 
 	rt, params, allowed := match(a.routes, r.Method, path)
 	if rt == nil {
 		if len(allowed) > 0 {
-			tokengate.LogRefusal(r, errcode.MethodNotAllowed, nil)
+			httpauth.LogRefusal(r, errcode.MethodNotAllowed, nil)
 			methodNotAllowed(w, allowed)
 			return
 		}
-		tokengate.LogRefusal(r, errcode.NotFound, nil)
+		httpauth.LogRefusal(r, errcode.NotFound, nil)
 		writeError(w, notFound("no such route: "+r.Method+" "+path).(*apiError))
 		return
 	}
 	if a.verifier.Down() {
 		// The outage is logged once by the verifier; waiting for etcd
 		// here would only make the caller time out.
-		tokengate.LogRefusal(r, errcode.StoreUnavailable, nil)
+		httpauth.LogRefusal(r, errcode.StoreUnavailable, nil)
 		writeError(w, &apiError{code: errcode.StoreUnavailable, msg: "etcd is unreachable; nothing was changed, try again shortly"})
 		return
 	}
@@ -154,7 +154,7 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, path string, caller 
 		case ae.code == errcode.StoreUnavailable:
 			a.logger.Warn("admin request failed: store unavailable", zap.String("method", r.Method), zap.String("route", rt.pattern), zap.Error(err))
 		}
-		tokengate.LogRefusal(r, ae.code, nil)
+		httpauth.LogRefusal(r, ae.code, nil)
 		writeError(w, ae)
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/module/errcode"
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/store"
-	"github.com/tokengate/tokengate/module/tokengate"
 )
 
 // The admin web console: static pages under console/ of the
@@ -111,8 +111,8 @@ func setPageHeaders(hdr http.Header) {
 // authentication (the pages need no token at all). Verification is cached,
 // so checking again in authenticate costs little.
 func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
-	tok, found := tokengate.BearerToken(r.Header)
-	if found != tokengate.OneToken {
+	tok, found := httpauth.BearerToken(r.Header)
+	if found != httpauth.OneToken {
 		return false
 	}
 	api, err := h.backend.get(r)
@@ -151,17 +151,8 @@ func (h *Handler) serveConsoleAPI(w http.ResponseWriter, r *http.Request, apiPat
 // refuseCaller writes an authentication or authorization error with its
 // RFC 6750 challenge.
 func refuseCaller(w http.ResponseWriter, r *http.Request, ae *apiError) {
-	tokengate.LogRefusal(r, ae.code, nil)
-	switch ae.code.Status() {
-	case http.StatusUnauthorized:
-		if ae.noCredential { // RFC 6750 §3.1: no error code when no credential was sent
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate"`)
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
-		}
-	case http.StatusForbidden:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
-	}
+	httpauth.LogRefusal(r, ae.code, nil)
+	httpauth.Challenge(w.Header(), ae.code, ae.noCredential)
 	writeError(w, ae)
 }
 

@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/tokengate/tokengate/module/errcode"
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/store"
-	"github.com/tokengate/tokengate/module/tokengate"
 )
 
 // apiError is an error with the status and code the API answers it with.
@@ -59,7 +59,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.code == errcode.StoreUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
-	tokengate.WriteError(w, e.code.Status(), string(e.code), e.msg)
+	httpauth.WriteError(w, e.code.Status(), string(e.code), e.msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

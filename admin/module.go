@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/module/errcode"
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/tokengate"
 	"github.com/tokengate/tokengate/module/verify"
@@ -192,11 +193,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // user's allowed_cidrs (403 ip_forbidden), and requires an admin, except
 // from a UI user on a self-service route (apiPath, the path under the API).
 func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Caller, error) {
-	tok, found := tokengate.BearerToken(r.Header)
+	tok, found := httpauth.BearerToken(r.Header)
 	switch found {
-	case tokengate.NoToken:
+	case httpauth.NoToken:
 		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "an admin's bearer token is required", noCredential: true}
-	case tokengate.BadHeader:
+	case httpauth.BadHeader:
 		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the Authorization header is not a single bearer token"}
 	}
 	id, err := api.verifier.Verify(r.Context(), tok)
@@ -223,7 +224,7 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 // log entry, as the gateway does for its refusals (user_id, user_type,
 // org_id, token_id). It runs before authorization, so a valid token
 // refused for lack of a role is attributed too.
-func logCaller(r *http.Request, id *verify.Identity) { tokengate.LogIdentity(r, id) }
+func logCaller(r *http.Request, id *verify.Identity) { httpauth.LogIdentity(r, id) }
 
 // Interface guards.
 var (

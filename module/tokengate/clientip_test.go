@@ -73,7 +73,9 @@ func TestClientIPRefusal(t *testing.T) {
 			if tt.status == 200 {
 				return
 			}
-			var body errorBody
+			var body struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != "ip_forbidden" || !strings.Contains(body.Error.Message, tt.message) {
 				t.Fatalf("body %s, want ip_forbidden naming %q", w.Body, tt.message)
 			}

@@ -2,13 +2,10 @@ package tokengate
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -16,9 +13,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tokengate/tokengate/module/errcode"
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
-	"github.com/tokengate/tokengate/module/token"
 	"github.com/tokengate/tokengate/module/verify"
 )
 
@@ -196,9 +193,6 @@ func (h *Handler) validate() error {
 	return h.chooseIdentityHeaders()
 }
 
-// maxAuthorization bounds the Authorization header the handler reads.
-const maxAuthorization = 1024
-
 // ServeHTTP follows the steps of the contract, in order.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// 1. Nothing a client sends may look like an identity header, nor make
@@ -209,20 +203,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	// 2. The bearer token, from the Authorization header only.
-	tok, found := BearerToken(r.Header)
+	tok, found := httpauth.BearerToken(r.Header)
 	if !h.ForwardCredentials {
 		delete(r.Header, "Authorization")
 	}
 
 	// 3. No token.
-	if found == NoToken {
+	if found == httpauth.NoToken {
 		if h.Mode == ModeUI {
 			metrics.VerifiedUntagged.Inc()
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, nil, errcode.MissingToken, "a bearer token is required (Authorization: Bearer <token>)")
 	}
-	if found == BadHeader {
+	if found == httpauth.BadHeader {
 		return h.refuse(w, r, nil, errcode.InvalidToken, "the Authorization header is not a single bearer token")
 	}
 
@@ -296,79 +290,6 @@ func (h *Handler) admits(userType string) bool {
 		return h.admitsType[0]
 	}
 	return h.admitsType[1]
-}
-
-// What BearerToken found.
-const (
-	NoToken = iota
-	OneToken
-	BadHeader
-)
-
-// BearerToken reads "Authorization: Bearer <token>" (scheme in any case,
-// then one or more spaces). No header, an empty one or another scheme is
-// no token. A bad header — several Authorization headers, an oversized
-// one, "Bearer" followed by anything but spaces and a token ("Bearer<TAB>…",
-// "Bearer,…", "Bearerx …"), or another scheme carrying something shaped
-// like a tokengate token (in Basic credentials, say) — means a credential
-// was sent that the gateway cannot read the one way every upstream would,
-// and is refused rather than passed on unjudged.
-func BearerToken(hdr http.Header) (string, int) {
-	vals := hdr["Authorization"]
-	switch {
-	case len(vals) == 0:
-		return "", NoToken
-	case len(vals) > 1:
-		return "", BadHeader
-	}
-	v := vals[0]
-	if len(v) > maxAuthorization {
-		return "", BadHeader
-	}
-	if strings.TrimSpace(v) == "" {
-		return "", NoToken
-	}
-	const scheme = "Bearer"
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		if carriesToken(v) {
-			return "", BadHeader
-		}
-		return "", NoToken
-	}
-	rest := v[len(scheme):]
-	if rest == "" || rest[0] != ' ' {
-		return "", BadHeader
-	}
-	tok := strings.TrimLeft(rest, " ")
-	if tok == "" {
-		return "", BadHeader
-	}
-	return tok, OneToken
-}
-
-// carriesToken reports whether an Authorization value of another scheme
-// holds a tokengate token, as sent or base64-decoded (Basic credentials
-// such as "x:tgp_…", which some upstreams accept as a token).
-func carriesToken(v string) bool {
-	if containsTokenPrefix(v) {
-		return true
-	}
-	_, cred, ok := strings.Cut(strings.TrimSpace(v), " ")
-	if !ok {
-		return false
-	}
-	cred = strings.TrimSpace(cred)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if dec, err := enc.DecodeString(cred); err == nil && containsTokenPrefix(string(dec)) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsTokenPrefix(s string) bool {
-	s = strings.ToLower(s)
-	return strings.Contains(s, string(token.Programmatic)+"_") || strings.Contains(s, string(token.Personal)+"_")
 }
 
 // tag sets the identity headers, placeholders and access log fields.
@@ -458,29 +379,18 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Iden
 		}
 		c.Write(fields...)
 	}
-	LogRefusal(r, code, id)
+	httpauth.LogRefusal(r, code, id)
 	status := code.Status()
-	switch status {
-	case http.StatusUnauthorized:
-		if code == errcode.MissingToken {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate"`)
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
-		}
-	case http.StatusForbidden:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
-	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "5")
-	}
+	httpauth.Challenge(w.Header(), code, code == errcode.MissingToken)
 	if routesErrors(r) {
 		// The server has handle_errors: the refusal goes through it, as
 		// Caddy's own handlers' do, the headers above kept. The contract's
 		// JSON body is at hand for it as {http.vars.tokengate_error_body}.
 		caddyhttp.SetVar(r.Context(), "tokengate_error_code", string(code))
-		caddyhttp.SetVar(r.Context(), "tokengate_error_body", errorJSON(string(code), msg))
+		caddyhttp.SetVar(r.Context(), "tokengate_error_body", httpauth.ErrorJSON(string(code), msg))
 		return caddyhttp.Error(status, Refusal{Code: code, Message: msg})
 	}
-	WriteError(w, status, string(code), msg)
+	httpauth.WriteError(w, status, string(code), msg)
 	return nil
 }
 
@@ -500,36 +410,6 @@ func (e Refusal) Error() string { return e.Message }
 func routesErrors(r *http.Request) bool {
 	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	return srv != nil && srv.Errors != nil && len(srv.Errors.Routes) > 0
-}
-
-// errorJSON is the contract's error body, one line.
-func errorJSON(code, msg string) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// WriteError writes {"error":{"code":…,"message":…}} with the status.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json; charset=utf-8")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // the body is JSON, never HTML
-	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
-}
-
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
 }
 
 // Interface guards.

@@ -17,41 +17,6 @@ import (
 	"github.com/tokengate/tokengate/module/verify"
 )
 
-func TestBearerToken(t *testing.T) {
-	tests := []struct {
-		values []string
-		tok    string
-		found  int
-	}{
-		{nil, "", NoToken},
-		{[]string{""}, "", NoToken},
-		{[]string{"   "}, "", NoToken},
-		{[]string{"Basic abc"}, "", NoToken},
-		{[]string{"Bearerx abc"}, "", BadHeader},
-		{[]string{"Bearer\tabc"}, "", BadHeader},
-		{[]string{"Bearer,abc"}, "", BadHeader},
-		{[]string{"Basic eDp0Z3BfYWJj"}, "", BadHeader},
-		{[]string{"Token tgp_abc"}, "", BadHeader},
-		{[]string{"Basic dXNlcjpwYXNz"}, "", NoToken},
-		{[]string{"Bearer"}, "", BadHeader},
-		{[]string{"Bearer "}, "", BadHeader},
-		{[]string{"Bearer a", "Bearer a"}, "", BadHeader},
-		{[]string{"Bearer " + string(make([]byte, maxAuthorization))}, "", BadHeader},
-		{[]string{"Bearer abc"}, "abc", OneToken},
-		{[]string{"bEARER   abc"}, "abc", OneToken},
-	}
-	for _, tt := range tests {
-		hdr := http.Header{}
-		if tt.values != nil {
-			hdr["Authorization"] = tt.values
-		}
-		tok, found := BearerToken(hdr)
-		if tok != tt.tok || found != tt.found {
-			t.Errorf("%q: got %q, %d; want %q, %d", tt.values, tok, found, tt.tok, tt.found)
-		}
-	}
-}
-
 func TestHasIdentityPrefix(t *testing.T) {
 	const p = "X-Tokengate-"
 	for name, want := range map[string]bool{

@@ -1,0 +1,58 @@
+package httpauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/tokengate/tokengate/module/errcode"
+)
+
+// Challenge sets the headers a refusal with code carries: for 401 the
+// RFC 6750 challenge, naming no error when no credential was sent (§3.1)
+// and invalid_token otherwise; for 403 insufficient_scope; for 503 a
+// Retry-After of 5 s.
+func Challenge(hdr http.Header, code errcode.Code, noCredential bool) {
+	switch code.Status() {
+	case http.StatusUnauthorized:
+		if noCredential {
+			hdr.Set("WWW-Authenticate", `Bearer realm="tokengate"`)
+		} else {
+			hdr.Set("WWW-Authenticate", `Bearer realm="tokengate", error="invalid_token"`)
+		}
+	case http.StatusForbidden:
+		hdr.Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
+	case http.StatusServiceUnavailable:
+		hdr.Set("Retry-After", "5")
+	}
+}
+
+// WriteError writes {"error":{"code":…,"message":…}} with the status.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // the body is JSON, never HTML
+	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorJSON is the contract's error body, one line.
+func ErrorJSON(code, msg string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
+	return strings.TrimSuffix(b.String(), "\n")
+}
