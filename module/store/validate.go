@@ -60,23 +60,45 @@ func ValidateUser(u *User) error {
 	if err := checkDescription(u.Description); err != nil {
 		return err
 	}
-	if u.Type == TypeUI {
-		if u.Email == "" {
-			return &FieldError{"email", "is required for UI users"}
-		}
-		if len(u.Email) > MaxEmailLen {
-			return &FieldError{"email", "is too long"}
-		}
-		if err := checkText("email", u.Email, MaxEmailLen, true); err != nil {
-			return err
-		}
-		addr, err := mail.ParseAddress(u.Email)
-		if err != nil || addr.Address != u.Email || addr.Name != "" {
-			return &FieldError{"email", "must be a plain address such as ana@example.com"}
-		}
-	} else if u.Email != "" {
-		return &FieldError{"email", "is only for UI users"}
+	if err := checkEmail(u); err != nil {
+		return err
 	}
+	if err := checkLevelAndRole(u); err != nil {
+		return err
+	}
+	if err := checkPolicies(u); err != nil {
+		return err
+	}
+	return canonicalLimits(u)
+}
+
+// checkEmail: a UI user has a plain address, a programmatic user none.
+func checkEmail(u *User) error {
+	if u.Type != TypeUI {
+		if u.Email != "" {
+			return &FieldError{"email", "is only for UI users"}
+		}
+		return nil
+	}
+	if u.Email == "" {
+		return &FieldError{"email", "is required for UI users"}
+	}
+	if len(u.Email) > MaxEmailLen {
+		return &FieldError{"email", "is too long"}
+	}
+	if err := checkText("email", u.Email, MaxEmailLen, true); err != nil {
+		return err
+	}
+	addr, err := mail.ParseAddress(u.Email)
+	if err != nil || addr.Address != u.Email || addr.Name != "" {
+		return &FieldError{"email", "must be a plain address such as ana@example.com"}
+	}
+	return nil
+}
+
+// checkLevelAndRole: an account-level user has one account and any role;
+// an organization-level user lists accounts and has no policy role.
+func checkLevelAndRole(u *User) error {
 	switch u.Level {
 	case LevelAccount:
 		if u.Account == "" {
@@ -89,8 +111,8 @@ func ValidateUser(u *User) error {
 			return &FieldError{"accounts", "is for organization-level users; account-level users have one account"}
 		}
 		switch u.Role {
-		case RoleViewer, RoleEditor, RoleAdmin:
-		case RolePolicy:
+		case RoleViewer, RoleEditor, RoleAdmin, RolePolicy:
+			return nil
 		case "":
 			return &FieldError{"role", "is required"}
 		default:
@@ -105,6 +127,7 @@ func ValidateUser(u *User) error {
 		}
 		switch u.Role {
 		case RoleViewer, RoleEditor, RoleAdmin:
+			return nil
 		case RolePolicy:
 			return &FieldError{"role", "policy roles are for account-level users"}
 		case "":
@@ -117,16 +140,25 @@ func ValidateUser(u *User) error {
 	default:
 		return &FieldError{"level", `must be "organization" or "account"`}
 	}
-	if u.Role == RolePolicy {
-		if len(u.Policies) == 0 {
-			return &FieldError{"policies", `is required when role is "policy"`}
+}
+
+// checkPolicies: a policy-based user names its policies; no one else may.
+func checkPolicies(u *User) error {
+	if u.Role != RolePolicy {
+		if len(u.Policies) > 0 {
+			return &FieldError{"policies", `is only allowed when role is "policy"`}
 		}
-		if err := checkIDList("policies", u.Policies, MaxPoliciesOfUser, ValidPolicyID, "pol-1a2b3c4d"); err != nil {
-			return err
-		}
-	} else if len(u.Policies) > 0 {
-		return &FieldError{"policies", `is only allowed when role is "policy"`}
+		return nil
 	}
+	if len(u.Policies) == 0 {
+		return &FieldError{"policies", `is required when role is "policy"`}
+	}
+	return checkIDList("policies", u.Policies, MaxPoliciesOfUser, ValidPolicyID, "pol-1a2b3c4d")
+}
+
+// canonicalLimits checks the user's allowed networks and rate limit and
+// writes them the one way they are stored.
+func canonicalLimits(u *User) error {
 	cidrs, err := canonicalCIDRs(u.AllowedCIDRs)
 	if err != nil {
 		return err
