@@ -899,8 +899,11 @@ func TestConsoleKeyboard(t *testing.T) {
 
 	// Links and buttons answer Enter. A tab opens its one section,
 	// Programmatic Users, at once.
+	// Each settles (the tab's hash replaced by its section's) before the
+	// next key, as a person's next key comes after the page answered.
 	for _, id := range []string{"nav-settings", "tab-organization"} {
 		s.do("activating "+id, chromedp.Focus(chromedp.ID(id)), chromedp.KeyEvent(kb.Enter))
+		s.waitFor("the list opens", `location.hash === "#/settings/organization/programmatic-users" && document.activeElement.id === "users-title"`)
 	}
 	s.waitUsersLoaded("Organization-level users of acme")
 	if id := s.activeID(); id != "users-title" {
