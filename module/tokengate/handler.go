@@ -249,28 +249,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	// 6. What the user may reach on this route.
-	if !h.admits(id.Type) {
-		return h.refuse(w, r, id, errcode.UserTypeForbidden, id.Type+" users are not admitted on this route")
-	}
-	if h.Scope == ScopeOrganization && id.Level != store.LevelOrganization {
-		return h.refuse(w, r, id, errcode.LevelForbidden, "this route is organization-wide; account-level users cannot reach it")
-	}
-	// The account: on an organization-wide route only when the request
-	// names one (the upstream may read it), on an account route always.
-	account, msg := h.targetAccount(r, &judged)
-	switch {
-	case msg != "":
-		return h.refuse(w, r, id, errcode.AccountForbidden, msg)
-	case account == "" && h.Scope == ScopeOrganization:
-	case account == "" && id.Level == store.LevelAccount:
-		account = id.Account
-	case account == "":
-		return h.refuse(w, r, id, errcode.AccountRequired, "organization-level users must name the account in "+h.account.where)
-	}
-	if account != "" && !id.Reaches(account) {
-		return h.refuse(w, r, id, errcode.AccountForbidden, "the token does not reach account "+account)
-	}
-	if ref := h.judgeRole(r, id, &judged); ref.code != "" {
+	account, ref := h.admitAPI(r, id, &judged)
+	if ref.code != "" {
 		return h.refuse(w, r, id, ref.code, ref.msg)
 	}
 
@@ -349,6 +329,36 @@ func (h *Handler) tag(r *http.Request, id *verify.Identity, account string) {
 	}
 }
 
+// admitAPI judges what a verified user may reach on an api route: its
+// type, its level, the account the request names (or its own), its role
+// on every reading of the method and path. It returns the account the
+// request is for ("" on an organization-wide route naming none), or why
+// it is refused.
+func (h *Handler) admitAPI(r *http.Request, id *verify.Identity, judged *judgedHeaders) (string, refusal) {
+	if !h.admits(id.Type) {
+		return "", refusal{errcode.UserTypeForbidden, id.Type + " users are not admitted on this route"}
+	}
+	if h.Scope == ScopeOrganization && id.Level != store.LevelOrganization {
+		return "", refusal{errcode.LevelForbidden, "this route is organization-wide; account-level users cannot reach it"}
+	}
+	// The account: on an organization-wide route only when the request
+	// names one (the upstream may read it), on an account route always.
+	account, msg := h.targetAccount(r, judged)
+	switch {
+	case msg != "":
+		return "", refusal{errcode.AccountForbidden, msg}
+	case account == "" && h.Scope == ScopeOrganization:
+	case account == "" && id.Level == store.LevelAccount:
+		account = id.Account
+	case account == "":
+		return "", refusal{errcode.AccountRequired, "organization-level users must name the account in " + h.account.where}
+	}
+	if account != "" && !id.Reaches(account) {
+		return "", refusal{errcode.AccountForbidden, "the token does not reach account " + account}
+	}
+	return account, h.judgeRole(r, id, judged)
+}
+
 func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err error) error {
 	switch {
 	case errors.Is(err, verify.ErrMalformed):
@@ -388,21 +398,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Iden
 		// JSON body is at hand for it as {http.vars.tokengate_error_body}.
 		caddyhttp.SetVar(r.Context(), "tokengate_error_code", string(code))
 		caddyhttp.SetVar(r.Context(), "tokengate_error_body", httpauth.ErrorJSON(string(code), msg))
-		return caddyhttp.Error(status, Refusal{Code: code, Message: msg})
+		return caddyhttp.Error(status, refusal{code, msg})
 	}
 	httpauth.WriteError(w, status, string(code), msg)
 	return nil
 }
-
-// Refusal is the error a refused request returns to Caddy when its server
-// routes errors (handle_errors): {err.message} is its message; its code is
-// {http.vars.tokengate_error_code}.
-type Refusal struct {
-	Code    errcode.Code
-	Message string
-}
-
-func (e Refusal) Error() string { return e.Message }
 
 // routesErrors reports whether the request's server has error routes
 // (handle_errors). Without them Caddy would answer an error with an empty

@@ -299,11 +299,15 @@ func (h *Handler) targetAccount(r *http.Request, j *judgedHeaders) (account, msg
 	return vals[0], ""
 }
 
-// refusal is why a request is refused; the zero value admits it.
+// refusal is why a request is refused; the zero value admits it. It is
+// also the error a refused request returns to Caddy when its server routes
+// errors (handle_errors): {err.message} is its message.
 type refusal struct {
 	code errcode.Code
 	msg  string
 }
+
+func (r refusal) Error() string { return r.msg }
 
 func forbidRole(format string, args ...any) refusal {
 	return refusal{errcode.RoleForbidden, fmt.Sprintf(format, args...)}
