@@ -442,10 +442,21 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*Identity, error) {
 		v.stats.filterFallbacks.Add(1)
 		metrics.FilterFallbacks.Inc()
 	}
+	return v.lookUp(ctx, h, kind, now, refused, fallback)
+}
+
+// lookUp answers a token the cache could not: it reads etcd (unless etcd
+// is known down), or falls back — on the filter's "never issued" when
+// the token was refused by it (refused), on the entry past cache_ttl
+// (fallback) while the watch is in sync within max_stale.
+func (v *Verifier) lookUp(ctx context.Context, h token.Hash, kind token.Kind, now time.Time, refused bool, fallback *entry) (*Identity, error) {
 	v.stats.misses.Add(1)
 	metrics.CacheMisses.Inc()
 
-	var e *entry
+	var (
+		e   *entry
+		err error
+	)
 	if v.down.Load() && !v.Reachable() {
 		// etcd is known to be unreachable (the monitor) and the watch
 		// has not heard from it since: answer now rather than hold the
