@@ -13,6 +13,8 @@ package metrics
 import (
 	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -120,19 +122,28 @@ var (
 	}, []string{"operation"})
 )
 
-// Operations of the etcd metrics.
-const (
-	OpLookup = "lookup" // reading a token for a verification
-	OpRead   = "read"   // admin reads
-	OpTxn    = "txn"    // admin changes
-	OpUsage  = "usage"  // recording last use
-	OpScan   = "scan"   // reading every token digest, for the filter of issued tokens
-)
-
-// ETCD returns the observers of one operation, resolved once.
-func ETCD(op string) (prometheus.Observer, prometheus.Counter) {
-	return etcdDuration.WithLabelValues(op), etcdErrors.WithLabelValues(op)
+// ObserveETCD records one etcd request of the store: how long it took, by
+// operation, and whether it failed (store.SetRequestHook). Each
+// operation's observers are resolved once.
+func ObserveETCD(op string, took time.Duration, failed bool) {
+	o, ok := etcdOps.Load(op)
+	if !ok {
+		o, _ = etcdOps.LoadOrStore(op, etcdObservers{etcdDuration.WithLabelValues(op), etcdErrors.WithLabelValues(op)})
+	}
+	obs := o.(etcdObservers)
+	obs.duration.Observe(took.Seconds())
+	if failed {
+		obs.errors.Inc()
+	}
 }
+
+type etcdObservers struct {
+	duration prometheus.Observer
+	errors   prometheus.Counter
+}
+
+// etcdOps maps an operation to its observers.
+var etcdOps sync.Map
 
 // Watch and admin.
 var (

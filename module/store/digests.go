@@ -9,7 +9,6 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/token"
 )
 
@@ -17,8 +16,6 @@ import (
 // most: about 0.8 MB of keys, small enough not to hold up etcd, large
 // enough that a million tokens take a few hundred reads.
 var digestPage int64 = 10_000
-
-var opScan = newEtcdOp(metrics.OpScan)
 
 // TokenDigestsPrefix is where the digests of every token live, one key each:
 // what the verifier's filter of issued tokens is built from and follows.

@@ -9,12 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/tokengate/tokengate/module/metrics"
 )
 
 // Store reads and writes tokengate's data under a key prefix.
@@ -325,28 +322,32 @@ func storeError(err error) error {
 	return unavailable(err)
 }
 
-// etcdOp is one kind of etcd request, with its metrics resolved once.
-type etcdOp struct {
-	duration prometheus.Observer
-	errors   prometheus.Counter
-}
+// etcdOp is one kind of etcd request, as RequestHook hears it.
+type etcdOp string
 
-func newEtcdOp(name string) etcdOp {
-	d, e := metrics.ETCD(name)
-	return etcdOp{d, e}
-}
-
-var (
-	opLookup = newEtcdOp(metrics.OpLookup)
-	opRead   = newEtcdOp(metrics.OpRead)
-	opTxn    = newEtcdOp(metrics.OpTxn)
-	opUsage  = newEtcdOp(metrics.OpUsage)
+// The kinds of etcd request the store sends.
+const (
+	opLookup etcdOp = "lookup" // reading a token for a verification
+	opRead   etcdOp = "read"   // admin reads
+	opTxn    etcdOp = "txn"    // admin changes
+	opUsage  etcdOp = "usage"  // recording last use
+	opScan   etcdOp = "scan"   // reading every token digest, for the filter of issued tokens
 )
 
+// RequestHook hears of every etcd request the store sends: its kind
+// ("lookup", "read", "txn", "usage" or "scan"), how long it took, and
+// whether it failed. The gateway's metrics set it (module/tokengate); nil:
+// nobody listens.
+type RequestHook func(op string, took time.Duration, failed bool)
+
+var requestHook atomic.Pointer[RequestHook]
+
+// SetRequestHook makes f hear of every etcd request of every store.
+func SetRequestHook(f RequestHook) { requestHook.Store(&f) }
+
 func (o etcdOp) done(start time.Time, err error) {
-	o.duration.Observe(time.Since(start).Seconds())
-	if err != nil {
-		o.errors.Inc()
+	if f := requestHook.Load(); f != nil && *f != nil {
+		(*f)(string(o), time.Since(start), err != nil)
 	}
 }
 

@@ -27,6 +27,8 @@ import (
 
 func init() {
 	caddy.RegisterModule(App{})
+	// The store's etcd requests reach the gateway's metrics.
+	store.SetRequestHook(metrics.ObserveETCD)
 }
 
 // DefaultHeaderPrefix starts every identity header sent upstream.
