@@ -106,6 +106,10 @@ func (a *AdminEndpoint) serve(w http.ResponseWriter, r *http.Request) error {
 		a.serveSnapshot(w, r)
 		return nil
 	}
+	if r.URL.Path == "/tokengate"+upgradePath {
+		a.serveUpgrade(w, r)
+		return nil
+	}
 	if a.backend == nil {
 		writeError(w, &apiError{code: errcode.StoreUnavailable,
 			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})

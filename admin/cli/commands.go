@@ -215,11 +215,15 @@ var resources = []resource{
 		long: "snapshot asks a running gateway, on Caddy's admin endpoint, for etcd's snapshot of its store (the\n" +
 			"embedded one or the external cluster's) and keeps it once its checksum is checked. restore\n" +
 			"restores one for the embedded store while the gateway is stopped, with the embedded etcd's own\n" +
-			"version; a cluster is restored with the etcdutl of its own etcd version (see the docs).",
+			"version; a cluster is restored with the etcdutl of its own etcd version (see the docs). upgrade\n" +
+			"moves the store to this version's schema once every gateway of an older version is stopped for\n" +
+			"good (it refuses while one is registered).",
 		actions: []action{
 			{name: "snapshot", short: "Write a snapshot of the store to a new file", args: []string{"FILE"},
 				example: "store snapshot /var/backups/tokengate-$(date +%F).snapshot",
 				local:   snapshotStore},
+			{name: "upgrade", short: "Move the store to this version's schema, once no older gateway will write", method: "POST",
+				path: "/store/upgrade", example: "store upgrade\nstore upgrade --address unix//run/tokengate/admin.sock"},
 			{name: "restore", short: "Restore a snapshot for the embedded store (gateway stopped)", args: []string{"FILE"},
 				example: "store restore backup.snapshot --embedded-dir /var/lib/caddy/tokengate/etcd\n" +
 					"store restore backup.snapshot --embedded-dir /var/lib/caddy/tokengate/etcd --replace",

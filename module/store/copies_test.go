@@ -3,8 +3,10 @@ package store
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,8 +231,9 @@ func TestLookupReadsOneKeyAtSchema3(t *testing.T) {
 
 // TestUpgradeWaitsForEveryGateway: a store at schema 2 written by a
 // gateway that keeps no copies moves to 3 only once no such gateway is
-// registered; the move rewrites what that gateway left stale or missing;
-// one registering afterwards moves the store back.
+// registered (the upgrade names those that are); the move rewrites what
+// that gateway left stale or missing; one registering afterwards makes
+// GuardCopies move the store back.
 func TestUpgradeWaitsForEveryGateway(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := ctxT(t)
@@ -276,7 +279,8 @@ func TestUpgradeWaitsForEveryGateway(t *testing.T) {
 	register("gw-old", "")
 	register("gw-new", Announcement)
 	res, err := s.Upgrade(ctx)
-	if err != nil || res.Upgraded || res.Version != 2 || !slices.Equal(res.Holdouts, []string{"gw-old"}) || s.CopiesTrusted() {
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "gw-old") || res.Upgraded || res.Version != 2 ||
+		!slices.Equal(res.Holdouts, []string{"gw-old"}) || s.CopiesTrusted() {
 		t.Fatalf("upgrade with an old gateway registered: %+v %v", res, err)
 	}
 
@@ -300,8 +304,11 @@ func TestUpgradeWaitsForEveryGateway(t *testing.T) {
 		t.Fatalf("again: %+v %v", res, err)
 	}
 
+	if res, err := s.GuardCopies(ctx); err != nil || res.Downgraded || res.Version != 3 {
+		t.Fatalf("guarding with no old gateway: %+v %v", res, err)
+	}
 	register("gw-late", "")
-	res, err = s.Upgrade(ctx)
+	res, err = s.GuardCopies(ctx)
 	if err != nil || !res.Downgraded || res.Version != 2 || s.CopiesTrusted() {
 		t.Fatalf("an old gateway after the upgrade: %+v %v", res, err)
 	}

@@ -33,7 +33,8 @@ import (
 //	    current by every write of either: a cold lookup reads one key.
 //	    A gateway of version 3 writes the copies on a store of version 2
 //	    as well, but trusts them only once the store is at 3; the store
-//	    moves to 3 only when every live gateway writes them (Upgrade).
+//	    moves to 3 when the operator says every older gateway is gone
+//	    (Upgrade).
 //
 // A store written before the schema key existed is read as version 1: its
 // layout is version 1's.

@@ -15,22 +15,25 @@ import (
 
 // Moving a store from schema 2 to 3 changes what every writer must do:
 // a gateway of version 2 writes users and tokens without the copies under
-// the tokens' digests, so copies are trusted only once none is live. Each
-// gateway says which schema it writes in its rate-limit registration
-// (Announcement), and Upgrade, run by the webhook leader, moves the store
-// on when every registered gateway writes schema 3: it rewrites every
-// copy (those a version-2 gateway left stale or missing), then writes the
-// version, guarded by no gateway having registered since it looked.
+// the tokens' digests, so copies are trusted only once none can write.
+// Gateways of version 3 write the copies on a store at 2 as well, and read
+// records and users there. Each gateway says which schema it writes in its
+// rate-limit registration (Announcement). The operator moves the store on
+// (Upgrade, `tokengate store upgrade`) once every gateway of version 2 is
+// stopped for good — paused ones and ones cut off from etcd included: the
+// registrations are checked, but a gateway whose lease lapsed is not
+// among them. Upgrade rewrites every copy (those a version-2 gateway left
+// stale or missing), then writes the version, guarded by no gateway having
+// registered since it looked.
 //
-// A version-2 gateway may still write on a store at 3: one that passed its
-// start check just before the version moved, or one whose registration
-// lapsed (paused, cut off from etcd) and that writes when it comes back.
-// Every gateway's watch finds the users it writes without their copies
-// (StaleCopies) and rewrites them at once (Recopy); the leader, still
-// looking, finds the old gateway registered, moves the store back to 2
-// (every gateway stops trusting copies, and forgets the verdicts read from
-// them, which depend on the schema key) and upgrades again once it is
-// gone.
+// Should a gateway of version 2 write all the same, two things answer it.
+// Every running gateway's watch finds the users it writes without their
+// copies (StaleCopies) and rewrites them at once (Recopy). And every
+// gateway looks at the registrations every few seconds while it trusts
+// copies (GuardCopies): one of version 2 registered moves the store back
+// to 2 — every gateway stops trusting copies and forgets the verdicts read
+// from them, which depend on the schema key — until the operator upgrades
+// again.
 
 // Announcement is what a gateway of this build says in its rate-limit
 // registration: the schema version it writes.
@@ -52,7 +55,7 @@ type UpgradeResult struct {
 	Version int
 	// Upgraded: this call moved the store to SchemaVersion.
 	Upgraded bool
-	// Downgraded: this call moved the store back to startVersion, since a
+	// Downgraded: GuardCopies moved the store back to startVersion, since a
 	// registered gateway does not write its version (Holdouts).
 	Downgraded bool
 	// Holdouts are the registered gateways that write an older schema.
@@ -63,59 +66,89 @@ type UpgradeResult struct {
 
 func (s *Store) gatewaysPrefix() string { return s.RateLimitPrefix() + "gateways/" }
 
-// Upgrade moves the store to SchemaVersion when every registered gateway
-// writes it, or back to startVersion when the store is there and one does
-// not. It does nothing to a store at another version.
-func (s *Store) Upgrade(ctx context.Context) (UpgradeResult, error) {
-	var res UpgradeResult
-	read := func() (*clientv3.TxnResponse, Schema, error) {
-		rctx, cancel := withTimeout(ctx)
-		defer cancel()
-		resp, err := s.commit(opRead, s.client.Txn(rctx).Then(
-			clientv3.OpGet(s.schemaKey()),
-			clientv3.OpGet(s.gatewaysPrefix(), clientv3.WithPrefix())))
-		if err != nil {
-			return nil, Schema{}, unavailable(err)
-		}
-		var sc Schema
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-			if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
-				return nil, sc, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
-			}
-		}
-		return resp, sc, nil
-	}
-	resp, sc, err := read()
+// readUpgrade reads the schema key and the registrations at one revision.
+func (s *Store) readUpgrade(ctx context.Context) (res UpgradeResult, schemaRev, rev int64, err error) {
+	rctx, cancel := withTimeout(ctx)
+	defer cancel()
+	resp, err := s.commit(opRead, s.client.Txn(rctx).Then(
+		clientv3.OpGet(s.schemaKey()),
+		clientv3.OpGet(s.gatewaysPrefix(), clientv3.WithPrefix())))
 	if err != nil {
-		return res, err
+		return res, 0, 0, unavailable(err)
 	}
-	res.Version = sc.Version
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+		var sc Schema
+		if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
+			return res, 0, 0, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
+		}
+		res.Version, schemaRev = sc.Version, kvs[0].ModRevision
+	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		if announcedSchema(kv.Value) < SchemaVersion {
 			res.Holdouts = append(res.Holdouts, strings.TrimPrefix(string(kv.Key), s.gatewaysPrefix()))
 		}
 	}
-	schemaKV := resp.Responses[0].GetResponseRange().Kvs
+	return res, schemaRev, resp.Header.Revision, nil
+}
+
+// Upgrade moves a store at version 2 to SchemaVersion: the operator's
+// statement that no gateway of version 2 will write again. It refuses
+// (ConflictError, naming them) while such a gateway is registered, and
+// when one registers while it rewrites the copies; a store already at
+// SchemaVersion is left as it is.
+func (s *Store) Upgrade(ctx context.Context) (UpgradeResult, error) {
+	res, schemaRev, _, err := s.readUpgrade(ctx)
 	switch {
-	case len(schemaKV) != 1:
-		return res, nil
-	case sc.Version == SchemaVersion && len(res.Holdouts) > 0:
-		ok, err := s.writeSchema(ctx, startVersion, schemaKV[0].ModRevision, 0)
-		if ok {
-			res.Version, res.Downgraded = startVersion, true
-			s.noteSchema(startVersion)
-		}
+	case err != nil:
 		return res, err
-	case sc.Version != startVersion || len(res.Holdouts) > 0:
+	case res.Version == SchemaVersion:
 		return res, nil
+	case res.Version != startVersion:
+		return res, &ConflictError{fmt.Sprintf("the store is at schema version %d; a gateway of this version brings it to %d as it starts", res.Version, startVersion)}
+	case len(res.Holdouts) > 0:
+		return res, &ConflictError{"gateways of an older version are registered: " + strings.Join(res.Holdouts, ", ") + "; stop them first"}
 	}
 	if res.Copies, err = s.recopyAll(ctx); err != nil {
 		return res, err
 	}
-	ok, err := s.writeSchema(ctx, SchemaVersion, schemaKV[0].ModRevision, resp.Header.Revision)
+	// Gateways may have registered while the copies were rewritten: look
+	// again, and write the version only if none has registered since.
+	for range 5 {
+		again, _, rev, err := s.readUpgrade(ctx)
+		switch {
+		case err != nil:
+			return res, err
+		case again.Version != startVersion:
+			return res, &ConflictError{fmt.Sprintf("the store's schema moved to version %d meanwhile", again.Version)}
+		case len(again.Holdouts) > 0:
+			res.Holdouts = again.Holdouts
+			return res, &ConflictError{"gateways of an older version registered meanwhile: " + strings.Join(again.Holdouts, ", ") + "; stop them, then upgrade again"}
+		}
+		ok, err := s.writeSchema(ctx, SchemaVersion, schemaRev, rev)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.Version, res.Upgraded = SchemaVersion, true
+			s.noteSchema(SchemaVersion)
+			return res, nil
+		}
+	}
+	return res, &ConflictError{"gateways keep registering: run the upgrade again"}
+}
+
+// GuardCopies moves a store at SchemaVersion back to startVersion when a
+// gateway of an older version is registered: it would write users without
+// their copies.
+func (s *Store) GuardCopies(ctx context.Context) (UpgradeResult, error) {
+	res, schemaRev, _, err := s.readUpgrade(ctx)
+	if err != nil || res.Version != SchemaVersion || len(res.Holdouts) == 0 {
+		return res, err
+	}
+	ok, err := s.writeSchema(ctx, startVersion, schemaRev, 0)
 	if ok {
-		res.Version, res.Upgraded = SchemaVersion, true
-		s.noteSchema(SchemaVersion)
+		res.Version, res.Downgraded = startVersion, true
+		s.noteSchema(startVersion)
 	}
 	return res, err
 }

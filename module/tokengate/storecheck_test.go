@@ -103,8 +103,8 @@ func TestStoreSchema(t *testing.T) {
 	}
 }
 
-// TestStoreUpgradesToSchema3: a gateway started on a store at schema 2,
-// with no gateway of an older version registered, moves it to 3 and
+// TestStoreUpgradesToSchema3: a gateway started on a store at schema 2
+// leaves it there and says so; the operator's upgrade moves it to 3 and
 // rewrites the copies under the tokens' digests, which a gateway of
 // version 2 left out.
 func TestStoreUpgradesToSchema3(t *testing.T) {
@@ -151,7 +151,14 @@ func TestStoreUpgradesToSchema3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, log, "store schema upgraded")
+	waitLog(t, log, "store schema older than this gateway's")
+	if resp, err := etcd.Client().Get(ctx, "/tg/schema"); err != nil || !strings.Contains(string(resp.Kvs[0].Value), `"version":2`) {
+		t.Fatalf("the store moved on by itself: %v %v", resp, err)
+	}
+	// The operator's `tokengate store upgrade`.
+	if res, err := s.Upgrade(ctx); err != nil || !res.Upgraded || res.Copies != 1 {
+		t.Fatalf("upgrade: %+v %v", res, err)
+	}
 	resp, err = etcd.Client().Get(ctx, "/tg/schema")
 	var sc store.Schema
 	if err != nil || len(resp.Kvs) != 1 || json.Unmarshal(resp.Kvs[0].Value, &sc) != nil || sc.Version != 3 {

@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,5 +215,34 @@ func TestCopiesWrittenAloneAreRepaired(t *testing.T) {
 	}
 	if id := e.mustVerify(otherSecret); id.UserName != "renamed" {
 		t.Fatalf("the other user: %+v", id)
+	}
+}
+
+// TestOlderGatewayRegisteredMovesTheStoreBack: a gateway that trusts
+// copies and sees a gateway of an older version registered moves the
+// store back to schema 2 within a few heartbeats, and stops trusting
+// copies.
+func TestOlderGatewayRegisteredMovesTheStoreBack(t *testing.T) {
+	e := newEnv(t, Config{})
+	if _, err := e.writer.CheckSchema(e.ctx(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.synced()
+	if !e.reader.CopiesTrusted() {
+		t.Fatal("copies not trusted at schema 3")
+	}
+	if _, err := e.writer.Client().Put(e.ctx(), "/tg/_ratelimit/gateways/gw-old", ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for e.reader.CopiesTrusted() {
+		if time.Now().After(deadline) {
+			t.Fatal("the store was not moved back with an older gateway registered")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a flag, with a deadline
+	}
+	resp, err := e.writer.Client().Get(e.ctx(), "/tg/schema")
+	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"version":2`) {
+		t.Fatalf("schema key: %v %v", resp, err)
 	}
 }

@@ -15,7 +15,27 @@ import (
 // no copy of it (store.StaleCopies) — and rewrites the user's copies at
 // once (store.Recopy), so a change made through the older gateway reaches
 // cold lookups as fast as any change reaches cached verdicts. Every
-// gateway repairs; the rewrites are guarded, so they agree.
+// gateway repairs; the rewrites are guarded, so they agree. And every
+// gateway that trusts copies looks at the registrations every few
+// heartbeats: an older gateway registered moves the store back to 2.
+
+// guardEvery is how many heartbeats apart a gateway that trusts copies
+// looks whether a gateway of an older version has registered
+// (store.GuardCopies), which moves the store back to schema 2.
+const guardEvery = 3
+
+// guardCopies moves the store back to schema 2 when a gateway of an older
+// version is registered, and says so.
+func (v *Verifier) guardCopies(ctx context.Context) {
+	res, err := v.store.GuardCopies(ctx)
+	switch {
+	case err != nil:
+		v.log.Debug("looking for gateways of an older version", zap.Error(err))
+	case res.Downgraded:
+		v.log.Error("store schema moved back: a gateway of an older version is registered; stop it, then run tokengate store upgrade",
+			zap.Int("version", res.Version), zap.Strings("gateways", res.Holdouts))
+	}
+}
 
 // repairQueue bounds the users waiting for their copies to be rewritten;
 // beyond it the leader's check (which moves the store back to schema 2)

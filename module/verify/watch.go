@@ -432,6 +432,7 @@ func (v *Verifier) historyFrom(ctx context.Context, client *clientv3.Client, rev
 // nothing: they come from one member, which may be behind the others.
 func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 	interval := v.heartbeatInterval()
+	beats := 0
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -457,6 +458,9 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		}
 		if !v.store.SchemaKnown() {
 			v.readSchema(0)
+		}
+		if beats++; beats%guardEvery == 0 && v.store.CopiesTrusted() {
+			v.guardCopies(rctx)
 		}
 		if v.changes.applied.Load() < rev {
 			// The request must carry the watch's context metadata to

@@ -53,9 +53,6 @@ type Config struct {
 	// PruneInterval is how often the leader deletes audit events past
 	// AuditRetention. Default: 1h.
 	PruneInterval time.Duration
-	// UpgradeInterval is how often the leader looks whether the store's
-	// schema can move on (store.Upgrade). Default: 30s.
-	UpgradeInterval time.Duration
 	// Now is the clock expiry warnings are judged by. Default: time.Now.
 	Now func() time.Time
 }
@@ -84,12 +81,11 @@ func (c *Config) fill() error {
 	def(&c.ScanInterval, time.Minute)
 	def(&c.AuditRetention, DefaultAuditRetention)
 	def(&c.PruneInterval, time.Hour)
-	def(&c.UpgradeInterval, 30*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.LeaderTTL < time.Second || c.FirstRetry <= 0 || c.MaxRetryInterval < c.FirstRetry || c.RetryFor <= 0 ||
-		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.PruneInterval <= 0 || c.UpgradeInterval <= 0 {
+		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.PruneInterval <= 0 {
 		return errors.New("webhook: invalid engine configuration")
 	}
 	return nil

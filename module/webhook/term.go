@@ -37,7 +37,6 @@ func newTerm(e *Engine, ctx context.Context, cancel context.CancelFunc, lead sto
 func (t *term) run() {
 	t.wg.Go(t.scanExpiring)
 	t.wg.Go(t.pruneAudit)
-	t.wg.Go(t.upgradeSchema)
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for t.ctx.Err() == nil {
 		hooks, rev, err := t.e.store.AllWebhooks(t.ctx)
