@@ -24,7 +24,7 @@ import (
 // under console/ carrying a programmatic token is refused with 403
 // programmatic_ui_forbidden, as the gateway's ui mode does.
 
-//go:embed console/index.html console/app.js console/app.css console/api-docs.html console/api-docs.js
+//go:embed console/index.html console/app.js console/app.css console/api-docs.html console/api-docs.js console/dom.js
 var consoleFS embed.FS
 
 // consoleAsset is one embedded file, ready to serve.
@@ -45,6 +45,7 @@ func loadConsoleAssets() map[string]consoleAsset {
 		// The API reference: the OpenAPI document read in the browser.
 		"api-docs.html": "text/html; charset=utf-8",
 		"api-docs.js":   "text/javascript; charset=utf-8",
+		"dom.js":        "text/javascript; charset=utf-8",
 	}
 	assets := make(map[string]consoleAsset, len(types)+1)
 	for name, contentType := range types {

@@ -222,7 +222,7 @@ func TestConsoleServing(t *testing.T) {
 	t.Run("markup fits the policy", func(t *testing.T) {
 		// The CSP forbids inline script and style: the pages must need
 		// none. The console and the API reference alike.
-		for _, files := range [][2]string{{"index.html", "app.js"}, {"api-docs.html", "api-docs.js"}} {
+		for _, files := range [][2]string{{"index.html", "app.js"}, {"api-docs.html", "api-docs.js"}, {"index.html", "dom.js"}} {
 			r := e.send("", "GET", console+files[0], nil, "")
 			checkConsoleHeaders(t, r)
 			page := string(r.body)

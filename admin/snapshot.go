@@ -23,18 +23,8 @@ const snapshotPath = "/store/snapshot"
 // the contract's JSON error; one after it cuts the stream short, which
 // the command finds when it checks the file.
 func (a *AdminEndpoint) serveSnapshot(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		methodNotAllowed(w, []string{http.MethodGet})
-		return
-	}
-	if a.backend == nil {
-		writeError(w, &apiError{code: errcode.StoreUnavailable,
-			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
-		return
-	}
-	api, err := a.backend.get(r)
-	if err != nil {
-		unavailable(w, err)
+	api, ok := a.operatorAPI(w, r, http.MethodGet)
+	if !ok {
 		return
 	}
 	rc, err := api.store.Client().Snapshot(r.Context())

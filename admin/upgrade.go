@@ -6,6 +6,27 @@ import (
 	"github.com/tokengate/tokengate/module/errcode"
 )
 
+// operatorAPI answers what keeps an operator's route from running — another
+// method, no tokengate app, a store that cannot be opened — and otherwise
+// returns the API.
+func (a *AdminEndpoint) operatorAPI(w http.ResponseWriter, r *http.Request, method string) (*API, bool) {
+	if r.Method != method {
+		methodNotAllowed(w, []string{method})
+		return nil, false
+	}
+	if a.backend == nil {
+		writeError(w, &apiError{code: errcode.StoreUnavailable,
+			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
+		return nil, false
+	}
+	api, err := a.backend.get(r)
+	if err != nil {
+		unavailable(w, err)
+		return nil, false
+	}
+	return api, true
+}
+
 // upgradePath is where Caddy's admin endpoint moves the store to this
 // build's schema version, for `tokengate store upgrade`: the operator
 // only, never on a tokengate_admin mount (store.Upgrade).
@@ -22,18 +43,8 @@ type upgradeView struct {
 // serveUpgrade runs store.Upgrade; it takes as long as rewriting every
 // user's copies takes, within the request's life.
 func (a *AdminEndpoint) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, []string{http.MethodPost})
-		return
-	}
-	if a.backend == nil {
-		writeError(w, &apiError{code: errcode.StoreUnavailable,
-			msg: "tokengate is not configured here: add the tokengate global option or a tokengate handler"})
-		return
-	}
-	api, err := a.backend.get(r)
-	if err != nil {
-		unavailable(w, err)
+	api, ok := a.operatorAPI(w, r, http.MethodPost)
+	if !ok {
 		return
 	}
 	res, err := api.store.Upgrade(r.Context())

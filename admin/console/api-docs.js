@@ -11,25 +11,12 @@
 // clients.) As in the console, every node is built with DOM calls, never
 // from HTML strings, and the only network access is to this origin.
 
-const $ = (id) => document.getElementById(id);
+import { $, el } from "./dom.js";
+
 const TOKEN_KEY = "tokengate.console.token";
 // Where tried requests go: relative, so the page works wherever the mount
 // is.
 const base = "api";
-
-function el(tag, props, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
 
 let doc = null;
 

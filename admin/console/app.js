@@ -7,6 +7,8 @@
 // (this tab only) and travels only in the Authorization header; it is never
 // put in a URL or a cookie, and is removed on sign-out.
 
+import { $, el } from "./dom.js";
+
 const TOKEN_KEY = "tokengate.console.token";
 // The account last chosen on the Account tab: the tab opens on it again,
 // in this browser tab, until sign-out.
@@ -14,7 +16,6 @@ const ACCOUNT_KEY = "tokengate.console.account";
 const USERS_PAGE = 100;
 const AUDIT_PAGE = 25;
 
-const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
 
 let token = sessionStorage.getItem(TOKEN_KEY);
@@ -28,23 +29,6 @@ const state = {
 };
 
 // ---- DOM helpers ----------------------------------------------------------
-
-// el builds an element: props are attributes, except "class", "text" and
-// "on…" (event listeners); children are nodes or strings (as text).
-function el(tag, props, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
 
 // hidden text for screen readers, e.g. which user a "Delete" button is for.
 const srOnly = (text) => el("span", { class: "visually-hidden", text });

@@ -29,14 +29,20 @@ func Challenge(hdr http.Header, code errcode.Code, noCredential bool) {
 
 // WriteError writes {"error":{"code":…,"message":…}} with the status.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// WriteJSON writes v as the JSON answer with the status: never cached,
+// never sniffed, never HTML-escaped (it is JSON, not HTML).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // the body is JSON, never HTML
-	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 type errorBody struct {
