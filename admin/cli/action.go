@@ -40,6 +40,9 @@ type action struct {
 	// read from standard input (see report.go), never from flags or
 	// arguments.
 	reportsStdin bool
+	// endpointOnly: the route is Caddy's admin endpoint's only (the
+	// operator's), never a tokengate_admin mount's: --url is refused.
+	endpointOnly bool
 	// local, when set, makes the action a command of its own rather than
 	// one route of the API (store snapshot and restore): it takes the
 	// arguments named in args, the flags flags defines, and runs local.
@@ -129,6 +132,9 @@ func (a action) examples() string {
 // run checks the flags, sends the request and prints the answer.
 func (a action) run(cmd *cobra.Command) error {
 	fs := cmd.Flags()
+	if a.endpointOnly && fs.Changed("url") {
+		return usageErrorf("%s talks to Caddy's admin endpoint only (--address), not to a tokengate_admin mount", displayPath(cmd.CommandPath()))
+	}
 	out, err := outputOf(fs, a.secret)
 	if err != nil {
 		return err

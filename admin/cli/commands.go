@@ -223,7 +223,7 @@ var resources = []resource{
 				example: "store snapshot /var/backups/tokengate-$(date +%F).snapshot",
 				local:   snapshotStore},
 			{name: "upgrade", short: "Move the store to this version's schema, once no older gateway will write", method: "POST",
-				path: "/store/upgrade", example: "store upgrade\nstore upgrade --address unix//run/tokengate/admin.sock"},
+				path: "/store/upgrade", example: "store upgrade\nstore upgrade --address unix//run/tokengate/admin.sock", endpointOnly: true},
 			{name: "restore", short: "Restore a snapshot for the embedded store (gateway stopped)", args: []string{"FILE"},
 				example: "store restore backup.snapshot --embedded-dir /var/lib/caddy/tokengate/etcd\n" +
 					"store restore backup.snapshot --embedded-dir /var/lib/caddy/tokengate/etcd --replace",
@@ -240,4 +240,4 @@ var resources = []resource{
 // incident, from Caddy's admin endpoint only (not a route of the API).
 var statusAction = action{name: "status",
 	short:  "Shows the gateway's state: readiness, etcd members, watch lag, cache, filter, webhook leader",
-	method: "GET", path: "/status", example: "status\nstatus --address unix//run/tokengate/admin.sock"}
+	method: "GET", path: "/status", example: "status\nstatus --address unix//run/tokengate/admin.sock", endpointOnly: true}

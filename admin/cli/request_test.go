@@ -186,6 +186,8 @@ func TestUsageMistakes(t *testing.T) {
 		{"--url with an empty TOKENGATE_TOKEN", []string{"TOKENGATE_TOKEN= "}, []string{"org", "get", "--org", "acme"}, "url", "TOKENGATE_TOKEN environment variable"},
 		{"--url and --address", []string{"TOKENGATE_TOKEN=tgp_x"}, []string{"org", "get", "--org", "acme", "--address", "localhost:2019"}, "url", "not both"},
 		{"--url not a URL", []string{"TOKENGATE_TOKEN=tgp_x"}, []string{"org", "get", "--org", "acme", "--url", "gw.example.com/admin"}, "", "--url must be"},
+		{"store upgrade on a mount", []string{"TOKENGATE_TOKEN=tgp_x"}, []string{"store", "upgrade"}, "url", "Caddy's admin endpoint only"},
+		{"status on a mount", []string{"TOKENGATE_TOKEN=tgp_x"}, []string{"status"}, "url", "Caddy's admin endpoint only"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := startRecorder(t, 200, `{}`)

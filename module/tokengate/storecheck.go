@@ -131,7 +131,7 @@ func checkStore(ctx context.Context, s *store.Store, key, name string, logger *z
 			zap.String("store", name), zap.Int("from", check.MigratedFrom), zap.Int("schema", check.Version))
 	}
 	if check.UpgradePending {
-		logger.Info("store schema older than this gateway's: the webhook leader upgrades it once every registered gateway writes the newer one",
+		logger.Info("store schema older than this gateway's: once every gateway of the older version is stopped for good, run tokengate store upgrade",
 			zap.String("store", name), zap.Int("schema", check.Version), zap.Int("this_gateway", store.SchemaVersion))
 	}
 	if check.Created {
