@@ -103,8 +103,13 @@ func TestConsoleEditUser(t *testing.T) {
 		const orig = window.fetch;
 		window.fetch = (url, init) => { if (init && init.method === "PATCH") window.sentBodies.push(init.body); return orig(url, init); };
 	})()`)
+	// A save ends with the row drawn again and focus on its Edit button:
+	// the next click must find the new row, not the one replaced.
+	settled := `document.activeElement.classList.contains("edit-button") && document.activeElement.isConnected &&
+		document.activeElement.closest("tr").dataset.userId === ` + jsString(w.exporterID)
 	s.click("Save changes")
 	s.waitFor("the request is sent", `window.sentBodies.length === 1 && !document.getElementById("add-dialog").open`)
+	s.waitFor("the row is drawn again", settled)
 	if sent := eval[string](s, "reading the request", `window.sentBodies[0]`); sent != `{"name":"exporter"}` {
 		t.Errorf("a name change sent %s", sent)
 	}
@@ -120,6 +125,7 @@ func TestConsoleEditUser(t *testing.T) {
 			want = "disabled"
 		}
 		s.waitFor("the status says "+want, `document.getElementById("status").textContent.includes("and `+want+`")`)
+		s.waitFor("the row is drawn again", settled)
 		if disable {
 			s.waitFor("the row is marked", `document.querySelector('#users-body tr[data-user-id="`+w.exporterID+`"] .badge')`)
 			gatewayRefuses(t, e, w.exporter, "GET", path, 401, "invalid_token")
@@ -463,6 +469,9 @@ func TestConsolePolicies(t *testing.T) {
 	s.do("removing the deny", chromedp.Click(chromedp.Search(`//tbody[@id="statements-body"]/tr[2]//button`)))
 	s.click("Save policy")
 	s.waitFor("saved", `!document.getElementById("policy-dialog").open && document.getElementById("status").textContent.includes("saved")`)
+	// The list is drawn again, focus on the policy's row: the next click
+	// must find the new row.
+	s.waitFor("the list is drawn again", `document.activeElement.closest("tr") && document.activeElement.closest("tr").dataset.policyId === `+jsString(jobs))
 	gatewayOK(t, e, runner, "GET", "/api/admin/keys"+q, as)
 
 	// A refusal only the API makes names the statement's field.
