@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 
@@ -40,6 +41,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
+	encodeJSON(w, v)
+}
+
+// encodeJSON writes v as one line of JSON, not HTML-escaped.
+func encodeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
@@ -57,8 +63,6 @@ type errorDetail struct {
 // ErrorJSON is the contract's error body, one line.
 func ErrorJSON(code, msg string) string {
 	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(errorBody{Error: errorDetail{Code: code, Message: msg}})
+	encodeJSON(&b, errorBody{Error: errorDetail{Code: code, Message: msg}})
 	return strings.TrimSuffix(b.String(), "\n")
 }

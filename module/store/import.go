@@ -47,7 +47,7 @@ func (s *Store) Import(ctx context.Context, users []User, tokens []NewToken) err
 	}
 	byID := make(map[string]*User, len(users))
 	for i := range users {
-		byID[users[i].Org+"/"+users[i].ID] = &users[i]
+		byID[s.userKey(users[i].Org, users[i].ID)] = &users[i]
 	}
 	for i := range tokens {
 		t := &tokens[i].Token
@@ -59,7 +59,7 @@ func (s *Store) Import(ctx context.Context, users []User, tokens []NewToken) err
 		}
 		t.Hash = hex.EncodeToString(tokens[i].Hash[:])
 		w.put(s.userTokenKey(t.Org, t.User, t.ID), t)
-		w.put(s.tokenKeyHex(t.Hash), refOf(t, byID[t.Org+"/"+t.User]))
+		w.put(s.tokenKeyHex(t.Hash), refOf(t, byID[s.userKey(t.Org, t.User)]))
 		if len(w.ops) >= importBatch {
 			if err := flush(); err != nil {
 				return err

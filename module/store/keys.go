@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 
 	"github.com/tokengate/tokengate/module/token"
 )
@@ -64,8 +65,21 @@ func (s *Store) accountIDKey(act string) string    { return s.accountIDsPrefix()
 func (s *Store) accountIDsBuiltKey() string        { return s.prefix + "/accountids" }
 func (s *Store) policiesPrefix(org string) string  { return s.prefix + "/policies/" + org + "/" }
 func (s *Store) policyKey(org, pol string) string  { return s.policiesPrefix(org) + pol }
-func (s *Store) usersPrefix(org string) string     { return s.prefix + "/users/" + org + "/" }
+func (s *Store) usersPrefix(org string) string     { return s.usersRoot() + org + "/" }
+func (s *Store) usersRoot() string                 { return s.prefix + "/users/" }
 func (s *Store) userKey(org, user string) string   { return s.usersPrefix(org) + user }
+
+// userOfKey is the organization and ID of a user's key; ok is false for
+// any other key.
+func (s *Store) userOfKey(key string) (org, id string, ok bool) {
+	rest, ok := strings.CutPrefix(key, s.usersRoot())
+	if !ok {
+		return "", "", false
+	}
+	org, id, ok = strings.Cut(rest, "/")
+	return org, id, ok && !strings.Contains(id, "/")
+}
+
 func (s *Store) tokenKey(h token.Hash) string {
 	return s.prefix + "/tokens/" + hex.EncodeToString(h[:])
 }

@@ -76,13 +76,11 @@ func (s *Store) readUpgrade(ctx context.Context) (res UpgradeResult, schemaRev, 
 	if err != nil {
 		return res, 0, 0, unavailable(err)
 	}
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-		var sc Schema
-		if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
-			return res, 0, 0, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
-		}
-		res.Version, schemaRev = sc.Version, kvs[0].ModRevision
+	sc, schemaRev, err := s.schemaOf(resp.Responses[0].GetResponseRange().Kvs)
+	if err != nil {
+		return res, 0, 0, err
 	}
+	res.Version = sc.Version
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		if announcedSchema(kv.Value) < SchemaVersion {
 			res.Holdouts = append(res.Holdouts, strings.TrimPrefix(string(kv.Key), s.gatewaysPrefix()))
@@ -193,10 +191,12 @@ func (s *Store) recopyAll(ctx context.Context) (int, error) {
 	for range recopyWorkers {
 		wg.Go(func() {
 			for key := range users {
-				org, id, _ := strings.Cut(strings.TrimPrefix(key, s.prefix+"/users/"), "/")
-				err := s.Recopy(ctx, org, id)
+				var err error
+				if org, id, ok := s.userOfKey(key); ok {
+					err = s.Recopy(ctx, org, id)
+				}
 				if errors.Is(err, ErrNotFound) {
-					err = nil // not a user's key
+					err = nil // gone meanwhile, or not a user's key
 				}
 				mu.Lock()
 				switch {
@@ -211,7 +211,7 @@ func (s *Store) recopyAll(ctx context.Context) (int, error) {
 		})
 	}
 	var rev int64
-	err := s.pages(ctx, s.prefix+"/users/", &rev, 10000, true, func(kv *mvccpb.KeyValue) error {
+	err := s.pages(ctx, s.usersRoot(), &rev, 10000, true, func(kv *mvccpb.KeyValue) error {
 		select {
 		case users <- string(kv.Key):
 			return nil
@@ -247,14 +247,25 @@ func (s *Store) ReadSchema(ctx context.Context, rev int64) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	var sc Schema
-	if len(resp.Kvs) == 1 {
-		if err := json.Unmarshal(resp.Kvs[0].Value, &sc); err != nil {
-			return fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
-		}
+	sc, _, err := s.schemaOf(resp.Kvs)
+	if err != nil {
+		return err
 	}
 	s.noteSchema(sc.Version)
 	return nil
+}
+
+// schemaOf decodes the schema key as a read returned it, with its
+// revision; no key is the zero Schema (version 0) at revision 0.
+func (s *Store) schemaOf(kvs []*mvccpb.KeyValue) (Schema, int64, error) {
+	var sc Schema
+	if len(kvs) != 1 {
+		return sc, 0, nil
+	}
+	if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
+		return sc, 0, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
+	}
+	return sc, kvs[0].ModRevision, nil
 }
 
 // SchemaKnown reports whether the store knows its schema version as of the
@@ -282,42 +293,40 @@ func (s *Store) CopiesTrusted() bool { return s.copies.Load() }
 // StaleCopies returns, of the changes one watch response delivered, the
 // users written without their copies: a user changed at a revision at
 // which no copy of it was written. A gateway of this build writes the two
-// together, so such a change comes from an older gateway (one that lost
-// its registration for a while, then wrote before the leader moved the
-// store back), or is a user without tokens. Each is named by its org and
-// ID; Recopy repairs them. Nothing is returned while copies are not
-// trusted: lookups read the records then.
+// together, so such a change comes from an older gateway (one that wrote
+// after the store was upgraded: paused or cut off from etcd when the
+// operator upgraded), or is a user without tokens. Each is named by its
+// org and ID; Recopy repairs them. Nothing is returned while copies are
+// not trusted: lookups read the records then.
 func (s *Store) StaleCopies(events []*clientv3.Event) [][2]string {
 	if !s.copies.Load() {
 		return nil
 	}
 	type at struct {
-		key string
-		rev int64
+		org, id string
+		rev     int64
 	}
 	var users []at
-	copied := make(map[at]bool)
-	usersPrefix := s.prefix + "/users/"
 	for _, ev := range events {
-		if ev.Type != mvccpb.PUT {
-			continue
+		if org, id, ok := s.userOfKey(string(ev.Kv.Key)); ok && ev.Type == mvccpb.PUT {
+			users = append(users, at{org, id, ev.Kv.ModRevision})
 		}
-		key := string(ev.Kv.Key)
-		if rest, ok := strings.CutPrefix(key, usersPrefix); ok && strings.Count(rest, "/") == 1 {
-			users = append(users, at{key, ev.Kv.ModRevision})
-			continue
-		}
-		if _, ok := s.TokenDigestOfKey(ev.Kv.Key); ok {
+	}
+	if len(users) == 0 {
+		return nil // the common case: no user written
+	}
+	copied := make(map[at]bool)
+	for _, ev := range events {
+		if _, ok := s.TokenDigestOfKey(ev.Kv.Key); ok && ev.Type == mvccpb.PUT {
 			if ref, err := decodeRef(ev.Kv.Value); err == nil && ref.Copy != nil {
-				copied[at{s.userKey(ref.Org, ref.User), ev.Kv.ModRevision}] = true
+				copied[at{ref.Org, ref.User, ev.Kv.ModRevision}] = true
 			}
 		}
 	}
 	var out [][2]string
 	for _, u := range users {
 		if !copied[u] {
-			org, id, _ := strings.Cut(strings.TrimPrefix(u.key, usersPrefix), "/")
-			out = append(out, [2]string{org, id})
+			out = append(out, [2]string{u.org, u.id})
 		}
 	}
 	return out

@@ -379,7 +379,9 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err
 	}
 }
 
-// refuse counts the refusal and writes the contract's JSON error.
+// refuse counts and logs the refusal and answers it: the contract's JSON
+// error, or, on a server with error routes (handle_errors), an error for
+// them to answer.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Identity, code errcode.Code, msg string) error {
 	metrics.Refused(code)
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {

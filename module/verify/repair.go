@@ -8,9 +8,9 @@ import (
 
 // On a store at schema 3 a cold lookup reads the copy of the token's user
 // under the token's digest. A gateway of this build writes a user and its
-// copies in one transaction; an older one, whose registration lapsed while
-// the store moved to 3 (paused, cut off from etcd), writes the user alone,
-// until the webhook leader notices it and moves the store back. Each
+// copies in one transaction; an older one that was paused or cut off from
+// etcd when the operator upgraded writes the user alone once it is back,
+// until a newer gateway sees it registered and moves the store back. Each
 // gateway's watch sees such a change — a user written at a revision with
 // no copy of it (store.StaleCopies) — and rewrites the user's copies at
 // once (store.Recopy), so a change made through the older gateway reaches
@@ -38,8 +38,9 @@ func (v *Verifier) guardCopies(ctx context.Context) {
 }
 
 // repairQueue bounds the users waiting for their copies to be rewritten;
-// beyond it the leader's check (which moves the store back to schema 2)
-// is the remedy.
+// beyond it the remedy is the registrations' check (guardCopies), which
+// moves the store back to schema 2 while the older gateway is registered,
+// and the operator's next upgrade, which rewrites every copy.
 const repairQueue = 1024
 
 // queueRepairs hands the users written without their copies to the
@@ -49,7 +50,7 @@ func (v *Verifier) queueRepairs(users [][2]string) {
 		select {
 		case v.repairs <- u:
 		default:
-			v.log.Warn("too many users written without their copies to repair now; the store's schema will be moved back",
+			v.log.Warn("too many users written without their copies to repair now: stop every gateway of an older version, then run tokengate store upgrade",
 				zap.String("org", u[0]), zap.String("user", u[1]))
 		}
 	}
