@@ -228,6 +228,15 @@ func (s *session) choose(id, value string) {
 	}
 }
 
+// setField empties a text field and types value into it, as a user does.
+func (s *session) setField(id, value string) {
+	s.t.Helper()
+	eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
+	if value != "" {
+		s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
+	}
+}
+
 func (s *session) text(id string) string {
 	s.t.Helper()
 	return eval[string](s, "reading "+id, `document.getElementById(`+jsString(id)+`).textContent`)

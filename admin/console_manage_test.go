@@ -30,13 +30,6 @@ func TestConsoleEditUser(t *testing.T) {
 	as := func(name, account, role string) upstreamIdentity {
 		return upstreamIdentity{UserID: w.exporterID, UserType: "programmatic", UserName: name, Org: w.org, Account: account, Role: role}
 	}
-	setField := func(id, value string) {
-		t.Helper()
-		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
-		if value != "" {
-			s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
-		}
-	}
 	stored := func() map[string]any {
 		t.Helper()
 		var u map[string]any
@@ -62,7 +55,7 @@ func TestConsoleEditUser(t *testing.T) {
 	s.checkAccessible("edit programmatic user")
 
 	// A network the API refuses: the dialog stays, the field is marked.
-	setField("add-cidrs", "10.0.0.0/33")
+	s.setField("add-cidrs", "10.0.0.0/33")
 	s.click("Save changes")
 	s.waitFor("the network is refused", `document.getElementById("add-error").textContent.includes("allowed_cidrs")`)
 	if id := s.activeID(); id != "add-cidrs" || !eval[bool](s, "reading the dialog", `document.getElementById("add-dialog").open`) {
@@ -70,13 +63,13 @@ func TestConsoleEditUser(t *testing.T) {
 	}
 
 	// Every field changed at once.
-	setField("add-name", "billing-exporter")
-	setField("add-description", "Scrapes usage for billing, both accounts")
+	s.setField("add-name", "billing-exporter")
+	s.setField("add-description", "Scrapes usage for billing, both accounts")
 	s.choose("add-role", "editor")
 	s.do("adding staging", chromedp.Click(chromedp.ID("add-account-"+w.staging)))
-	setField("add-cidrs", "127.0.0.0/8, ::1/128")
-	setField("add-rate-requests", "1000")
-	setField("add-rate-window", "1h")
+	s.setField("add-cidrs", "127.0.0.0/8, ::1/128")
+	s.setField("add-rate-requests", "1000")
+	s.setField("add-rate-window", "1h")
 	s.screenshot("edit-user")
 	s.click("Save changes")
 	s.waitFor("the row shows the change", `!document.getElementById("add-dialog").open &&
@@ -97,7 +90,7 @@ func TestConsoleEditUser(t *testing.T) {
 	// without the user's other grants may make.
 	s.clickIn(row, "Edit")
 	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("add-name")))
-	setField("add-name", "exporter")
+	s.setField("add-name", "exporter")
 	eval[any](s, "watching the request", `(() => {
 		window.sentBodies = [];
 		const orig = window.fetch;
@@ -233,11 +226,6 @@ func TestConsoleFindUsers(t *testing.T) {
 		t.Helper()
 		return eval[[]string](s, "reading the rows shown", `[...document.querySelectorAll("#users-body tr")].filter(r => !r.hidden).map(r => r.querySelector(".user-name").textContent)`)
 	}
-	setField := func(id, value string) {
-		t.Helper()
-		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
-		s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
-	}
 	if got := shown(); !slices.Equal(got, []string{"metrics-exporter", "terraform"}) {
 		t.Fatalf("sorted by name: %v", got)
 	}
@@ -250,12 +238,12 @@ func TestConsoleFindUsers(t *testing.T) {
 	}
 	s.checkAccessible("find users")
 
-	setField("users-search", "billing")
+	s.setField("users-search", "billing")
 	s.waitFor("the search applies", `document.getElementById("users-count").textContent === "1 of 2 users match."`)
 	if got := shown(); !slices.Equal(got, []string{"metrics-exporter"}) {
 		t.Errorf("found by description: %v", got)
 	}
-	setField("users-search", w.machineAdminID)
+	s.setField("users-search", w.machineAdminID)
 	s.waitFor("the search by ID applies", `document.getElementById("users-count").textContent === "1 of 2 users match."`)
 	if got := shown(); !slices.Equal(got, []string{"terraform"}) {
 		t.Errorf("found by ID: %v", got)
@@ -389,13 +377,6 @@ func TestConsolePolicies(t *testing.T) {
 		t.Errorf("the policy's row reads %q", cells)
 	}
 	s.checkAccessible("policies")
-	setField := func(id, value string) {
-		t.Helper()
-		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
-		if value != "" {
-			s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
-		}
-	}
 	rowField := func(row int, kind string) string {
 		t.Helper()
 		return eval[string](s, "finding a statement's field", `document.querySelectorAll("#statements-body tr")[`+fmt.Sprint(row)+`].querySelector(".stmt-`+kind+`").id`)
@@ -406,21 +387,21 @@ func TestConsolePolicies(t *testing.T) {
 	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("policy-name")))
 	s.do("naming it", chromedp.SendKeys(chromedp.ID("policy-name"), "Jobs runner"))
 	s.choose("policy-account", w.production)
-	setField(rowField(0, "paths"), "/api/**")
+	s.setField(rowField(0, "paths"), "/api/**")
 	s.click("Add statement")
 	s.choose(rowField(1, "effect"), "deny")
-	setField(rowField(1, "methods"), "*")
-	setField(rowField(1, "paths"), "/api/admin/*")
+	s.setField(rowField(1, "methods"), "*")
+	s.setField(rowField(1, "paths"), "/api/admin/*")
 	s.click("Add statement")
-	setField(rowField(2, "methods"), "post, put")
-	setField(rowField(2, "paths"), "api/jobs/*")
+	s.setField(rowField(2, "methods"), "post, put")
+	s.setField(rowField(2, "paths"), "api/jobs/*")
 	s.checkAccessible("add policy")
 	s.click("Create policy")
 	s.waitFor("the path is refused in the page", `document.getElementById("policy-error").textContent.includes("Statement 3: the path \"api/jobs/*\" must start with /")`)
 	if id := s.activeID(); id != rowField(2, "paths") {
 		t.Errorf("focus after a refused path is on %q", id)
 	}
-	setField(rowField(2, "paths"), "/api/jobs/*")
+	s.setField(rowField(2, "paths"), "/api/jobs/*")
 	s.screenshot("add-policy")
 	s.click("Create policy")
 	s.waitFor("the policy is listed", `!document.getElementById("policy-dialog").open && [...document.querySelectorAll("#policies-body .policy-name")].some(n => n.textContent === "Jobs runner")`)

@@ -19,13 +19,6 @@ func TestConsoleRateLimit(t *testing.T) {
 	s := openConsole(t, e)
 	s.signIn(w.admin)
 	s.openProgrammaticUsers("Organization", "Organization-level users of acme")
-	setField := func(id, value string) {
-		t.Helper()
-		eval[string](s, "clearing "+id, `document.getElementById(`+jsString(id)+`).value = ""`)
-		if value != "" {
-			s.do("typing in "+id, chromedp.SendKeys(chromedp.ID(id), value))
-		}
-	}
 	storedLimit := func(id string) map[string]any {
 		t.Helper()
 		return rateLimitOf(t, e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+id, nil), 200))
@@ -38,8 +31,8 @@ func TestConsoleRateLimit(t *testing.T) {
 		if got := eval[string](s, "reading the default window", `document.getElementById("add-rate-window").value`); got != "1m" {
 			t.Errorf("the window starts as %q, want 1m", got)
 		}
-		setField("add-rate-requests", "100")
-		setField("add-rate-window", "1d")
+		s.setField("add-rate-requests", "100")
+		s.setField("add-rate-window", "1d")
 		s.click("Create")
 		s.waitFor("the window is refused", `document.getElementById("add-error").textContent.includes("rate_limit.window")`)
 		if id := s.activeID(); id != "add-rate-window" {
@@ -48,7 +41,7 @@ func TestConsoleRateLimit(t *testing.T) {
 		if got := eval[string](s, "reading the field", `document.getElementById("add-rate-window").getAttribute("aria-invalid")`); got != "true" {
 			t.Errorf("the window is not marked invalid: %q", got)
 		}
-		setField("add-rate-window", "120s")
+		s.setField("add-rate-window", "120s")
 		s.checkAccessible("add programmatic user with a rate limit")
 		s.screenshot("add-rate-limit")
 	})
@@ -77,14 +70,14 @@ func TestConsoleRateLimit(t *testing.T) {
 	}
 	s.checkAccessible("rate limit")
 	// A number that is none is refused in the page, sending nothing.
-	setField("rate-requests", "many")
+	s.setField("rate-requests", "many")
 	s.click("Save rate limit")
 	s.waitFor("the refusal", `document.getElementById("rate-error").textContent.includes("whole number")`)
 	if id := s.activeID(); id != "rate-requests" {
 		t.Errorf("focus after a refused number is on %q", id)
 	}
-	setField("rate-requests", "5")
-	setField("rate-window", "1s")
+	s.setField("rate-requests", "5")
+	s.setField("rate-window", "1s")
 	s.screenshot("rate-limit")
 	s.click("Save rate limit")
 	s.waitFor("the row shows the new limit", `document.querySelector('#users-body tr[data-user-id="`+id+`"] .rate-limit') &&
@@ -104,7 +97,7 @@ func TestConsoleRateLimit(t *testing.T) {
 	// Removed: Requests left empty.
 	s.clickIn(row, "Rate limit")
 	s.do("the dialog opens", chromedp.WaitVisible(chromedp.ID("rate-requests")))
-	setField("rate-requests", "")
+	s.setField("rate-requests", "")
 	s.click("Save rate limit")
 	s.waitFor("the row shows no limit", `!document.getElementById("rate-dialog").open &&
 		document.querySelector('#users-body tr[data-user-id="`+id+`"]') &&
