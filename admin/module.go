@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -230,10 +231,29 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 // refused for lack of a role is attributed too.
 func logCaller(r *http.Request, id *verify.Identity) { httpauth.LogIdentity(r, id) }
 
+// UnmarshalCaddyfile reads the tokengate_admin directive, which takes no
+// options. Syntax:
+//
+//	tokengate_admin
+//
+// Mount it under a path whose prefix is stripped, e.g. inside
+// handle_path /admin/*.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("tokengate_admin takes no options, got %q", d.Val())
+	}
+	return nil
+}
+
 // Interface guards.
 var (
 	_ caddy.Provisioner           = (*AdminEndpoint)(nil)
 	_ caddy.AdminRouter           = (*AdminEndpoint)(nil)
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 )

@@ -13,20 +13,10 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("tokengate_admin", httpcaddyfile.Before, "respond")
 }
 
-// parseAdmin sets up the admin API handler. Syntax:
-//
-//	tokengate_admin
-//
-// Mount it under a path whose prefix is stripped, e.g. inside
-// handle_path /admin/*.
+// parseAdmin reads the tokengate_admin directive; the handler parses its
+// own (admin.Handler.UnmarshalCaddyfile gives the syntax).
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	d := h.Dispenser
-	d.Next() // the directive's name
-	if d.NextArg() {
-		return nil, d.ArgErr()
-	}
-	if d.NextBlock(0) {
-		return nil, d.Errf("tokengate_admin takes no options, got %q", d.Val())
-	}
-	return new(admin.Handler), nil
+	handler := new(admin.Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
 }

@@ -1,4 +1,4 @@
-// Package caddyfile teaches Caddy's Caddyfile the tokengate global option
-// and directives. It only translates: every setting lands in the JSON of the
-// modules in module/tokengate, which is where defaults and checks live.
+// Package caddyfile registers the tokengate global option and directives
+// with Caddy's Caddyfile. It only registers: each module parses its own
+// block (UnmarshalCaddyfile) and checks its own settings (Validate).
 package caddyfile

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,6 +47,25 @@ type Config struct {
 
 	// How long connecting to an endpoint may take. Default: 5s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+}
+
+// ErrNoEndpoints is the error of an etcd configuration that names no member
+// to connect to.
+var ErrNoEndpoints = errors.New("endpoints is required (leave out the etcd block to use the embedded etcd)")
+
+// EmbeddedDir returns where the embedded etcd keeps its data: dir with its
+// placeholders replaced, made absolute; tokengate/etcd under Caddy's data
+// directory when dir is empty.
+func EmbeddedDir(dir string) (string, error) {
+	dir = caddy.NewReplacer().ReplaceAll(dir, "")
+	if dir == "" {
+		dir = filepath.Join(caddy.AppDataDir(), "tokengate", "etcd")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("embedded_dir: %v", err)
+	}
+	return abs, nil
 }
 
 // resolved is a Config with placeholders replaced and defaults filled in.
@@ -115,7 +135,7 @@ func (c *Config) resolve(repl *caddy.Replacer) (resolved, error) {
 		r.endpoints = append(r.endpoints, ep)
 	}
 	if len(r.endpoints) == 0 {
-		return r, errors.New("at least one endpoint is required")
+		return r, ErrNoEndpoints
 	}
 	if (r.tlsCert == "") != (r.tlsKey == "") {
 		return r, errors.New("tls_cert and tls_key go together")

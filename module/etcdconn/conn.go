@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,9 +33,9 @@ type Conn struct {
 func Open(cfg *Config, embeddedDir string, logger *zap.Logger) (*Conn, error) {
 	repl := caddy.NewReplacer()
 	if cfg == nil {
-		dir := repl.ReplaceAll(embeddedDir, "")
-		if dir == "" {
-			dir = filepath.Join(caddy.AppDataDir(), "tokengate", "etcd")
+		dir, err := EmbeddedDir(embeddedDir)
+		if err != nil {
+			return nil, err
 		}
 		emb, err := StartEmbedded(EmbeddedConfig{Dir: dir}, logger.Named("embedded"))
 		if err != nil {

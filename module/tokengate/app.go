@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -172,29 +171,15 @@ func (p pooledVerifier) Destruct() error {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.state = new(appState)
+	if err := a.Validate(); err != nil {
+		return err
+	}
 	if err := a.fillDefaults(); err != nil {
 		return err
 	}
-	if a.Etcd != nil {
-		if err := a.Etcd.Validate(); err != nil {
-			return fmt.Errorf("etcd: %v", err)
-		}
-	}
-	limit, err := a.reportLimit()
-	if err != nil {
-		return err
-	}
+	limit, _ := a.reportLimit() // checked by Validate
 	a.reports = report.NewLimiter(limit)
-	a.cacheConfig = verify.Config{
-		CacheEntries: a.CacheEntries,
-		CacheTTL:     time.Duration(a.CacheTTL),
-		NegativeTTL:  time.Duration(a.NegativeTTL),
-		MaxStale:     time.Duration(a.MaxStale),
-		NoWarmStart:  a.WarmStart == "off",
-	}
-	if err := a.cacheConfig.Validate(); err != nil {
-		return err
-	}
+	a.cacheConfig = a.cacheSettings()
 	cacheKey, err := json.Marshal(a.cacheConfig)
 	if err != nil {
 		return err
@@ -204,6 +189,50 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
 	return nil
+}
+
+// Validate checks every setting without changing any or opening anything.
+func (a *App) Validate() error {
+	if err := a.checkSettings(); err != nil {
+		return err
+	}
+	if a.Etcd != nil {
+		if err := a.Etcd.Validate(); err != nil {
+			return fmt.Errorf("etcd: %v", err)
+		}
+	}
+	return nil
+}
+
+// checkSettings checks the settings that need neither files nor the
+// environment: the Caddyfile checks them when it is adapted.
+func (a *App) checkSettings() error {
+	if a.AuditRetention < 0 {
+		return fmt.Errorf("audit_retention %s: must be positive", time.Duration(a.AuditRetention))
+	}
+	if a.HeaderPrefix != "" {
+		if err := checkHeaderPrefix(a.HeaderPrefix); err != nil {
+			return err
+		}
+	}
+	if a.WarmStart != "" && a.WarmStart != "on" && a.WarmStart != "off" {
+		return fmt.Errorf("warm_start must be on or off, not %q", a.WarmStart)
+	}
+	if _, err := a.reportLimit(); err != nil {
+		return err
+	}
+	return a.cacheSettings().Validate()
+}
+
+// cacheSettings are the identity cache's settings, as the app gives them.
+func (a *App) cacheSettings() verify.Config {
+	return verify.Config{
+		CacheEntries: a.CacheEntries,
+		CacheTTL:     time.Duration(a.CacheTTL),
+		NegativeTTL:  time.Duration(a.NegativeTTL),
+		MaxStale:     time.Duration(a.MaxStale),
+		NoWarmStart:  a.WarmStart == "off",
+	}
 }
 
 // Start connects to etcd (or starts the embedded one) and starts the cache,
@@ -367,23 +396,10 @@ func (a *App) webhooksKey() string { return a.connKey + "|webhooks" }
 // limitsKey names the rate limiter in the pool: one per etcd connection.
 func (a *App) limitsKey() string { return a.connKey + "|ratelimit" }
 
-// fillDefaults resolves where the data lives and checks the settings that
-// are the app's own.
+// fillDefaults resolves where the data lives and the header prefix.
 func (a *App) fillDefaults() error {
-	if a.AuditRetention < 0 {
-		return fmt.Errorf("audit_retention %s: must be positive", time.Duration(a.AuditRetention))
-	}
 	if a.HeaderPrefix == "" {
 		a.HeaderPrefix = DefaultHeaderPrefix
-	}
-	if err := checkHeaderPrefix(a.HeaderPrefix); err != nil {
-		return err
-	}
-	if a.WarmStart != "" && a.WarmStart != "on" && a.WarmStart != "off" {
-		return fmt.Errorf("warm_start must be on or off, not %q", a.WarmStart)
-	}
-	if a.CacheEntries < 0 {
-		return errors.New("cache_entries must not be negative")
 	}
 	if a.Etcd != nil {
 		key, err := json.Marshal(a.Etcd)
@@ -393,16 +409,12 @@ func (a *App) fillDefaults() error {
 		a.connKey = "etcd:" + string(key)
 		return nil
 	}
-	dir := caddy.NewReplacer().ReplaceAll(a.EmbeddedDir, "")
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "tokengate", "etcd")
-	}
-	abs, err := filepath.Abs(dir)
+	dir, err := etcdconn.EmbeddedDir(a.EmbeddedDir)
 	if err != nil {
-		return fmt.Errorf("embedded_dir: %v", err)
+		return err
 	}
-	a.EmbeddedDir = abs
-	a.connKey = "embedded:" + abs
+	a.EmbeddedDir = dir
+	a.connKey = "embedded:" + dir
 	return nil
 }
 

@@ -85,7 +85,7 @@ func startFuzzGateway(tb testing.TB) *fuzzGateway {
 	}
 	tb.Cleanup(v.Close)
 	g.h = &Handler{Mode: ModeAPI, logger: zap.NewNop()}
-	if err := g.h.validate(); err != nil {
+	if err := g.h.settle(); err != nil {
 		tb.Fatal(err)
 	}
 	g.h.use(fixedVerifier{v}, DefaultHeaderPrefix)

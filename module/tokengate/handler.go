@@ -102,7 +102,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // tokengate app (started with defaults if the config has none).
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if err := h.validate(); err != nil {
+	if err := h.settle(); err != nil {
 		return err
 	}
 	appIface, err := ctx.App("tokengate")
@@ -152,12 +152,14 @@ func (h *Handler) use(vs verifierSource, headerPrefix string) {
 	}
 }
 
-func (h *Handler) validate() error {
+// Validate checks the configuration without changing it; each rule is
+// checked here only, for the JSON config and for each line of the Caddyfile.
+func (h *Handler) Validate() error {
 	switch h.Mode {
 	case ModeAPI:
 	case ModeUI:
 		if h.Scope != "" || h.Account != "" || len(h.Types) > 0 {
-			return errors.New("scope, account and types are for api mode")
+			return errors.New("scope, account and types are for api mode (ui routes take only forward_credentials and identity_headers)")
 		}
 	case "":
 		return errors.New(`mode is required: "api" or "ui"`)
@@ -165,32 +167,50 @@ func (h *Handler) validate() error {
 		return fmt.Errorf(`mode %q: want "api" or "ui"`, h.Mode)
 	}
 	switch h.Scope {
-	case "":
-		if h.Mode == ModeAPI {
-			h.Scope = ScopeAccount
-		}
-	case ScopeAccount:
+	case "", ScopeAccount:
 	case ScopeOrganization:
 		if h.Account != "" {
-			return errors.New("account is for account-scoped routes")
+			return errors.New("account is for account-scoped routes, not scope organization")
 		}
 	default:
 		return fmt.Errorf(`scope %q: want "account" or "organization"`, h.Scope)
 	}
-	if len(h.Types) == 0 {
-		h.admitsType = [2]bool{true, true}
-	}
 	for _, t := range h.Types {
-		switch t {
-		case store.TypeProgrammatic:
-			h.admitsType[0] = true
-		case store.TypeUI:
-			h.admitsType[1] = true
-		default:
+		if t != store.TypeProgrammatic && t != store.TypeUI {
 			return fmt.Errorf(`types: %q is not "programmatic" or "ui"`, t)
 		}
 	}
-	return h.chooseIdentityHeaders()
+	if h.IdentityHeaders != nil {
+		if _, err := parseIdentityHeaders(h.IdentityHeaders); err != nil {
+			return fmt.Errorf("identity_headers: %v", err)
+		}
+	}
+	return nil
+}
+
+// fillDefaults sets what a checked configuration leaves to defaults.
+func (h *Handler) fillDefaults() {
+	if h.Mode == ModeAPI && h.Scope == "" {
+		h.Scope = ScopeAccount
+	}
+	h.admitsType = [2]bool{len(h.Types) == 0, len(h.Types) == 0}
+	for _, t := range h.Types {
+		h.admitsType[0] = h.admitsType[0] || t == store.TypeProgrammatic
+		h.admitsType[1] = h.admitsType[1] || t == store.TypeUI
+	}
+	h.omits = 0
+	if h.IdentityHeaders != nil {
+		h.omits, _ = parseIdentityHeaders(h.IdentityHeaders) // checked by Validate
+	}
+}
+
+// settle checks the configuration, then fills in its defaults.
+func (h *Handler) settle() error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	h.fillDefaults()
+	return nil
 }
 
 // ServeHTTP follows the steps of the contract, in order.

@@ -44,12 +44,12 @@ func TestHandlerValidate(t *testing.T) {
 		{Mode: "api", Scope: "organization", Account: "{query.a}"},
 		{Mode: "api", Types: []string{"robot"}},
 	} {
-		if err := h.validate(); err == nil {
+		if err := h.settle(); err == nil {
 			t.Errorf("%+v accepted", h)
 		}
 	}
 	h := Handler{Mode: "api", Types: []string{"ui"}}
-	if err := h.validate(); err != nil || h.Scope != ScopeAccount || h.admits("programmatic") || !h.admits("ui") {
+	if err := h.settle(); err != nil || h.Scope != ScopeAccount || h.admits("programmatic") || !h.admits("ui") {
 		t.Fatalf("defaults: %+v, %v", h, err)
 	}
 }
@@ -92,7 +92,7 @@ func testHandler(b testing.TB, mutate func(u *store.User)) (*Handler, string) {
 		b.Fatal(err)
 	}
 	h := &Handler{Mode: ModeAPI, logger: zap.NewNop()}
-	if err := h.validate(); err != nil {
+	if err := h.settle(); err != nil {
 		b.Fatal(err)
 	}
 	h.use(fixedVerifier{v}, DefaultHeaderPrefix)

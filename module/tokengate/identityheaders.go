@@ -48,18 +48,11 @@ func (s identityHeaderSet) has(name IdentityHeader) bool {
 	return false
 }
 
-// ParseIdentityHeaders reads an identity_headers list and reports the
-// first thing wrong with it: a name that is not an identity header, one
-// named twice, "all" beside other names, no name at all, or a list leaving
-// out user-id or user-type. Names are case-insensitive. The Caddyfile
-// adapter and the handler's provisioning both judge by it.
-func ParseIdentityHeaders(names []string) error {
-	_, err := parseIdentityHeaders(names)
-	return err
-}
-
-// parseIdentityHeaders is ParseIdentityHeaders returning the headers left
-// out of the list.
+// parseIdentityHeaders reads an identity_headers list and returns the
+// headers it leaves out, or the first thing wrong with it: a name that is
+// not an identity header, one named twice, "all" beside other names, no
+// name at all, or a list leaving out user-id or user-type. Names are
+// case-insensitive.
 func parseIdentityHeaders(names []string) (omitted identityHeaderSet, err error) {
 	if len(names) == 0 {
 		return 0, errors.New("no header named: name user-id and user-type at least, or leave the option out to send every identity header")
@@ -103,21 +96,4 @@ func identityHeaderChoices() string {
 		names[i] = string(n)
 	}
 	return strings.Join(names, " ")
-}
-
-// chooseIdentityHeaders checks the handler's identity_headers and notes
-// the headers it leaves out. Absent, every header is sent; present, the
-// list must be a valid one, even an empty list: sending no identity is not
-// a choice the contract allows.
-func (h *Handler) chooseIdentityHeaders() error {
-	h.omits = 0
-	if h.IdentityHeaders == nil {
-		return nil
-	}
-	omits, err := parseIdentityHeaders(h.IdentityHeaders)
-	if err != nil {
-		return fmt.Errorf("identity_headers: %v", err)
-	}
-	h.omits = omits
-	return nil
 }

@@ -13,7 +13,7 @@ import (
 func BenchmarkHandlerCachedMinimalHeaders(b *testing.B) {
 	h, secret := benchHandler(b)
 	h.IdentityHeaders = []string{string(HeaderUserID), string(HeaderUserType)}
-	if err := h.validate(); err != nil {
+	if err := h.settle(); err != nil {
 		b.Fatal(err)
 	}
 	h.use(h.verifiers, DefaultHeaderPrefix)

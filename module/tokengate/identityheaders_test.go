@@ -286,9 +286,12 @@ func TestIdentityHeadersJSON(t *testing.T) {
 	})
 }
 
-// TestParseIdentityHeaders: the one rule the Caddyfile adapter and the
-// handler share.
-func TestParseIdentityHeaders(t *testing.T) {
+// TestIdentityHeadersRule: the one rule the Caddyfile and the JSON config
+// are checked by (Handler.Validate).
+func TestIdentityHeadersRule(t *testing.T) {
+	check := func(names []string) error {
+		return (&tokengate.Handler{Mode: tokengate.ModeAPI, IdentityHeaders: names}).Validate()
+	}
 	good := [][]string{
 		{"all"},
 		{"ALL"},
@@ -297,7 +300,7 @@ func TestParseIdentityHeaders(t *testing.T) {
 		{"User-Id", "USER-TYPE", "user-name", "org-id", "account-id", "role", "token-id"},
 	}
 	for _, names := range good {
-		if err := tokengate.ParseIdentityHeaders(names); err != nil {
+		if err := check(names); err != nil {
 			t.Errorf("%q refused: %v", names, err)
 		}
 	}
@@ -305,7 +308,6 @@ func TestParseIdentityHeaders(t *testing.T) {
 		names []string
 		want  string
 	}{
-		{nil, "no header named"},
 		{[]string{}, "no header named"},
 		{[]string{"user-id", "user-type", "user"}, `unknown identity header "user"`},
 		{[]string{"user-id", "user-type", ""}, `unknown identity header ""`},
@@ -316,13 +318,13 @@ func TestParseIdentityHeaders(t *testing.T) {
 		{[]string{"user-id", "user-type", "all"}, `"all" names every identity header`},
 	}
 	for _, tt := range bad {
-		err := tokengate.ParseIdentityHeaders(tt.names)
+		err := check(tt.names)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want one mentioning %q", tt.names, err, tt.want)
 		}
 	}
 	// The message for an unknown name lists the choices.
-	err := tokengate.ParseIdentityHeaders([]string{"user-id", "user-type", "email"})
+	err := check([]string{"user-id", "user-type", "email"})
 	for _, name := range []tokengate.IdentityHeader{tokengate.HeaderUserID, tokengate.HeaderTokenID} {
 		if err == nil || !strings.Contains(err.Error(), string(name)) {
 			t.Errorf("error %v does not list %s", err, name)

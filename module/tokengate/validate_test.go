@@ -1,6 +1,7 @@
 package tokengate_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/tokengate/tokengate/internal/caddytest"
 )
@@ -47,10 +50,17 @@ func TestValidateOpensNothing(t *testing.T) {
 		t.Fatalf("validate created the embedded etcd's directory (%v)", err)
 	}
 
-	bad := map[string]string{"DIR": dir, "EXTRA": "cache_ttl 10s\n\t\tmax_stale 1m", "PORT": "0"}
-	err := caddy.Validate(caddyJSON(t, bad))
+	// The JSON config is checked by the app's Validate; the Caddyfile by
+	// the same rule as it is adapted.
+	bad := caddyJSON(t, vars)
+	bad.AppsRaw["tokengate"] = json.RawMessage(fmt.Sprintf(`{"embedded_dir":%q,"cache_ttl":"10s","max_stale":"1m"}`, dir))
+	err := caddy.Validate(bad)
 	if err == nil || !strings.Contains(err.Error(), "max_stale") {
 		t.Fatalf("max_stale > cache_ttl: %v", err)
+	}
+	badFile := strings.Replace(validateCaddyfile, "{{EXTRA}}", "cache_ttl 10s\n\t\tmax_stale 1m", 1)
+	if _, _, err := (caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}).Adapt([]byte(badFile), nil); err == nil || !strings.Contains(err.Error(), "max_stale") {
+		t.Fatalf("the Caddyfile's max_stale > cache_ttl: %v", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatal("a refused config left a data directory behind")

@@ -103,7 +103,7 @@ func (c *Config) fill() error {
 	}
 	switch {
 	case c.CacheEntries < 1:
-		return errors.New("cache_entries must be at least 1")
+		return fmt.Errorf("cache_entries must not be negative (0 means the default, %d)", DefaultCacheEntries)
 	case c.CacheTTL < time.Second:
 		return errors.New("cache_ttl must be at least 1s")
 	case c.NegativeTTL < 0:
