@@ -65,8 +65,11 @@ func (c *counter) count(gw string, win int64) int {
 	return c.counts[gw][win]
 }
 
+// run starts gateways A and B on one store in front of a counting upstream,
+// gives one user a budget shared by both, and measures, window by window,
+// what each gateway lets through while A is hammered and B serves a light
+// client.
 func run(cfg measure.Setup) (*result, error) {
-	res := &result{windows: cfg.Count}
 	up := &counter{counts: map[string]map[int64]int{}}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
@@ -84,90 +87,145 @@ func run(cfg measure.Setup) (*result, error) {
 	defer b.Stop()
 
 	fmt.Fprintf(cfg.Log, "creating a user with a budget of %d per %s through A…\n", budget, window)
-	if _, err := a.Admin("POST", "/orgs", map[string]string{"id": "limits", "name": "tgratelimit"}); err != nil {
-		return nil, err
-	}
-	act, err := a.Admin("POST", "/orgs/limits/accounts", map[string]string{"name": "limits"})
+	secret, err := createLimitedUser(a)
 	if err != nil {
 		return nil, err
 	}
-	out, err := a.Admin("POST", "/orgs/limits/users", map[string]any{"type": "programmatic", "level": "account",
-		"account": act["id"], "role": "viewer", "name": "hammer",
-		"rate_limit": map[string]any{"requests": budget, "window": window.String()}})
-	if err != nil {
-		return nil, err
-	}
-	tok, _ := out["token"].(map[string]any)
-	secret := fmt.Sprint(tok["secret"])
 	// Both gateways see each other before the clock starts.
-	deadline := time.Now().Add(cfg.Timeout)
-	for {
-		ga, _ := a.metric("tokengate_ratelimit_gateways")
-		gb, _ := b.metric("tokengate_ratelimit_gateways")
-		if ga == 2 && gb == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the gateways do not see each other: A counts %v, B %v", ga, gb)
-		}
-		time.Sleep(20 * time.Millisecond) // polling while they register
+	if err := waitForEachOther(a, b, cfg.Timeout); err != nil {
+		return nil, err
 	}
 
-	time.Sleep(time.Until(time.Now().Truncate(window).Add(window))) // to a window's start
-	first := time.Now().UnixNano()/int64(window) + warmWindows
-	last := first + int64(cfg.Count)
-	end := time.Unix(0, last*int64(window))
-	fmt.Fprintf(cfg.Log, "A hammered by %d connections, B serving %d requests a second, for %d windows…\n",
-		heavyConns, lightRate, warmWindows+cfg.Count)
-	started := time.Now()
-	var wg sync.WaitGroup
-	var heavySent, errs atomic.Int64
-	for range heavyConns {
-		wg.Go(func() {
-			for time.Now().Before(end) {
-				status, err := a.get(secret)
-				if err != nil || (status != http.StatusOK && status != http.StatusTooManyRequests) {
-					errs.Add(1)
-				}
-				if w := time.Now().UnixNano() / int64(window); w >= first && w < last {
-					heavySent.Add(1)
-				}
-			}
-		})
-	}
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second / lightRate)
-		defer tick.Stop()
-		for now := range tick.C {
-			if !now.Before(end) {
-				return
-			}
-			sent := time.Now()
-			status, err := b.get(secret)
-			took := time.Since(sent)
-			if err != nil || (status != http.StatusOK && status != http.StatusTooManyRequests) {
-				errs.Add(1)
-			}
-			if w := now.UnixNano() / int64(window); w >= first && w < last {
-				res.lightLatency = append(res.lightLatency, took)
-				res.lightSent++
-				if status == http.StatusOK {
-					res.lightAdmitted++
-				}
-			}
-		}
-	})
-	wg.Wait()
-	res.duration = time.Since(started)
-	slices.Sort(res.lightLatency)
-	res.heavySent, res.errors = heavySent.Load(), errs.Load()
-	for w := first; w < last; w++ {
+	res := &result{windows: cfg.Count}
+	l := offerLoad(cfg, a, b, secret, res)
+	for w := l.first; w < l.last; w++ {
 		res.admittedA = append(res.admittedA, up.count("A", w))
 		res.admittedB = append(res.admittedB, up.count("B", w))
 	}
 	res.writesA, _ = a.metric("tokengate_ratelimit_etcd_writes_total")
 	res.writesB, _ = b.metric("tokengate_ratelimit_etcd_writes_total")
 	return res, nil
+}
+
+// createLimitedUser creates, through a's admin API, an org, an account and
+// a programmatic viewer of it with a rate limit of budget per window, and
+// returns its token's secret.
+func createLimitedUser(a *instance) (string, error) {
+	if _, err := a.Admin("POST", "/orgs", map[string]string{"id": "limits", "name": "tgratelimit"}); err != nil {
+		return "", err
+	}
+	act, err := a.Admin("POST", "/orgs/limits/accounts", map[string]string{"name": "limits"})
+	if err != nil {
+		return "", err
+	}
+	out, err := a.Admin("POST", "/orgs/limits/users", map[string]any{"type": "programmatic", "level": "account",
+		"account": act["id"], "role": "viewer", "name": "hammer",
+		"rate_limit": map[string]any{"requests": budget, "window": window.String()}})
+	if err != nil {
+		return "", err
+	}
+	tok, _ := out["token"].(map[string]any)
+	return fmt.Sprint(tok["secret"]), nil
+}
+
+// waitForEachOther waits, at most timeout, until each gateway's metrics
+// count two gateways sharing budgets.
+func waitForEachOther(a, b *instance, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ga, _ := a.metric("tokengate_ratelimit_gateways")
+		gb, _ := b.metric("tokengate_ratelimit_gateways")
+		if ga == 2 && gb == 2 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the gateways do not see each other: A counts %v, B %v", ga, gb)
+		}
+		time.Sleep(20 * time.Millisecond) // polling while they register
+	}
+}
+
+// load is the traffic of one measurement: warmWindows windows not counted,
+// then the counted windows [first, last); it stops at end, when last begins.
+type load struct {
+	secret      string
+	first, last int64
+	end         time.Time
+	heavySent   atomic.Int64 // A's requests sent in the counted windows
+	errs        atomic.Int64 // answers neither 200 nor 429, or none
+}
+
+// offerLoad starts at a window's start and, until the counted windows
+// end, hammers A from heavyConns connections in a closed loop while a
+// light client sends B lightRate requests a second. It records in res
+// what was sent and how the light client fared.
+func offerLoad(cfg measure.Setup, a, b *instance, secret string, res *result) *load {
+	time.Sleep(time.Until(time.Now().Truncate(window).Add(window))) // to a window's start
+	l := &load{secret: secret}
+	l.first = time.Now().UnixNano()/int64(window) + warmWindows
+	l.last = l.first + int64(cfg.Count)
+	l.end = time.Unix(0, l.last*int64(window))
+	fmt.Fprintf(cfg.Log, "A hammered by %d connections, B serving %d requests a second, for %d windows…\n",
+		heavyConns, lightRate, warmWindows+cfg.Count)
+	started := time.Now()
+	var wg sync.WaitGroup
+	for range heavyConns {
+		wg.Go(func() { l.hammer(a) })
+	}
+	wg.Go(func() { l.light(b, res) })
+	wg.Wait()
+	res.duration = time.Since(started)
+	slices.Sort(res.lightLatency)
+	res.heavySent, res.errors = l.heavySent.Load(), l.errs.Load()
+	return l
+}
+
+// counted reports whether t falls in a counted window.
+func (l *load) counted(t time.Time) bool {
+	w := t.UnixNano() / int64(window)
+	return w >= l.first && w < l.last
+}
+
+// note counts an answer that is neither 200 nor 429, or no answer.
+func (l *load) note(status int, err error) {
+	if err != nil || (status != http.StatusOK && status != http.StatusTooManyRequests) {
+		l.errs.Add(1)
+	}
+}
+
+// hammer is one of A's connections: it sends the next request as soon as
+// the last is answered, until the load ends.
+func (l *load) hammer(a *instance) {
+	for time.Now().Before(l.end) {
+		status, err := a.get(l.secret)
+		l.note(status, err)
+		if l.counted(time.Now()) {
+			l.heavySent.Add(1)
+		}
+	}
+}
+
+// light is B's client: lightRate requests a second, each timed, until the
+// load ends. Only it writes res's light-client figures.
+func (l *load) light(b *instance, res *result) {
+	tick := time.NewTicker(time.Second / lightRate)
+	defer tick.Stop()
+	for now := range tick.C {
+		if !now.Before(l.end) {
+			return
+		}
+		sent := time.Now()
+		status, err := b.get(l.secret)
+		took := time.Since(sent)
+		l.note(status, err)
+		if l.counted(now) {
+			res.lightLatency = append(res.lightLatency, took)
+			res.lightSent++
+			if status == http.StatusOK {
+				res.lightAdmitted++
+			}
+		}
+	}
 }
 
 // worst is the window whose total is farthest from the budget, and that

@@ -73,6 +73,10 @@ type result struct {
 	restarts []restart
 }
 
+// run writes cfg.Count users and tokens, starts a gateway under closed-loop
+// load on them and, once every token is cached and its use recorded,
+// restarts the gateway once for each of modes, measuring the steady state
+// before each restart and each second after it.
 func run(cfg measure.Setup) (*result, error) {
 	prefix := fmt.Sprintf("/tgwarm-%d", time.Now().UnixNano())
 	client, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints(), DialTimeout: 5 * time.Second})
@@ -92,18 +96,17 @@ func run(cfg measure.Setup) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := gateway{setup: cfg, prefix: prefix, sitePort: sitePort}
-	in, err := g.start(true)
-	if err != nil {
+	b := &bench{log: cfg.Log, gateway: gateway{setup: cfg, prefix: prefix, sitePort: sitePort}}
+	if b.in, err = b.gateway.start(true); err != nil {
 		return nil, err
 	}
-	defer func() { in.Stop() }()
+	defer func() { b.in.Stop() }() // whichever gateway is running by then
 
-	d := newDriver(fmt.Sprintf("http://127.0.0.1:%d/api/x", sitePort), secrets)
-	d.start()
-	defer d.halt()
+	b.load = newDriver(fmt.Sprintf("http://127.0.0.1:%d/api/x", sitePort), secrets)
+	b.load.start()
+	defer b.load.halt()
 	fmt.Fprintf(cfg.Log, "each token once…\n")
-	if err := d.waitPass(ctx); err != nil {
+	if err := b.load.waitPass(ctx); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Log, "waiting for the gateway to record every token's use…\n")
@@ -111,47 +114,90 @@ func run(cfg measure.Setup) (*result, error) {
 		return nil, err
 	}
 
-	type span struct{ from, to time.Duration }
-	var spans []struct {
-		steady span
-		ready  time.Duration
+	restarts, times, err := b.restartEach(ctx)
+	if err != nil {
+		return nil, err
 	}
-	res := &result{tokens: cfg.Count}
+	measureRestarts(restarts, times, b.load.halt())
+	return &result{tokens: cfg.Count, restarts: restarts}, nil
+}
+
+// bench is the measured gateway and the load on it.
+type bench struct {
+	log     io.Writer
+	gateway gateway
+	in      *instance // the gateway process running now
+	load    *driver
+}
+
+// span is a stretch of the driver's time, [from, to).
+type span struct{ from, to time.Duration }
+
+// restartTimes places one restart in the driver's time: the steady window
+// before it, and when the gateway was ready again.
+type restartTimes struct {
+	steady span
+	ready  time.Duration
+}
+
+// restartEach restarts the gateway once for each of modes, warm_start as
+// the mode says, after a steady window of steadyFor; after each it waits
+// for a pass over every token, so the next begins from a steady state. It
+// returns the restarts and where each fell in the driver's time, for
+// measureRestarts.
+func (b *bench) restartEach(ctx context.Context) ([]restart, []restartTimes, error) {
+	var restarts []restart
+	var times []restartTimes
 	for i, warm := range modes {
-		s0 := d.since()
+		s0 := b.load.since()
 		time.Sleep(steadyFor) // the steady window itself
-		s1 := d.since()
-		fmt.Fprintf(cfg.Log, "restart %d of %d (warm_start %s)…\n", i+1, len(modes), onOff(warm))
-		// As a load balancer would: no requests while the gateway is
-		// out of rotation, from SIGTERM until its health says ready.
-		d.pause()
-		stopped := time.Now()
-		in.Stop()
-		next, err := g.start(warm)
+		s1 := b.load.since()
+		fmt.Fprintf(b.log, "restart %d of %d (warm_start %s)…\n", i+1, len(modes), onOff(warm))
+		r, ready, err := b.restart(warm)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		in = next
-		r := restart{warm: warm, took: time.Since(stopped)}
-		ready := d.since()
-		d.resume()
-		time.Sleep(afterFor) // the measured seconds after the restart
-		r.misses, r.lookups = in.metrics()
-		r.warmed = logLine(in.LogPath, "cache warm")
-		res.restarts = append(res.restarts, r)
-		spans = append(spans, struct {
-			steady span
-			ready  time.Duration
-		}{span{s0, s1}, ready})
+		restarts = append(restarts, r)
+		times = append(times, restartTimes{span{s0, s1}, ready})
 		// The next steady state: every token cached again.
-		d.next.Store(0)
-		if err := d.waitPass(ctx); err != nil {
-			return nil, err
+		b.load.next.Store(0)
+		if err := b.load.waitPass(ctx); err != nil {
+			return nil, nil, err
 		}
 	}
-	samples := d.halt()
-	for i := range res.restarts {
-		r, sp := &res.restarts[i], spans[i]
+	return restarts, times, nil
+}
+
+// restart stops the gateway and starts it again with warm_start as warm,
+// then lets the load run afterFor and reads the new gateway's metrics and
+// its log line on warming. It returns the restart and when, in the
+// driver's time, the gateway was ready.
+func (b *bench) restart(warm bool) (restart, time.Duration, error) {
+	// As a load balancer would: no requests while the gateway is
+	// out of rotation, from SIGTERM until its health says ready.
+	b.load.pause()
+	stopped := time.Now()
+	b.in.Stop()
+	next, err := b.gateway.start(warm)
+	if err != nil {
+		return restart{}, 0, err
+	}
+	b.in = next
+	r := restart{warm: warm, took: time.Since(stopped)}
+	ready := b.load.since()
+	b.load.resume()
+	time.Sleep(afterFor) // the measured seconds after the restart
+	r.misses, r.lookups = b.in.metrics()
+	r.warmed = logLine(b.in.LogPath, "cache warm")
+	return r, ready, nil
+}
+
+// measureRestarts fills in each restart's steady window and its seconds
+// after ready from the samples, and turns its cache misses and etcd
+// lookups into figures per 1000 requests answered in those seconds.
+func measureRestarts(restarts []restart, times []restartTimes, samples []sample) {
+	for i := range restarts {
+		r, sp := &restarts[i], times[i]
 		r.steady = measureWindow(samples, sp.steady.from, sp.steady.to)
 		var answered int
 		for k := range int(afterFor / time.Second) {
@@ -164,7 +210,6 @@ func run(cfg measure.Setup) (*result, error) {
 			r.misses, r.lookups = 1000*r.misses/float64(answered), 1000*r.lookups/float64(answered)
 		}
 	}
-	return res, nil
 }
 
 func onOff(b bool) string {

@@ -328,21 +328,8 @@ func (v *Verifier) watchFrom(client *clientv3.Client, next *int64) (bool, error)
 	if v.beforeWatch != nil {
 		v.beforeWatch()
 	}
-	// Require a leader: a member cut off from the cluster cancels the
-	// watch instead of silently serving nothing.
-	//
-	// Its own gRPC stream (the client groups watches by their context's
-	// metadata): etcd answers a progress request only when every watch of
-	// the stream is in sync, and the webhook and rate-limit watches, which
-	// may be catching up, must not keep this one from hearing that it is.
-	// With only verdict keys watched, progress notifications are how a
-	// quiet watch learns it is in sync past other writes.
-	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(
-		clientv3.WithRequireLeader(v.ctx), "tokengate-watch", "verdicts"))
+	ctx, cancel := v.watchContext()
 	defer cancel()
-	v.watchMu.Lock()
-	v.watchCancel = cancel
-	v.watchMu.Unlock()
 	// Only the keys that decide verdicts: what the request path writes
 	// (last-use times, rate-limit budgets) never reaches the cache.
 	start, end := v.store.VerdictRange()
@@ -361,52 +348,95 @@ func (v *Verifier) watchFrom(client *clientv3.Client, next *int64) (bool, error)
 			return delivered, err
 		}
 		delivered = true
-		var last int64
-		for _, ev := range wr.Events {
-			v.dir.Apply(ev)
-			v.store.NoteChange(ev)
-			key := string(ev.Kv.Key)
-			if !slices.ContainsFunc(ignored, func(p string) bool { return strings.HasPrefix(key, p) }) {
-				v.changes.record(key, ev.Kv.ModRevision)
-			}
-			if h, ok := v.store.TokenDigestOfKey(ev.Kv.Key); ok {
-				v.noteTokenChange(h, ev.Type == mvccpb.PUT, ev.Kv.ModRevision)
-			}
-			last = ev.Kv.ModRevision
-		}
-		if stale := v.store.StaleCopies(wr.Events); len(stale) > 0 {
-			v.queueRepairs(stale)
-		}
+		last := v.applyEvents(wr.Events, ignored)
 		if last > 0 {
 			*next = last + 1
 		}
-		switch {
-		case wr.IsProgressNotify():
-			// Every change up to the header's revision has been sent. The
-			// resume point still moves only with delivered events: etcd
-			// servers before the fix of etcd-io/etcd#15220 could notify
-			// progress ahead of events not yet sent, and resuming past
-			// them would lose them. Replaying a few events is harmless.
-			// Such a server could also notify progress on a watch whose
-			// history was compacted, before it says so: a notification
-			// claiming revisions no event has reached yet is trusted only
-			// while those revisions can still be read.
-			if wr.Header.Revision >= *next {
-				intact, err := v.historyFrom(ctx, client, *next)
-				if err != nil {
-					continue // cannot tell now; the next heartbeat asks again
-				}
-				if !intact {
-					return delivered, rpctypes.ErrCompacted
-				}
-			}
-			v.changes.synced(wr.Header.Revision)
-		case last > 0 && wr.Header.Revision == last:
-			// A watch in sync sends each revision's events as it commits.
-			v.changes.synced(last)
+		if err := v.noteSynced(ctx, client, &wr, last, *next); err != nil {
+			return delivered, err
 		}
 	}
 	return delivered, errors.New("watch channel closed")
+}
+
+// watchContext is the context of one watch, which its cancel or breakWatch
+// ends.
+//
+// It requires a leader: a member cut off from the cluster cancels the
+// watch instead of silently serving nothing.
+//
+// It has its own gRPC stream (the client groups watches by their context's
+// metadata): etcd answers a progress request only when every watch of
+// the stream is in sync, and the webhook and rate-limit watches, which
+// may be catching up, must not keep this one from hearing that it is.
+// With only verdict keys watched, progress notifications are how a
+// quiet watch learns it is in sync past other writes.
+func (v *Verifier) watchContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(
+		clientv3.WithRequireLeader(v.ctx), "tokengate-watch", "verdicts"))
+	v.watchMu.Lock()
+	v.watchCancel = cancel
+	v.watchMu.Unlock()
+	return ctx, cancel
+}
+
+// applyEvents applies one watch response's events to the directory, the
+// store's view of the schema, the change log (except keys under the ignored
+// prefixes) and the filter of issued tokens, then queues repairs of the
+// users whose copies they left stale. It returns the revision of the last
+// event, 0 if there was none.
+func (v *Verifier) applyEvents(events []*clientv3.Event, ignored []string) int64 {
+	var last int64
+	for _, ev := range events {
+		v.dir.Apply(ev)
+		v.store.NoteChange(ev)
+		key := string(ev.Kv.Key)
+		if !slices.ContainsFunc(ignored, func(p string) bool { return strings.HasPrefix(key, p) }) {
+			v.changes.record(key, ev.Kv.ModRevision)
+		}
+		if h, ok := v.store.TokenDigestOfKey(ev.Kv.Key); ok {
+			v.noteTokenChange(h, ev.Type == mvccpb.PUT, ev.Kv.ModRevision)
+		}
+		last = ev.Kv.ModRevision
+	}
+	if stale := v.store.StaleCopies(events); len(stale) > 0 {
+		v.queueRepairs(stale)
+	}
+	return last
+}
+
+// noteSynced moves the change log's applied revision as far as the watch
+// response wr shows the watch is in sync; last is the revision of its last
+// event (0: none) and next the revision the watch would resume from. It
+// returns rpctypes.ErrCompacted when a progress notification claims
+// revisions whose history etcd no longer holds.
+func (v *Verifier) noteSynced(ctx context.Context, client *clientv3.Client, wr *clientv3.WatchResponse, last, next int64) error {
+	switch {
+	case wr.IsProgressNotify():
+		// Every change up to the header's revision has been sent. The
+		// resume point still moves only with delivered events: etcd
+		// servers before the fix of etcd-io/etcd#15220 could notify
+		// progress ahead of events not yet sent, and resuming past
+		// them would lose them. Replaying a few events is harmless.
+		// Such a server could also notify progress on a watch whose
+		// history was compacted, before it says so: a notification
+		// claiming revisions no event has reached yet is trusted only
+		// while those revisions can still be read.
+		if wr.Header.Revision >= next {
+			intact, err := v.historyFrom(ctx, client, next)
+			if err != nil {
+				return nil // cannot tell now; the next heartbeat asks again
+			}
+			if !intact {
+				return rpctypes.ErrCompacted
+			}
+		}
+		v.changes.synced(wr.Header.Revision)
+	case last > 0 && wr.Header.Revision == last:
+		// A watch in sync sends each revision's events as it commits.
+		v.changes.synced(last)
+	}
+	return nil
 }
 
 // historyFrom reports whether etcd still holds every revision from rev on,
