@@ -636,7 +636,7 @@ func TestConsoleRefusesProgrammaticUsers(t *testing.T) {
 		{"programmatic admin", w.machineAdmin, "programmatic users have no access to the UI"},
 		{"programmatic viewer", w.exporter, "programmatic users have no access to the UI"},
 		{"UI viewer", w.viewer, "only admins may use the admin API"},
-		{"unknown token", "tgu_0123456789012345678901234567890123456789abcdef", "not valid"},
+		{"malformed token", "tgu_0123456789012345678901234567890123456789abcdef", "the bearer token is malformed"},
 	} {
 		s.do("typing the "+tc.name+"'s token", chromedp.SendKeys(chromedp.ID("signin-token"), tc.tok))
 		s.click("Sign in")

@@ -56,7 +56,7 @@ func asAPIError(err error) (*apiError, bool) {
 // writeError answers with the contract's error body, as the gateway does.
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.code == errcode.StoreUnavailable {
-		w.Header().Set("Retry-After", "5")
+		httpauth.RetryUnavailable(w.Header())
 	}
 	httpauth.WriteError(w, e.code.Status(), string(e.code), e.msg)
 }

@@ -3,6 +3,8 @@ package admin
 import (
 	"net/http"
 	"time"
+
+	"github.com/tokengate/tokengate/module/httpauth"
 )
 
 // Health answers GET /health (under /tokengate/ on Caddy's admin endpoint,
@@ -48,7 +50,7 @@ func serveHealth(w http.ResponseWriter, r *http.Request, b *backend, detail bool
 		if detail {
 			h.Reason += ": " + err.Error()
 		}
-		w.Header().Set("Retry-After", "5")
+		httpauth.RetryUnavailable(w.Header())
 		writeJSON(w, http.StatusServiceUnavailable, h)
 		return
 	}
@@ -57,7 +59,7 @@ func serveHealth(w http.ResponseWriter, r *http.Request, b *backend, detail bool
 	status := http.StatusOK
 	if !rd.Ready {
 		h.Status, h.Reason, status = "unavailable", rd.Reason, http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "5")
+		httpauth.RetryUnavailable(w.Header())
 	}
 	if detail {
 		h.Store = api.verifier.Config().StoreName

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -206,13 +205,14 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the Authorization header is not a single bearer token"}
 	}
 	id, err := api.verifier.Verify(r.Context(), tok)
-	switch {
-	case errors.Is(err, verify.ErrUnavailable):
-		return Caller{}, &apiError{code: errcode.StoreUnavailable, msg: "the token store cannot be reached; try again shortly"}
-	case errors.Is(err, verify.ErrExpired):
-		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the bearer token has expired"}
-	case err != nil:
-		return Caller{}, &apiError{code: errcode.Unauthorized, msg: "the bearer token is not valid"}
+	if err != nil {
+		code, msg := httpauth.VerificationRefusal(err)
+		if code.Status() == http.StatusUnauthorized {
+			// The admin API's one 401 code (the gateway's tell expired
+			// from invalid); the message still says which.
+			code = errcode.Unauthorized
+		}
+		return Caller{}, &apiError{code: code, msg: msg}
 	}
 	logCaller(r, id)
 	// The user's networks, as the gateway judges them, before its role.

@@ -24,9 +24,18 @@ func Challenge(hdr http.Header, code errcode.Code, noCredential bool) {
 	case http.StatusForbidden:
 		hdr.Set("WWW-Authenticate", `Bearer realm="tokengate", error="insufficient_scope"`)
 	case http.StatusServiceUnavailable:
-		hdr.Set("Retry-After", "5")
+		RetryUnavailable(hdr)
 	}
 }
+
+// RetryAfterUnavailable is how long, in seconds, a client is asked to wait
+// before trying again while the store is unavailable or the gateway not
+// ready.
+const RetryAfterUnavailable = "5"
+
+// RetryUnavailable sets the Retry-After of an answer saying the store is
+// unavailable or the gateway not ready.
+func RetryUnavailable(hdr http.Header) { hdr.Set("Retry-After", RetryAfterUnavailable) }
 
 // WriteError writes {"error":{"code":…,"message":…}} with the status.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {

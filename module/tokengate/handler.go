@@ -380,23 +380,15 @@ func (h *Handler) admitAPI(r *http.Request, id *verify.Identity, judged *judgedH
 }
 
 func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err error) error {
-	switch {
-	case errors.Is(err, verify.ErrMalformed):
-		return h.refuse(w, r, nil, errcode.InvalidToken, "the bearer token is malformed")
-	case errors.Is(err, verify.ErrExpired):
-		return h.refuse(w, r, nil, errcode.ExpiredToken, "the bearer token has expired")
-	case errors.Is(err, verify.ErrUnknown), errors.Is(err, verify.ErrDisabled):
-		// Disabled users get the same answer as unknown tokens: a
-		// stolen token of a disabled user tells nothing.
-		return h.refuse(w, r, nil, errcode.InvalidToken, "the bearer token is not valid")
-	default:
+	code, msg := httpauth.VerificationRefusal(err)
+	if code == errcode.StoreUnavailable {
 		// The store's health is logged once per outage (the verifier's
 		// monitor), not per refused request.
 		if c := h.logger.Check(zapcore.DebugLevel, "token store unavailable"); c != nil {
 			c.Write(zap.Error(err))
 		}
-		return h.refuse(w, r, nil, errcode.StoreUnavailable, "the token store cannot be reached; try again shortly")
 	}
+	return h.refuse(w, r, nil, code, msg)
 }
 
 // refuse counts and logs the refusal and answers it: the contract's JSON
