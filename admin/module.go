@@ -216,7 +216,7 @@ func (h *Handler) authenticate(api *API, r *http.Request, apiPath string) (Calle
 	}
 	logCaller(r, id)
 	// The user's networks, as the gateway judges them, before its role.
-	if msg := tokengate.ClientIPRefusal(r, id); msg != "" {
+	if msg := httpauth.ClientIPRefusal(r, id); msg != "" {
 		return Caller{}, &apiError{code: errcode.IPForbidden, msg: msg}
 	}
 	if id.Role != store.RoleAdmin && !(id.Type == store.TypeUI && api.selfService(r.Method, apiPath)) {

@@ -11,10 +11,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/module/errcode"
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/token"
-	"github.com/tokengate/tokengate/module/tokengate"
 )
 
 // MaxReported is the most credentials one report may hold.
@@ -73,7 +73,7 @@ func reportCredentials(c *call) error {
 // admin endpoint, which has no such setting.
 func reporterIP(r *http.Request, adminEndpoint bool) string {
 	if !adminEndpoint {
-		if addr := tokengate.ClientIP(r); addr.IsValid() {
+		if addr := httpauth.ClientIP(r); addr.IsValid() {
 			return addr.Unmap().WithZone("").String()
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
 )
@@ -94,8 +95,8 @@ func TestClientIPRefusalDoesNotAllocate(t *testing.T) {
 	openID := &verify.Identity{UserID: "u-000000000000"} // no list
 	r := requestFrom("10.1.2.3", limitedTok, nil)
 	for name, judged := range map[string]func() string{
-		"with a list":    func() string { return ClientIPRefusal(r, id) },
-		"without a list": func() string { return ClientIPRefusal(r, openID) },
+		"with a list":    func() string { return httpauth.ClientIPRefusal(r, id) },
+		"without a list": func() string { return httpauth.ClientIPRefusal(r, openID) },
 	} {
 		if allocs := testing.AllocsPerRun(100, func() {
 			if msg := judged(); msg != "" {

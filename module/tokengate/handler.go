@@ -251,7 +251,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// Where the token may be used from comes first: a token used outside
 	// its user's networks learns nothing of what it could reach here.
-	if msg := ClientIPRefusal(r, id); msg != "" {
+	if msg := httpauth.ClientIPRefusal(r, id); msg != "" {
 		return h.refuse(w, r, id, errcode.IPForbidden, msg)
 	}
 

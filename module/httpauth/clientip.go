@@ -1,4 +1,4 @@
-package tokengate
+package httpauth
 
 import (
 	"net/http"
