@@ -48,7 +48,7 @@ func basicAuthorization(user, password string) string {
 //
 // token.Generate draws each character from crypto/rand and costs about
 // 6 µs; in the load generator that would be charged to (e) alone. This
-// generator writes the same format (CONTRACT §3: prefix, "_", 40 base62
+// generator writes the same format (docs/security.md: prefix, "_", 40 base62
 // characters, then the CRC32 of all that as 6 base62 digits) from a seeded
 // ChaCha8 in well under a microsecond; checkGenerator proves at start that
 // module/token accepts what it makes. With 238 random bits per token,

@@ -1,5 +1,5 @@
 // Package errcode names the error codes of tokengate's JSON errors
-// ({"error":{"code","message"}}, CONTRACT §5 and §6) and the HTTP status
+// ({"error":{"code","message"}}; docs/caddyfile.md and docs/admin-api.md) and the HTTP status
 // each one is answered with. The gateway, the admin API and the metrics
 // use these constants; no code is spelled anywhere else.
 package errcode
@@ -9,7 +9,7 @@ import "net/http"
 // Code is an error code of the contract.
 type Code string
 
-// The gateway's codes (CONTRACT §5).
+// The gateway's codes (docs/caddyfile.md).
 const (
 	MissingToken            Code = "missing_token"
 	InvalidToken            Code = "invalid_token"
@@ -27,7 +27,7 @@ const (
 	StoreUnavailable        Code = "store_unavailable"
 )
 
-// The admin API's codes (CONTRACT §6), beside PayloadTooLarge,
+// The admin API's codes (docs/admin-api.md), beside PayloadTooLarge,
 // RateLimited and StoreUnavailable.
 const (
 	InvalidRequest   Code = "invalid_request"

@@ -9,7 +9,7 @@ import (
 	"github.com/tokengate/tokengate/module/verify"
 )
 
-// A user's allowed_cidrs (CONTRACT §6) are judged against the client
+// A user's allowed_cidrs (docs/admin-api.md) are judged against the client
 // address Caddy determined for the request, the one its remote_ip and
 // client_ip matchers and its access log use: the connection's peer, or,
 // when the peer is one of the server's trusted_proxies, the address its

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// A user's allowed_cidrs: the networks its tokens may be used from (CONTRACT
-// §6). Stored as text in canonical form, so that what an admin reads back is
+// A user's allowed_cidrs: the networks its tokens may be used from (docs/admin-api.md).
+// Stored as text in canonical form, so that what an admin reads back is
 // exactly what every gateway enforces.
 
 // ParseCIDR reads one entry of allowed_cidrs: a prefix such as 10.0.0.0/8

@@ -7,7 +7,7 @@ import (
 )
 
 // An IdentityHeader is one of the identity headers the handler can send
-// upstream (CONTRACT §5 step 7), named by what follows the header prefix,
+// upstream (docs/caddyfile.md), named by what follows the header prefix,
 // in lower case: "user-id" is X-Tokengate-User-Id under the default prefix.
 type IdentityHeader string
 

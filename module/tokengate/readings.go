@@ -125,7 +125,7 @@ type judgedHeaders struct {
 
 // prepare strips identity headers, collects the judged headers, takes out
 // of Connection every name the proxy would otherwise drop after judging
-// (CONTRACT §5, one reading), and sees that no trailer brings such a name
+// (one reading, docs/security.md), and sees that no trailer brings such a name
 // back after the verdict.
 func (h *Handler) prepare(r *http.Request) judgedHeaders {
 	var j judgedHeaders
