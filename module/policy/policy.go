@@ -43,14 +43,15 @@ type Set struct {
 type rule struct {
 	methods []string // nil: any method
 	paths   []pattern
+	index   int // the statement's position in what Compile was given
 }
 
 // Compile builds a Set from statements. A statement that does not compile
 // makes the whole set allow nothing: policies fail closed.
 func Compile(stmts []Statement) *Set {
 	s := &Set{}
-	for _, st := range stmts {
-		r := rule{}
+	for i, st := range stmts {
+		r := rule{index: i}
 		for _, m := range st.Methods {
 			if m == "*" {
 				r.methods = nil
@@ -90,29 +91,46 @@ func Compile(stmts []Statement) *Set {
 // admits it (as an allow of HEAD does). Any letter case of "head" counts,
 // as deny statements match methods in any case.
 func (s *Set) Allows(method string, readings []string) bool {
-	if s == nil || s.broken || len(readings) == 0 {
-		return false
-	}
-	head := strings.EqualFold(method, http.MethodHead)
-	for _, p := range readings {
-		if s.denies(method, p) || head && s.denies(http.MethodGet, p) {
-			return false
-		}
-		if !s.allowsOne(method, p) && !(head && s.allowsOne(http.MethodGet, p)) {
-			return false
-		}
-	}
-	return true
+	ok, _ := s.AllowedBy(method, readings)
+	return ok
 }
 
-// allowsOne reports whether an allow statement matches method on p.
-func (s *Set) allowsOne(method, p string) bool {
-	for i := range s.allow {
-		if s.allow[i].matches(method, p, false) {
-			return true
+// AllowedBy is Allows, also naming the statement that allowed method on
+// the first reading: its position in what Compile was given (-1 when not
+// allowed). It costs what Allows costs.
+func (s *Set) AllowedBy(method string, readings []string) (bool, int) {
+	if s == nil || s.broken || len(readings) == 0 {
+		return false, -1
+	}
+	head := strings.EqualFold(method, http.MethodHead)
+	by := -1
+	for i, p := range readings {
+		if s.denies(method, p) || head && s.denies(http.MethodGet, p) {
+			return false, -1
+		}
+		at := s.allowsOne(method, p)
+		if at < 0 && head {
+			at = s.allowsOne(http.MethodGet, p)
+		}
+		if at < 0 {
+			return false, -1
+		}
+		if i == 0 {
+			by = at
 		}
 	}
-	return false
+	return true, by
+}
+
+// allowsOne returns the position of the first allow statement matching
+// method on p, or -1.
+func (s *Set) allowsOne(method, p string) int {
+	for i := range s.allow {
+		if s.allow[i].matches(method, p, false) {
+			return s.allow[i].index
+		}
+	}
+	return -1
 }
 
 // AllowsEveryMethod reports whether the set allows any method whatever on

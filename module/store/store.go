@@ -330,7 +330,7 @@ const (
 	opLookup etcdOp = "lookup" // reading a token for a verification
 	opRead   etcdOp = "read"   // admin reads
 	opTxn    etcdOp = "txn"    // admin changes
-	opUsage  etcdOp = "usage"  // recording last use
+	opUsage  etcdOp = "usage"  // recording last use and request counts
 	opScan   etcdOp = "scan"   // reading every token digest, for the filter of issued tokens
 )
 

@@ -91,6 +91,11 @@ type App struct {
 	// deletes older ones every hour. Default: 90 days.
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 
+	// How long the counts of users' requests (GET …/usage, …/advice) are
+	// kept: the gateway delivering webhooks deletes older days every
+	// hour. Default: 30 days.
+	UsageRetention caddy.Duration `json:"usage_retention,omitempty"`
+
 	connKey     string
 	verifierKey string
 	cacheConfig verify.Config
@@ -209,6 +214,9 @@ func (a *App) Validate() error {
 func (a *App) checkSettings() error {
 	if a.AuditRetention < 0 {
 		return fmt.Errorf("audit_retention %s: must be positive", time.Duration(a.AuditRetention))
+	}
+	if a.UsageRetention < 0 {
+		return fmt.Errorf("usage_retention %s: must be positive", time.Duration(a.UsageRetention))
 	}
 	if a.HeaderPrefix != "" {
 		if err := checkHeaderPrefix(a.HeaderPrefix); err != nil {
@@ -353,7 +361,7 @@ func (a *App) open() (*Running, error) {
 	v := val.(pooledVerifier).Verifier
 	val, _, err = resources.LoadOrNew(a.webhooksKey(), func() (caddy.Destructor, error) {
 		eng, err := webhook.New(v.Store(), webhook.Config{Logger: longLived.Named("webhooks"), AllowPrivate: a.WebhookAllowPrivate,
-			AuditRetention: time.Duration(a.AuditRetention)})
+			AuditRetention: time.Duration(a.AuditRetention), UsageRetention: time.Duration(a.UsageRetention)})
 		if err != nil {
 			return nil, err
 		}
@@ -383,6 +391,7 @@ func (a *App) open() (*Running, error) {
 	// deliveries may go.
 	eng.SetAllowPrivate(a.WebhookAllowPrivate)
 	eng.SetAuditRetention(time.Duration(a.AuditRetention))
+	eng.SetUsageRetention(time.Duration(a.UsageRetention))
 	r := &Running{Conn: conn, Store: v.Store(), Verifier: v, Reports: a.reports,
 		Revoker:  report.NewRevoker(a.revokeReported(v.Store())),
 		Webhooks: eng, WebhookAllowPrivate: a.WebhookAllowPrivate, Limits: limits}

@@ -99,6 +99,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		cache_ttl <duration>
 //		negative_ttl <duration>
 //		audit_retention <duration>
+//		usage_retention <duration>
 //		max_stale <duration>
 //		warm_start on|off
 //		header_prefix <prefix>
@@ -147,6 +148,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.WarmStart, err = blockopts.OneArg(d)
 		case "audit_retention":
 			a.AuditRetention, err = blockopts.Duration(d)
+		case "usage_retention":
+			a.UsageRetention, err = blockopts.Duration(d)
 		case "webhook_allow_private":
 			err = blockopts.Flag(d)
 			a.WebhookAllowPrivate = true

@@ -16,6 +16,7 @@ import (
 	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/usage"
 	"github.com/tokengate/tokengate/module/verify"
 )
 
@@ -265,11 +266,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		h.tag(r, id, "")
 		metrics.VerifiedOK.Inc()
+		h.count(r, id, "", -1, usage.Admitted)
 		return next.ServeHTTP(w, r)
 	}
 
 	// 6. What the user may reach on this route.
-	account, ref := h.admitAPI(r, id, &judged)
+	account, statement, ref := h.admitAPI(r, id, &judged)
 	if ref.code != "" {
 		return h.refuse(w, r, id, ref.code, ref.msg)
 	}
@@ -282,6 +284,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// 7. Tag the request; 8. (Authorization was removed above.)
 	h.tag(r, id, account)
 	metrics.VerifiedOK.Inc()
+	h.count(r, id, account, statement, usage.Admitted)
 	return next.ServeHTTP(w, r)
 }
 
@@ -353,30 +356,32 @@ func (h *Handler) tag(r *http.Request, id *verify.Identity, account string) {
 // type, its level, the account the request names (or its own), its role
 // on every reading of the method and path. It returns the account the
 // request is for ("" on an organization-wide route naming none), or why
-// it is refused.
-func (h *Handler) admitAPI(r *http.Request, id *verify.Identity, judged *judgedHeaders) (string, refusal) {
+// it is refused; and, for a user of role policy, the statement that
+// allowed it (an index into id.Statements, else -1).
+func (h *Handler) admitAPI(r *http.Request, id *verify.Identity, judged *judgedHeaders) (string, int, refusal) {
 	if !h.admits(id.Type) {
-		return "", refusal{errcode.UserTypeForbidden, id.Type + " users are not admitted on this route"}
+		return "", -1, refusal{errcode.UserTypeForbidden, id.Type + " users are not admitted on this route"}
 	}
 	if h.Scope == ScopeOrganization && id.Level != store.LevelOrganization {
-		return "", refusal{errcode.LevelForbidden, "this route is organization-wide; account-level users cannot reach it"}
+		return "", -1, refusal{errcode.LevelForbidden, "this route is organization-wide; account-level users cannot reach it"}
 	}
 	// The account: on an organization-wide route only when the request
 	// names one (the upstream may read it), on an account route always.
 	account, msg := h.targetAccount(r, judged)
 	switch {
 	case msg != "":
-		return "", refusal{errcode.AccountForbidden, msg}
+		return "", -1, refusal{errcode.AccountForbidden, msg}
 	case account == "" && h.Scope == ScopeOrganization:
 	case account == "" && id.Level == store.LevelAccount:
 		account = id.Account
 	case account == "":
-		return "", refusal{errcode.AccountRequired, "organization-level users must name the account in " + h.account.where}
+		return "", -1, refusal{errcode.AccountRequired, "organization-level users must name the account in " + h.account.where}
 	}
 	if account != "" && !id.Reaches(account) {
-		return "", refusal{errcode.AccountForbidden, "the token does not reach account " + account}
+		return "", -1, refusal{errcode.AccountForbidden, "the token does not reach account " + account}
 	}
-	return account, h.judgeRole(r, id, judged)
+	ref, statement := h.judgeRole(r, id, judged)
+	return account, statement, ref
 }
 
 func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err error) error {
@@ -389,6 +394,21 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err
 		}
 	}
 	return h.refuse(w, r, nil, code, msg)
+}
+
+// count counts a request of a verified user for its usage: the account
+// it was for, the policy statement that allowed it (an index into
+// id.Statements, or -1), and its outcome.
+func (h *Handler) count(r *http.Request, id *verify.Identity, account string, statement int, outcome string) {
+	v := h.verifiers.VerifierContext(r.Context())
+	if v == nil {
+		return
+	}
+	label := ""
+	if statement >= 0 && statement < len(id.Statements) {
+		label = id.Statements[statement]
+	}
+	v.CountRequest(id, account, r.Method, r.URL.Path, label, outcome)
 }
 
 // refuse counts and logs the refusal and answers it: the contract's JSON
@@ -404,6 +424,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id *verify.Iden
 		c.Write(fields...)
 	}
 	httpauth.LogRefusal(r, code, id)
+	if id != nil {
+		h.count(r, id, "", -1, string(code))
+	}
 	status := code.Status()
 	httpauth.Challenge(w.Header(), code, code == errcode.MissingToken)
 	if routesErrors(r) {

@@ -317,29 +317,37 @@ func forbidRole(format string, args ...any) refusal {
 // may be read as, on every reading of its path: the method received, the
 // override headers, _method in the query and, for a POST whose role does
 // not allow every method, _method in a form or JSON body.
-func (h *Handler) judgeRole(r *http.Request, id *verify.Identity, j *judgedHeaders) refusal {
+//
+// For a user of role policy it also names the statement that allowed the
+// request's method on its path: an index into id.Statements (-1 for other
+// roles and for refusals).
+func (h *Handler) judgeRole(r *http.Request, id *verify.Identity, j *judgedHeaders) (refusal, int) {
 	if id.Role == store.RoleEditor || id.Role == store.RoleAdmin {
-		return refusal{} // every method on every path
+		return refusal{}, -1 // every method on every path
 	}
 	var paths []string
 	if id.Role == store.RolePolicy {
 		var ok bool
 		if paths, ok = policy.Readings(r.URL.Path, r.URL.EscapedPath()); !ok {
-			return forbidRole("the path is too long to judge")
+			return forbidRole("the path is too long to judge"), -1
 		}
 	}
+	by := -1 // the statement that allowed the last method judged
 	allowed := func(method string) bool {
 		switch id.Role {
 		case store.RoleViewer:
 			return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 		case store.RolePolicy:
-			return id.Rules.Allows(method, paths)
+			var ok bool
+			ok, by = id.Rules.AllowedBy(method, paths)
+			return ok
 		}
 		return false
 	}
 	if !allowed(r.Method) {
-		return forbidRole("role %s does not allow %s on this path", id.Role, r.Method)
+		return forbidRole("role %s does not allow %s on this path", id.Role, r.Method), -1
 	}
+	statement := by
 	judge := func(v, where string) refusal {
 		asSent, upper, ok := reading.OverrideMethods(v)
 		if !ok {
@@ -356,14 +364,14 @@ func (h *Handler) judgeRole(r *http.Request, id *verify.Identity, j *judgedHeade
 	for _, name := range reading.MethodOverrideHeaders {
 		for _, v := range j.values(buf[:0], r.Header, name) {
 			if ref := judge(v, name); ref.code != "" {
-				return ref
+				return ref, -1
 			}
 		}
 	}
 	if r.URL.RawQuery != "" {
 		for _, v := range reading.QueryValues(buf[:0], r.URL.RawQuery, reading.MethodParam) {
 			if ref := judge(v, "the query's _method"); ref.code != "" {
-				return ref
+				return ref, -1
 			}
 		}
 	}
@@ -371,15 +379,15 @@ func (h *Handler) judgeRole(r *http.Request, id *verify.Identity, j *judgedHeade
 	if strings.EqualFold(r.Method, http.MethodPost) && id.Role == store.RolePolicy && !id.Rules.AllowsEveryMethod(paths) {
 		vals, ref := readBodyMethods(r)
 		if ref.code != "" {
-			return ref
+			return ref, -1
 		}
 		for _, v := range vals {
 			if ref := judge(v, "the body's _method"); ref.code != "" {
-				return ref
+				return ref, -1
 			}
 		}
 	}
-	return refusal{}
+	return refusal{}, statement
 }
 
 // readBodyMethods reads the _method values of a POST body that upstreams

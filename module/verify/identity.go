@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unique"
@@ -33,6 +34,9 @@ type Identity struct {
 	Policies []string
 	// Rules is the compiled union of those policies' statements.
 	Rules *policy.Set
+	// Statements name the statements Rules was compiled from, in order:
+	// "<policy id>#<index in the policy>".
+	Statements []string
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time
 	// AllowedPrefixes are the networks of the user's allowed_cidrs. Only
@@ -141,6 +145,11 @@ func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
 	}
 	if u.Role == store.RolePolicy {
 		id.Rules = policy.Compile(stmts)
+		for _, p := range l.Policies {
+			for i := range p.Statements {
+				id.Statements = append(id.Statements, intern(p.ID+"#"+strconv.Itoa(i)))
+			}
+		}
 	}
 	if u.Level == store.LevelAccount {
 		id.Account = intern(u.Account)

@@ -17,9 +17,9 @@ const UseInterval = time.Minute
 // usageFlushEvery is how often recorded use is written to the store.
 const usageFlushEvery = 10 * time.Second
 
-// usage collects which tokens were used, for last_used_at, without an etcd
+// lastUses collects which tokens were used, for last_used_at, without an etcd
 // write per request.
-type usage struct {
+type lastUses struct {
 	mu      sync.Mutex
 	pending map[string]store.Use // by token ID
 }
@@ -59,18 +59,24 @@ func (v *Verifier) flushUse(ctx context.Context) {
 	}
 }
 
-// recordUse flushes periodically until the verifier closes, then once more.
+// recordUse writes last-use times and request counts periodically until
+// the verifier closes, then once more, within 2 s whatever etcd does.
 func (v *Verifier) recordUse() {
 	defer v.wg.Done()
 	t := time.NewTicker(usageFlushEvery)
 	defer t.Stop()
+	r := time.NewTicker(rollupEvery)
+	defer r.Stop()
 	for {
 		select {
 		case <-t.C:
 			v.flushUse(v.ctx)
+		case <-r.C:
+			v.flushRequests(v.ctx)
 		case <-v.ctx.Done():
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			v.flushUse(ctx)
+			v.flushRequests(ctx)
 			cancel()
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/token"
+	"github.com/tokengate/tokengate/module/usage"
 )
 
 // Defaults of Config.
@@ -133,7 +134,11 @@ type Verifier struct {
 	flights    singleflight.Group
 
 	changes changeLog
-	usage   usage
+	usage   lastUses
+	// requests counts what each user's requests did (module/usage);
+	// rollups are its day books, written once a minute under gateway.
+	requests *usage.Counter
+	rollups  rollups
 
 	// The filter of issued tokens (filter.go): its state, the budget of
 	// lookups for tokens it refuses, requests for a build, one build at a
@@ -300,6 +305,8 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 	}
 	v.changes.init()
 	v.filter.init()
+	v.requests = usage.NewCounter()
+	v.rollups.init()
 	v.fallbacks.init(cfg.FilterFallbacks, cfg.now())
 	v.filterWanted = make(chan struct{}, 1)
 	v.warmPending.Store(!cfg.NoWarmStart)

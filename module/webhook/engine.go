@@ -50,8 +50,12 @@ type Config struct {
 	// deletes older ones every PruneInterval; SetAuditRetention changes
 	// it later. Default: DefaultAuditRetention.
 	AuditRetention time.Duration
+	// UsageRetention is how long request counts (module/usage) are kept:
+	// the leader deletes the days before it every PruneInterval;
+	// SetUsageRetention changes it later. Default: DefaultUsageRetention.
+	UsageRetention time.Duration
 	// PruneInterval is how often the leader deletes audit events past
-	// AuditRetention. Default: 1h.
+	// AuditRetention and request counts past UsageRetention. Default: 1h.
 	PruneInterval time.Duration
 	// Now is the clock expiry warnings are judged by. Default: time.Now.
 	Now func() time.Time
@@ -59,6 +63,9 @@ type Config struct {
 
 // DefaultAuditRetention is how long audit events are kept by default.
 const DefaultAuditRetention = 90 * 24 * time.Hour
+
+// DefaultUsageRetention is how long request counts are kept by default.
+const DefaultUsageRetention = 30 * 24 * time.Hour
 
 func (c *Config) fill() error {
 	if c.Logger == nil {
@@ -80,12 +87,13 @@ func (c *Config) fill() error {
 	def(&c.AttemptTimeout, 10*time.Second)
 	def(&c.ScanInterval, time.Minute)
 	def(&c.AuditRetention, DefaultAuditRetention)
+	def(&c.UsageRetention, DefaultUsageRetention)
 	def(&c.PruneInterval, time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.LeaderTTL < time.Second || c.FirstRetry <= 0 || c.MaxRetryInterval < c.FirstRetry || c.RetryFor <= 0 ||
-		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.PruneInterval <= 0 {
+		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.UsageRetention <= 0 || c.PruneInterval <= 0 {
 		return errors.New("webhook: invalid engine configuration")
 	}
 	return nil
@@ -98,6 +106,7 @@ type Engine struct {
 	log          *zap.Logger
 	allowPrivate atomic.Bool
 	retention    atomic.Int64 // audit retention, nanoseconds
+	usageKept    atomic.Int64 // usage retention, nanoseconds
 	client       *http.Client
 
 	ctx    context.Context
@@ -118,6 +127,7 @@ func New(s *store.Store, cfg Config) (*Engine, error) {
 	e := &Engine{store: s, cfg: cfg, log: cfg.Logger}
 	e.allowPrivate.Store(cfg.AllowPrivate)
 	e.retention.Store(int64(cfg.AuditRetention))
+	e.usageKept.Store(int64(cfg.UsageRetention))
 	dialer := &net.Dialer{Timeout: cfg.AttemptTimeout, KeepAlive: 30 * time.Second,
 		Control: dialControl(e.allowPrivate.Load)}
 	e.client = &http.Client{

@@ -1,0 +1,145 @@
+package usage
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var at = time.Date(2026, 12, 5, 13, 30, 0, 0, time.UTC)
+
+func TestRoute(t *testing.T) {
+	for path, want := range map[string]string{
+		"/v1/clusters/7/nodes": "/v1/clusters",
+		"/v1/clusters":         "/v1/clusters",
+		"/v1":                  "/v1",
+		"/":                    "/",
+		"":                     "/",
+		"x":                    "/",
+		"//a/b":                "//a",
+	} {
+		if got := Route(path); got != want {
+			t.Errorf("Route(%q) = %q, want %q", path, got, want)
+		}
+	}
+	long := "/" + string(make([]byte, 300))
+	if got := Route(long); len(got) != maxRouteLen {
+		t.Errorf("a long route is %d bytes", len(got))
+	}
+	if Method("BREW") != "OTHER" || Method("PATCH") != "PATCH" {
+		t.Error("methods are not labelled as documented")
+	}
+}
+
+// TestCountHarvestReport: counts harvested into the books, encoded as the
+// store keeps them, sum in a report as they were made, by hour, route and
+// outcome; two gateways' rollups of one day add up.
+func TestCountHarvestReport(t *testing.T) {
+	gw := [2]*Counter{NewCounter(), NewCounter()}
+	cell := Cell{Account: "acct-1", Method: "GET", Route: "/v1/things", Outcome: Admitted}
+	for i := 0; i < 5; i++ {
+		gw[0].Count("acme", "u-1", at, cell)
+	}
+	gw[1].Count("acme", "u-1", at.Add(time.Hour), cell)
+	refused := Cell{Method: "DELETE", Route: "/v1/things", Outcome: "role_forbidden"}
+	gw[1].Count("acme", "u-1", at.Add(time.Hour), refused)
+	gw[1].Count("acme", "u-2", at, cell)
+
+	rep := NewReport(at.Add(-2*time.Hour), at.Add(3*time.Hour))
+	for _, c := range gw {
+		books := NewBooks()
+		books.Add(c.Harvest(at.Add(time.Hour)))
+		for _, r := range books.Changed() {
+			if r.User != "u-1" {
+				continue
+			}
+			if err := rep.Add(r.Day, r.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, again := range c.Harvest(at.Add(time.Hour)) {
+			if len(again.Cells) != 0 {
+				t.Error("a second harvest took the same counts again")
+			}
+		}
+	}
+	rep.Finish()
+	if rep.Requests != 7 || rep.Outcomes[Admitted] != 6 || rep.Refused() != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if len(rep.Hours) != 2 || rep.Hours[0].Outcomes[Admitted] != 5 || rep.Hours[1].Outcomes["role_forbidden"] != 1 {
+		t.Fatalf("hours %+v", rep.Hours)
+	}
+	if rep.Routes[0] != (RouteCounts{Account: "acct-1", Method: "GET", Route: "/v1/things", Outcome: Admitted, Count: 6}) {
+		t.Fatalf("routes %+v", rep.Routes)
+	}
+	// Outside the window: nothing.
+	late := NewReport(at.Add(5*time.Hour), at.Add(6*time.Hour))
+	books := NewBooks()
+	books.Add([]Counted{{Org: "acme", User: "u-1", Cells: map[Cell]int64{{Hour: at.Unix() / 3600, Method: "GET", Route: "/", Outcome: Admitted}: 3}}})
+	for _, r := range books.Changed() {
+		_ = late.Add(r.Day, r.Value)
+	}
+	if late.Finish().Requests != 0 {
+		t.Error("a report counted requests outside its window")
+	}
+}
+
+// TestCellsPerUserBounded: a user sending ever new paths grows its counts
+// to MaxCellsPerUser, then counts under OtherRoute; nothing is lost.
+func TestCellsPerUserBounded(t *testing.T) {
+	c := NewCounter()
+	for i := 0; i < 3*MaxCellsPerUser; i++ {
+		c.Count("acme", "u-1", at, Cell{Method: "GET", Route: Route(fmt.Sprintf("/r%d/x", i)), Outcome: Admitted})
+	}
+	got := c.Harvest(at)
+	if len(got) != 1 || len(got[0].Cells) != MaxCellsPerUser+1 {
+		t.Fatalf("%d cells", len(got[0].Cells))
+	}
+	var total, other int64
+	for cell, n := range got[0].Cells {
+		total += n
+		if cell.Route == OtherRoute {
+			other = n
+		}
+	}
+	if total != 3*MaxCellsPerUser || other != 2*MaxCellsPerUser {
+		t.Fatalf("total %d, under %s %d", total, OtherRoute, other)
+	}
+}
+
+// TestCountAllocatesNothing: once a cell exists, counting allocates nothing.
+func TestCountAllocatesNothing(t *testing.T) {
+	c := NewCounter()
+	path := "/v1/things/42"
+	cell := Cell{Account: "acct-1", Method: Method("GET"), Route: Route(path), Outcome: Admitted}
+	c.Count("acme", "u-1", at, cell)
+	if n := testing.AllocsPerRun(1000, func() { c.Count("acme", "u-1", at, cell) }); n != 0 {
+		t.Fatalf("%v allocations a count", n)
+	}
+}
+
+// TestBooksForgetPastDays: a day's books are dropped once written and over.
+func TestBooksForgetPastDays(t *testing.T) {
+	b := NewBooks()
+	b.Add([]Counted{{Org: "acme", User: "u-1", Cells: map[Cell]int64{{Hour: at.Unix() / 3600, Method: "GET", Route: "/", Outcome: Admitted}: 1}}})
+	changed := b.Changed()
+	b.Written(nil, at.Add(48*time.Hour))
+	if b.Len() != 1 {
+		t.Fatal("unwritten books were dropped")
+	}
+	b.Written(changed, at.Add(48*time.Hour))
+	if b.Len() != 0 || len(b.Changed()) != 0 {
+		t.Fatal("written books of a past day were kept")
+	}
+}
+
+func BenchmarkCount(b *testing.B) {
+	c := NewCounter()
+	cell := Cell{Account: "acct-1", Method: "GET", Route: "/v1/things", Outcome: Admitted}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Count("acme", "u-1", at, cell)
+		}
+	})
+}
