@@ -65,6 +65,12 @@ func (b *Books) Add(counted []Counted) {
 			}
 			rk := rowKey{cell.Account, cell.Method, cell.Route, cell.Statement, cell.Outcome}
 			hours := bk.rows[rk]
+			if hours == nil && len(bk.rows) >= MaxCellsPerUser {
+				// A day holds as many rows as a harvest may: past
+				// them, new routes count as one.
+				rk.route, rk.statement = OtherRoute, ""
+				hours = bk.rows[rk]
+			}
 			if hours == nil {
 				hours = new([24]int64)
 				bk.rows[rk] = hours

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -108,6 +109,34 @@ func TestCellsPerUserBounded(t *testing.T) {
 	}
 }
 
+// TestDayRowsBounded: a user sending new paths every minute of a day
+// keeps at most MaxCellsPerUser rows (and OtherRoute) in a day's books.
+func TestDayRowsBounded(t *testing.T) {
+	b := NewBooks()
+	for minute := 0; minute < 10; minute++ {
+		cells := map[Cell]int64{}
+		for i := 0; i < MaxCellsPerUser; i++ {
+			cells[Cell{Hour: at.Unix() / 3600, Method: "GET", Route: fmt.Sprintf("/m%d/r%d", minute, i), Outcome: Admitted}] = 1
+		}
+		b.Add([]Counted{{Org: "acme", User: "u-1", Cells: cells}})
+	}
+	var d Day
+	changed := b.Changed()
+	if err := json.Unmarshal(changed[0].Value, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Rows) != MaxCellsPerUser+1 {
+		t.Fatalf("%d rows in a day", len(d.Rows))
+	}
+	rep := NewReport(at.Add(-time.Hour), at.Add(time.Hour))
+	if err := rep.Add(changed[0].Day, changed[0].Value); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Finish().Requests != 10*MaxCellsPerUser {
+		t.Fatalf("%d requests kept of %d", rep.Requests, 10*MaxCellsPerUser)
+	}
+}
+
 // TestCountAllocatesNothing: once a cell exists, counting allocates nothing.
 func TestCountAllocatesNothing(t *testing.T) {
 	c := NewCounter()
@@ -142,4 +171,46 @@ func BenchmarkCount(b *testing.B) {
 			c.Count("acme", "u-1", at, cell)
 		}
 	})
+}
+
+// BenchmarkRollupBytes reports what one user's day costs in etcd, key and
+// value, for one gateway: a user busy every hour of the day on a few
+// routes, one on the most routes a gateway keeps for it, and one that
+// called once.
+func BenchmarkRollupBytes(b *testing.B) {
+	const key = len("/tokengate/_usage/2026-12-05/acme/u-0123456789ab/0123456789ab")
+	for _, c := range []struct {
+		name          string
+		routes, hours int
+		refusalsToo   bool
+	}{
+		{"typical: 3 routes, 24 hours", 3, 24, false},
+		{"typical with refusals", 3, 24, true},
+		{"once", 1, 1, false},
+		{"worst: 256 cells, 24 hours", MaxCellsPerUser, 24, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var size int
+			for i := 0; i < b.N; i++ {
+				books := NewBooks()
+				cells := map[Cell]int64{}
+				for h := 0; h < c.hours; h++ {
+					for r := 0; r < c.routes; r++ {
+						cells[Cell{Hour: at.Unix()/3600 - 13 + int64(h), Account: "acct-0123456789ab", Method: "GET",
+							Route: fmt.Sprintf("/v1/route%d", r), Outcome: Admitted}] = 120
+						if c.refusalsToo {
+							cells[Cell{Hour: at.Unix()/3600 - 13 + int64(h), Method: "DELETE",
+								Route: fmt.Sprintf("/v1/route%d", r), Outcome: "role_forbidden"}] = 2
+						}
+					}
+				}
+				books.Add([]Counted{{Org: "acme", User: "u-0123456789ab", Cells: cells}})
+				size = 0
+				for _, r := range books.Changed() {
+					size += key + len(r.Value)
+				}
+			}
+			b.ReportMetric(float64(size), "bytes/user-day")
+		})
+	}
 }
