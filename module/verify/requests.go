@@ -14,8 +14,10 @@ import (
 )
 
 // rollupEvery is how often a gateway writes the day rollups of the users
-// whose requests it counted since.
-const rollupEvery = time.Minute
+// whose requests it counted since. Each write replaces a user's day, so
+// etcd keeps one old copy a write until it compacts (hourly): every 5
+// minutes keeps that history at 12 copies an hour per busy user.
+const rollupEvery = 5 * time.Minute
 
 // rollups are the gateway's day books of request counts and the name its
 // rollups are written under: random per verifier, so gateways (and one
