@@ -3,6 +3,7 @@ package admin_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -202,5 +203,46 @@ func TestAdviceFromUsage(t *testing.T) {
 	e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+idleID+"/advice", nil), 200).json(t, &adv)
 	if len(adv.Suggestions) != 1 || adv.Suggestions[0].Kind != "disable" || adv.Suggestions[0].Patch["disabled"] != true {
 		t.Errorf("an idle user's advice: %+v", adv.Suggestions)
+	}
+}
+
+// TestLastUsedFrom: a token's listing names the client address and user
+// agent of its last use, as Caddy saw the client; never for a token not yet
+// used.
+func TestLastUsedFrom(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	userID, tok := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "viewer"})
+	second := e.must(e.call("", "POST", "/orgs/"+w.org+"/users/"+userID+"/tokens", map[string]any{"name": "spare"}), 201).field(t, "id")
+	e.syncCache()
+	req, err := http.NewRequest("GET", e.siteURL+"/api/things", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("User-Agent", "deploy-bot/1.2")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	e.flushUse()
+	var list struct {
+		Tokens []struct {
+			ID           string
+			LastUsedFrom *struct {
+				IP        string `json:"ip"`
+				UserAgent string `json:"user_agent"`
+			} `json:"last_used_from"`
+		}
+	}
+	e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+userID+"/tokens", nil), 200).json(t, &list)
+	for _, tk := range list.Tokens {
+		switch {
+		case tk.ID == second && tk.LastUsedFrom != nil:
+			t.Errorf("a token never used shows a client: %+v", tk.LastUsedFrom)
+		case tk.ID != second && (tk.LastUsedFrom == nil || tk.LastUsedFrom.IP != "127.0.0.1" || tk.LastUsedFrom.UserAgent != "deploy-bot/1.2"):
+			t.Errorf("the used token's last client: %+v", tk.LastUsedFrom)
+		}
 	}
 }

@@ -121,11 +121,15 @@ type tokenView struct {
 	CreatedBy  store.Actor `json:"created_by"`
 	ExpiresAt  *time.Time  `json:"expires_at"`
 	LastUsedAt *time.Time  `json:"last_used_at"`
+	// LastUsedFrom is the client address and user agent of a request that
+	// carried the token at about LastUsedAt (noted once a minute per
+	// gateway); absent before its first use.
+	LastUsedFrom *store.Client `json:"last_used_from,omitempty"`
 }
 
 func viewToken(t *store.Token) tokenView {
 	return tokenView{ID: t.ID, Name: t.Name, Hint: t.Hint, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
-		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt}
+		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, LastUsedFrom: t.LastClient}
 }
 
 // eventView is an audit event as the API shows it, the same shape

@@ -22,6 +22,7 @@
 //	/tokens/<sha256 hex>               token, found by the digest a client presents
 //	/usertokens/<org>/<user>/<tok>     index: a user's tokens, value is the digest
 //	/_lastused/<org>/<user>/<tok>      when the token was last used (schema 1: /lastused/…)
+//	/_lastclient/<org>/<user>/<tok>    the client address and user agent of its last use
 //	/_usage/<day>/<org>/<user>/<gw>     a gateway's counts of a user's requests on a UTC day (module/usage)
 //	/_ratelimit/…                      rate-limit budgets shared by the gateways (module/ratelimit)
 //	/audit/<org>/<newest-first seq>    audit event

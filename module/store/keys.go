@@ -123,7 +123,7 @@ func (s *Store) VerdictRange() (start, end string) { return s.prefix + "/account
 func (s *Store) NoVerdictPrefixes() []string {
 	return []string{s.prefix + "/audit/", s.legacyLastUsedPrefix(), s.WebhooksPrefix(), s.prefix + "/whcursors/",
 		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix(),
-		s.legacyRateLimitPrefix(), s.lastUsedRoot(), s.usageRoot(), s.accountIDsBuiltKey()}
+		s.legacyRateLimitPrefix(), s.lastUsedRoot(), s.lastClientRoot(), s.usageRoot(), s.accountIDsBuiltKey()}
 }
 
 func (s *Store) webhooksPrefix(org string) string { return s.WebhooksPrefix() + org + "/" }

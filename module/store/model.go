@@ -159,6 +159,9 @@ type Token struct {
 	CreatedBy  Actor      `json:"created_by"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// LastClient is where the token was last used from; read beside
+	// LastUsedAt, never kept in the record.
+	LastClient *Client `json:"-"`
 	// ReplacedBy is the token that replaced this one in a rotation with
 	// an overlap: it is on its way out, and no token.expiring event is
 	// sent for it.

@@ -226,9 +226,16 @@ func (s *Store) ListTokens(ctx context.Context, org, user string) ([]Token, erro
 	if err != nil {
 		return nil, err
 	}
+	clients, err := s.lastClients(ctx, org, user)
+	if err != nil {
+		return nil, err
+	}
 	for i := range tokens {
 		if t, ok := used[tokens[i].ID]; ok {
 			tokens[i].LastUsedAt = &t
+		}
+		if c, ok := clients[tokens[i].ID]; ok {
+			tokens[i].LastClient = &c
 		}
 	}
 	return tokens, nil
@@ -257,11 +264,12 @@ func (s *Store) RevokeToken(ctx context.Context, org, user, id string, by Actor)
 }
 
 // delToken adds the writes that remove a token: its record, its digest,
-// its last-use time and its expiry warnings.
+// its last-use time and client and its expiry warnings.
 func (s *Store) delToken(w *writes, t *Token) {
 	w.del(s.userTokenKey(t.Org, t.User, t.ID))
 	w.del(s.tokenKeyHex(t.Hash))
 	w.del(s.lastUsedKey(t.Org, t.User, t.ID))
+	w.del(s.lastClientKey(t.Org, t.User, t.ID))
 	w.del(s.legacyLastUsedKey(t.Org, t.User, t.ID))
 	w.del(s.expiringKey(t.Org, t.User, t.ID))
 }

@@ -2,16 +2,39 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Use says that a token was used at a time.
+// Use says that a token was used at a time, and, when known, from where:
+// the client address and user agent of a request that carried it.
 type Use struct {
 	Org, User, Token string
 	At               time.Time
+	Client           *Client
+}
+
+// Client is where a token was last used from.
+type Client struct {
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+}
+
+// MaxUserAgent bounds the user agent kept of a token's last use.
+const MaxUserAgent = 256
+
+// The client of a token's last use lives under /_lastclient/, beside its
+// time (a key of its own, so that the time's value stays what earlier
+// gateways read).
+func (s *Store) lastClientRoot() string { return s.prefix + "/_lastclient/" }
+func (s *Store) lastClientPrefix(org, user string) string {
+	return s.lastClientRoot() + org + "/" + user + "/"
+}
+func (s *Store) lastClientKey(org, user, tok string) string {
+	return s.lastClientPrefix(org, user) + tok
 }
 
 // usageBatch bounds the tokens recorded per etcd request.
@@ -56,10 +79,18 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 			if !ValidOrgID(u.Org) || !ValidUserID(u.User) || !ValidTokenID(u.Token) {
 				continue
 			}
+			then := []clientv3.Op{clientv3.OpPut(s.lastUsedKey(u.Org, u.User, u.Token), u.At.UTC().Format(time.RFC3339Nano))}
+			if u.Client != nil {
+				c := *u.Client
+				if len(c.UserAgent) > MaxUserAgent {
+					c.UserAgent = strings.ToValidUTF8(c.UserAgent[:MaxUserAgent], "")
+				}
+				value, _ := json.Marshal(c) // two strings: cannot fail
+				then = append(then, clientv3.OpPut(s.lastClientKey(u.Org, u.User, u.Token), string(value)))
+			}
 			ops = append(ops, clientv3.OpTxn(
 				[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.userTokenKey(u.Org, u.User, u.Token)), ">", 0)},
-				[]clientv3.Op{clientv3.OpPut(s.lastUsedKey(u.Org, u.User, u.Token), u.At.UTC().Format(time.RFC3339Nano))},
-				nil))
+				then, nil))
 		}
 		uses = uses[n:]
 		if len(ops) == 0 {
@@ -97,6 +128,23 @@ func (s *Store) lastUsed(ctx context.Context, org, user string) (map[string]time
 			if t.After(out[tok]) {
 				out[tok] = t
 			}
+		}
+	}
+	return out, nil
+}
+
+// lastClients reads where each of a user's tokens was last used from.
+func (s *Store) lastClients(ctx context.Context, org, user string) (map[string]Client, error) {
+	prefix := s.lastClientPrefix(org, user)
+	resp, err := s.get(ctx, opRead, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Client, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var c Client
+		if json.Unmarshal(kv.Value, &c) == nil {
+			out[strings.TrimPrefix(string(kv.Key), prefix)] = c
 		}
 	}
 	return out, nil

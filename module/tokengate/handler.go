@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -398,7 +399,8 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err
 
 // count counts a request of a verified user for its usage: the account
 // it was for, the policy statement that allowed it (an index into
-// id.Statements, or -1), and its outcome.
+// id.Statements, or -1), and its outcome; and, once a minute per token,
+// notes the client address and user agent it came with.
 func (h *Handler) count(r *http.Request, id *verify.Identity, account string, statement int, outcome string) {
 	v := h.verifiers.VerifierContext(r.Context())
 	if v == nil {
@@ -408,7 +410,15 @@ func (h *Handler) count(r *http.Request, id *verify.Identity, account string, st
 	if statement >= 0 && statement < len(id.Statements) {
 		label = id.Statements[statement]
 	}
-	v.CountRequest(id, account, r.Method, r.URL.Path, label, outcome)
+	now := time.Now()
+	v.CountRequest(id, now, account, r.Method, r.URL.Path, label, outcome)
+	if id.ClientDue(now) {
+		ip := ""
+		if addr := httpauth.ClientIP(r); addr.IsValid() {
+			ip = addr.String()
+		}
+		v.NoteClient(id, ip, r.UserAgent(), now)
+	}
 }
 
 // refuse counts and logs the refusal and answers it: the contract's JSON

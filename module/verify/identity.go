@@ -48,6 +48,7 @@ type Identity struct {
 	disabled     bool
 	ipRestricted bool         // the user has allowed_cidrs, parsed or not
 	lastUse      atomic.Int64 // unix seconds this token's use was last noted
+	lastClient   atomic.Int64 // unix seconds its client was last noted
 }
 
 // Limit is a user's budget: Requests per Window, one budget for the user

@@ -35,11 +35,12 @@ func (r *rollups) init() {
 	r.gateway = hex.EncodeToString(b[:])
 }
 
-// CountRequest counts one request of id's user: the account it was for
-// ("" when none was decided), its method and path, the policy statement
-// that admitted it, and its outcome (usage.Admitted or a refusal's code).
-func (v *Verifier) CountRequest(id *Identity, account, method, path, statement, outcome string) {
-	v.requests.Count(id.Org, id.UserID, v.cfg.now(), usage.Cell{
+// CountRequest counts one request of id's user, made at a time: the
+// account it was for ("" when none was decided), its method and path, the
+// policy statement that admitted it, and its outcome (usage.Admitted or a
+// refusal's code).
+func (v *Verifier) CountRequest(id *Identity, at time.Time, account, method, path, statement, outcome string) {
+	v.requests.Count(id.Org, id.UserID, at, usage.Cell{
 		Account: account, Method: usage.Method(method), Route: usage.Route(path),
 		Statement: statement, Outcome: outcome,
 	})

@@ -40,6 +40,31 @@ func (v *Verifier) noteUse(id *Identity, now time.Time) {
 	v.usage.mu.Unlock()
 }
 
+// ClientDue reports whether the client of a request carrying id's token is
+// to be noted (NoteClient): once per UseInterval per token, whoever asks
+// first. It costs an atomic load.
+func (id *Identity) ClientDue(now time.Time) bool {
+	t := now.Unix()
+	prev := id.lastClient.Load()
+	return t-prev >= int64(UseInterval/time.Second) && id.lastClient.CompareAndSwap(prev, t)
+}
+
+// NoteClient records where id's token was just used from, written with
+// its last-use time.
+func (v *Verifier) NoteClient(id *Identity, ip, userAgent string, now time.Time) {
+	v.usage.mu.Lock()
+	defer v.usage.mu.Unlock()
+	if v.usage.pending == nil {
+		v.usage.pending = make(map[string]store.Use)
+	}
+	u, ok := v.usage.pending[id.TokenID]
+	if !ok {
+		u = store.Use{Org: id.Org, User: id.UserID, Token: id.TokenID, At: now}
+	}
+	u.Client = &store.Client{IP: ip, UserAgent: userAgent}
+	v.usage.pending[id.TokenID] = u
+}
+
 // flushUse writes the recorded use to the store.
 func (v *Verifier) flushUse(ctx context.Context) {
 	v.usage.mu.Lock()
