@@ -40,6 +40,7 @@ func New(s *store.Store, v *verify.Verifier, logger *zap.Logger) *API {
 		newRoute("POST", "/orgs", createOrg),
 		newRoute("GET", "/orgs", listOrgs),
 		newRoute("GET", "/orgs/{org}", getOrg),
+		newRoute("PATCH", "/orgs/{org}", patchOrg),
 		newRoute("POST", "/orgs/{org}/accounts", createAccount),
 		newRoute("GET", "/orgs/{org}/accounts", listAccounts),
 		newRoute("GET", "/orgs/{org}/accounts/{act}", getAccount),

@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/store"
@@ -57,6 +58,65 @@ func getOrg(c *call) error {
 	}
 	writeJSON(c.w, http.StatusOK, viewOrg(o))
 	return nil
+}
+
+// PATCH /orgs/{org} {"name"?, "max_token_lifetime"?, "dormant_after"?}:
+// the operator and the organization's organization-level admins. "" clears
+// a setting. With a max_token_lifetime, the answer lists the live tokens
+// that outlive it (created before it was set): they are not cut short.
+func patchOrg(c *call) error {
+	org := c.params["org"]
+	sc, err := c.admin(org)
+	if err != nil {
+		return err
+	}
+	if err := sc.orgOnly("change the organization"); err != nil {
+		return err
+	}
+	var name, maxLifetime, dormantAfter string
+	present, err := c.decodePresent(fields{"name": &name, "max_token_lifetime": &maxLifetime, "dormant_after": &dormantAfter})
+	if err != nil {
+		return err
+	}
+	if len(present) == 0 {
+		return invalid("body", "names nothing to change (name, max_token_lifetime, dormant_after)")
+	}
+	var ch store.OrgChange
+	for _, f := range []struct {
+		name string
+		v    *string
+		to   **string
+	}{{"name", &name, &ch.Name}, {"max_token_lifetime", &maxLifetime, &ch.MaxTokenLifetime}, {"dormant_after", &dormantAfter, &ch.DormantAfter}} {
+		if present[f.name] {
+			*f.to = f.v
+		}
+	}
+	o, err := c.api.store.UpdateOrg(c.r.Context(), org, ch, c.caller.Actor())
+	if err != nil {
+		return err
+	}
+	beyond, more, err := c.api.store.TokensBeyond(c.r.Context(), o)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		orgView
+		TokensBeyond []tokenBeyond `json:"tokens_beyond_max_lifetime,omitempty"`
+		More         bool          `json:"more_tokens_beyond,omitempty"`
+	}{orgView: viewOrg(o), More: more}
+	for _, t := range beyond {
+		out.TokensBeyond = append(out.TokensBeyond, tokenBeyond{User: t.User, Token: t.ID, Name: t.Name, ExpiresAt: t.ExpiresAt})
+	}
+	return c.changed(http.StatusOK, store.ActionOrgUpdate, org, out)
+}
+
+// tokenBeyond is a live token that outlives its organization's
+// max_token_lifetime.
+type tokenBeyond struct {
+	User      string     `json:"user"`
+	Token     string     `json:"token"`
+	Name      string     `json:"name,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // POST /orgs/{org}/accounts {"name", "id"?}

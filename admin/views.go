@@ -11,14 +11,17 @@ import (
 // records so that nothing stored (a token's digest, say) leaks by accident.
 
 type orgView struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	CreatedAt time.Time   `json:"created_at"`
-	CreatedBy store.Actor `json:"created_by"`
+	ID               string      `json:"id"`
+	Name             string      `json:"name"`
+	CreatedAt        time.Time   `json:"created_at"`
+	CreatedBy        store.Actor `json:"created_by"`
+	MaxTokenLifetime string      `json:"max_token_lifetime,omitempty"`
+	DormantAfter     string      `json:"dormant_after,omitempty"`
 }
 
 func viewOrg(o *store.Org) orgView {
-	return orgView{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, CreatedBy: o.CreatedBy}
+	return orgView{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, CreatedBy: o.CreatedBy,
+		MaxTokenLifetime: o.MaxTokenLifetime, DormantAfter: o.DormantAfter}
 }
 
 type accountView struct {

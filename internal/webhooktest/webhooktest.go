@@ -47,16 +47,17 @@ type Arrival struct {
 		Type      string    `json:"type"`
 		Timestamp time.Time `json:"timestamp"`
 		Data      struct {
-			ID        string    `json:"id"`
-			Time      time.Time `json:"time"`
-			Actor     struct{ ID, Type string }
-			Action    string     `json:"action"`
-			Target    string     `json:"target"`
-			Account   string     `json:"account"`
-			User      string     `json:"user"`
-			Reason    string     `json:"reason"`
-			Window    string     `json:"window"`
-			ExpiresAt *time.Time `json:"expires_at"`
+			ID           string    `json:"id"`
+			Time         time.Time `json:"time"`
+			Actor        struct{ ID, Type string }
+			Action       string     `json:"action"`
+			Target       string     `json:"target"`
+			Account      string     `json:"account"`
+			User         string     `json:"user"`
+			Reason       string     `json:"reason"`
+			Window       string     `json:"window"`
+			ExpiresAt    *time.Time `json:"expires_at"`
+			LastActiveAt *time.Time `json:"last_active_at"`
 		} `json:"data"`
 	}
 }

@@ -30,6 +30,7 @@
 //	/whcursors/<org>/<wh>              the audit revision a webhook's deliveries reached
 //	/whdeliveries/<org>/<wh>/<seq>     a webhook's delivery attempts, newest first (the last 100)
 //	/expiring/<org>/<user>/<tok>       which token.expiring warnings a token has had
+//	/dormant/<org>/<user>              the last activity a user.dormant event was written for
 //	/leader/webhooks/<lease>           the election of the gateway delivering webhooks
 //	/schema                            the layout's version (see CheckSchema)
 //

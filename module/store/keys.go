@@ -122,7 +122,7 @@ func (s *Store) VerdictRange() (start, end string) { return s.prefix + "/account
 // token's verdict: the identity cache's watch ignores them.
 func (s *Store) NoVerdictPrefixes() []string {
 	return []string{s.prefix + "/audit/", s.legacyLastUsedPrefix(), s.WebhooksPrefix(), s.prefix + "/whcursors/",
-		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.prefix + "/leader/", s.RateLimitPrefix(),
+		s.prefix + "/whdeliveries/", s.prefix + "/expiring/", s.dormantPrefix(), s.prefix + "/leader/", s.RateLimitPrefix(),
 		s.legacyRateLimitPrefix(), s.lastUsedRoot(), s.lastClientRoot(), s.usageRoot(), s.accountIDsBuiltKey()}
 }
 

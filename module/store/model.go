@@ -1,6 +1,9 @@
 package store
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/module/policy"
@@ -54,6 +57,60 @@ type Org struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy Actor     `json:"created_by"`
+	// MaxTokenLifetime bounds how long the organization's new tokens may
+	// live, in whole days ("90d"); empty: no bound. A token asked for
+	// longer is refused; one asked for without an expiry gets this one.
+	MaxTokenLifetime string `json:"max_token_lifetime,omitempty"`
+	// DormantAfter is how long a user may make no request before it is
+	// reported dormant (user.dormant), in whole days; empty: 30d.
+	DormantAfter string `json:"dormant_after,omitempty"`
+}
+
+// DefaultDormantAfter is how long a user may make no request before it is
+// reported dormant, unless its organization says otherwise.
+const DefaultDormantAfter = 30 * 24 * time.Hour
+
+// MaxSettingDays bounds the days of an organization's settings.
+const MaxSettingDays = 3650
+
+// ParseDays reads a whole number of days written "<n>d", 1 to
+// MaxSettingDays; "" is zero.
+func ParseDays(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+	if !strings.HasSuffix(v, "d") || err != nil || n < 1 || n > MaxSettingDays || strconv.Itoa(n)+"d" != v {
+		return 0, fmt.Errorf("must be a whole number of days such as \"90d\", from 1d to %dd", MaxSettingDays)
+	}
+	return time.Duration(n) * 24 * time.Hour, nil
+}
+
+// Dormancy is how long a user of the organization may make no request
+// before it is reported dormant.
+func (o *Org) Dormancy() time.Duration {
+	if d, err := ParseDays(o.DormantAfter); err == nil && d > 0 {
+		return d
+	}
+	return DefaultDormantAfter
+}
+
+// boundLifetime applies the organization's MaxTokenLifetime to a new
+// token at now: the bound when it has no expiry, a refusal when it asks
+// for more.
+func (o *Org) boundLifetime(t *Token, now time.Time) error {
+	max, err := ParseDays(o.MaxTokenLifetime)
+	if err != nil || max == 0 {
+		return nil
+	}
+	limit := now.UTC().Add(max)
+	switch {
+	case t.ExpiresAt == nil:
+		t.ExpiresAt = &limit
+	case t.ExpiresAt.After(limit.Add(time.Minute)): // a minute for the clocks of the caller and the store
+		return &FieldError{"expires_in", fmt.Sprintf("organization %s allows tokens of at most %s (max_token_lifetime)", o.ID, o.MaxTokenLifetime)}
+	}
+	return nil
 }
 
 // Account belongs to one organization.
@@ -194,9 +251,13 @@ type Event struct {
 	// a token revoked because it was reported as leaked.
 	Reason string `json:"reason,omitempty"`
 	// Window and ExpiresAt, of a token.expiring event: which warning this
-	// is ("7d" or "1d" before expiry) and when the token expires.
+	// is ("7d" or "1d" before expiry) and when the token expires. Window
+	// of a user.dormant event is the organization's dormant_after.
 	Window    string     `json:"window,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// LastActiveAt, of a user.dormant event: the user's last request (its
+	// creation when it made none).
+	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
 }
 
 // EventView is an audit event as the audit API shows it, and as webhooks
@@ -212,17 +273,20 @@ type EventView struct {
 	Reason    string     `json:"reason,omitempty"`
 	Window    string     `json:"window,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// LastActiveAt is user.dormant's.
+	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
 }
 
 // View is the event as the audit API shows it.
 func (e *Event) View() EventView {
 	return EventView{ID: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Account: e.Account,
-		User: e.User, Reason: e.Reason, Window: e.Window, ExpiresAt: e.ExpiresAt}
+		User: e.User, Reason: e.Reason, Window: e.Window, ExpiresAt: e.ExpiresAt, LastActiveAt: e.LastActiveAt}
 }
 
 // Audit actions.
 const (
 	ActionOrgCreate     = "org.create"
+	ActionOrgUpdate     = "org.update"
 	ActionAccountCreate = "account.create"
 	ActionAccountDelete = "account.delete"
 	ActionPolicyCreate  = "policy.create"
@@ -239,14 +303,18 @@ const (
 	ActionWebhookCreate = "webhook.create"
 	ActionWebhookUpdate = "webhook.update"
 	ActionWebhookDelete = "webhook.delete"
+	// ActionUserDormant says a user made no request for its
+	// organization's dormant_after; tokengate writes it itself (actor
+	// System), once until the user is used again.
+	ActionUserDormant = "user.dormant"
 )
 
 // Actions are every audit action, in the order the documentation lists
 // them: what a webhook may subscribe to.
 var Actions = []string{
-	ActionOrgCreate, ActionAccountCreate, ActionAccountDelete,
+	ActionOrgCreate, ActionOrgUpdate, ActionAccountCreate, ActionAccountDelete,
 	ActionPolicyCreate, ActionPolicyUpdate, ActionPolicyDelete,
-	ActionUserCreate, ActionUserUpdate, ActionUserDelete,
+	ActionUserCreate, ActionUserUpdate, ActionUserDelete, ActionUserDormant,
 	ActionTokenCreate, ActionTokenRevoke, ActionTokenExpiring,
 	ActionWebhookCreate, ActionWebhookUpdate, ActionWebhookDelete,
 }

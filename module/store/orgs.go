@@ -196,3 +196,90 @@ func listAll[T any](ctx context.Context, s *Store, prefix string) ([]T, error) {
 	}
 	return decodeAll[T](resp.Kvs)
 }
+
+// OrgChange is what an update of an organization sets: nil leaves a field
+// as it is, "" clears a setting.
+type OrgChange struct {
+	Name, MaxTokenLifetime, DormantAfter *string
+}
+
+// UpdateOrg changes an organization's name and settings, audited as
+// org.update.
+func (s *Store) UpdateOrg(ctx context.Context, id string, ch OrgChange, by Actor) (*Org, error) {
+	if !ValidOrgID(id) {
+		return nil, &NotFoundError{"organization " + id}
+	}
+	if ch.Name != nil {
+		if err := checkName("name", *ch.Name, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"max_token_lifetime", ch.MaxTokenLifetime}, {"dormant_after", ch.DormantAfter}} {
+		if f.v == nil {
+			continue
+		}
+		if _, err := ParseDays(*f.v); err != nil {
+			return nil, &FieldError{f.name, err.Error()}
+		}
+	}
+	var o Org
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		o = Org{}
+		if found, err := r.getJSON(s.orgKey(id), &o); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, &NotFoundError{"organization " + id}
+		}
+		for _, f := range []struct{ to, v *string }{{&o.Name, ch.Name}, {&o.MaxTokenLifetime, ch.MaxTokenLifetime}, {&o.DormantAfter, ch.DormantAfter}} {
+			if f.v != nil {
+				*f.to = *f.v
+			}
+		}
+		var w writes
+		w.put(s.orgKey(id), o)
+		return s.withEvent(&w, Event{Org: id, Actor: by, Action: ActionOrgUpdate, Target: id})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// MaxTokensBeyond bounds the tokens TokensBeyond returns.
+const MaxTokensBeyond = 1000
+
+// TokensBeyond returns the live tokens of an organization that would
+// outlive its MaxTokenLifetime from now (no expiry, or a later one), at
+// most MaxTokensBeyond, and whether there were more.
+func (s *Store) TokensBeyond(ctx context.Context, o *Org) ([]Token, bool, error) {
+	max, err := ParseDays(o.MaxTokenLifetime)
+	if err != nil || max == 0 {
+		return nil, false, err
+	}
+	now := s.Now()
+	limit := now.Add(max)
+	var out []Token
+	more := false
+	err = scanAll(ctx, s, s.prefix+"/usertokens/"+o.ID+"/", func(key, value []byte) error {
+		var t Token
+		if json.Unmarshal(value, &t) != nil || t.Expired(now) || t.ExpiresAt != nil && !t.ExpiresAt.After(limit) {
+			return nil
+		}
+		if len(out) == MaxTokensBeyond {
+			more = true
+			return errStopScan
+		}
+		out = append(out, t)
+		return nil
+	})
+	if errors.Is(err, errStopScan) {
+		err = nil
+	}
+	return out, more, err
+}
+
+// errStopScan ends a scan early.
+var errStopScan = errors.New("scan stopped")

@@ -84,11 +84,21 @@ func (r *snapshot) recopy(w *writes, u *User) error {
 }
 
 // putToken adds the writes that store a new token of user u, guarding
-// against its digest being present already.
+// against its digest being present already, within its organization's
+// max_token_lifetime.
 func (r *snapshot) putToken(w *writes, nt *NewToken, u *User) error {
 	t := &nt.Token
 	if !ValidTokenID(t.ID) {
 		return fmt.Errorf("store: token id %q is not a token id", t.ID)
+	}
+	// The organization's bound on lifetimes, as it is when the token is
+	// written.
+	var o Org
+	if _, err := r.getJSON(r.s.orgKey(t.Org), &o); err != nil {
+		return err
+	}
+	if err := o.boundLifetime(t, r.s.Now()); err != nil {
+		return err
 	}
 	t.Hash = hex.EncodeToString(nt.Hash[:])
 	ref := r.s.tokenKeyHex(t.Hash)

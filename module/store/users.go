@@ -199,6 +199,7 @@ func (s *Store) DeleteUser(ctx context.Context, org, id string, by Actor) error 
 		w.del(s.userTokensPrefix(org, id), clientv3.WithPrefix())
 		w.del(s.lastUsedPrefix(org, id), clientv3.WithPrefix())
 		w.del(s.lastClientPrefix(org, id), clientv3.WithPrefix())
+		w.del(s.dormantKey(org, id))
 		w.del(s.legacyLastUsedUserPrefix(org, id), clientv3.WithPrefix())
 		w.del(s.expiringUserPrefix(org, id), clientv3.WithPrefix())
 		return s.withEvent(&w, Event{Org: org, Actor: by, Action: ActionUserDelete, Target: id, Account: u.Account})

@@ -50,6 +50,9 @@ type Config struct {
 	// deletes older ones every PruneInterval; SetAuditRetention changes
 	// it later. Default: DefaultAuditRetention.
 	AuditRetention time.Duration
+	// DormantScanInterval is how often the leader looks for users that
+	// made no request for their organization's dormant_after. Default: 1h.
+	DormantScanInterval time.Duration
 	// UsageRetention is how long request counts (module/usage) are kept:
 	// the leader deletes the days before it every PruneInterval;
 	// SetUsageRetention changes it later. Default: DefaultUsageRetention.
@@ -89,11 +92,12 @@ func (c *Config) fill() error {
 	def(&c.AuditRetention, DefaultAuditRetention)
 	def(&c.UsageRetention, DefaultUsageRetention)
 	def(&c.PruneInterval, time.Hour)
+	def(&c.DormantScanInterval, time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.LeaderTTL < time.Second || c.FirstRetry <= 0 || c.MaxRetryInterval < c.FirstRetry || c.RetryFor <= 0 ||
-		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.UsageRetention <= 0 || c.PruneInterval <= 0 {
+		c.AttemptTimeout <= 0 || c.ScanInterval <= 0 || c.AuditRetention <= 0 || c.UsageRetention <= 0 || c.PruneInterval <= 0 || c.DormantScanInterval <= 0 {
 		return errors.New("webhook: invalid engine configuration")
 	}
 	return nil
@@ -113,10 +117,12 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	leading atomic.Bool
-	terms   atomic.Int64
-	scans   atomic.Int64
-	pruned  atomic.Int64
+	leading      atomic.Bool
+	terms        atomic.Int64
+	scans        atomic.Int64
+	dormant      atomic.Int64 // user.dormant events this engine wrote
+	dormantScans atomic.Int64
+	pruned       atomic.Int64
 }
 
 // New returns an engine over a store; Start starts it.

@@ -37,6 +37,7 @@ func newTerm(e *Engine, ctx context.Context, cancel context.CancelFunc, lead sto
 func (t *term) run() {
 	t.wg.Go(t.scanExpiring)
 	t.wg.Go(t.pruneAudit)
+	t.wg.Go(t.scanDormant)
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for t.ctx.Err() == nil {
 		hooks, rev, err := t.e.store.AllWebhooks(t.ctx)
