@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,6 +50,10 @@ type action struct {
 	local func(cmd *cobra.Command, args []string) error
 	args  []string
 	flags func(fs *pflag.FlagSet)
+	// table, when set, prints the answer for --output table instead of
+	// the generic table of printTable (answers that are no list of plain
+	// objects, such as usage reports).
+	table func(w io.Writer, body []byte) error
 }
 
 // idFlags describes the flags that fill a route's {name}s.
@@ -283,6 +288,9 @@ func (a action) report(cmd *cobra.Command, fs *pflag.FlagSet, ans *answer, out s
 			fmt.Fprintln(cmd.ErrOrStderr(), a.fillIDs(a.done, fs, func(v string) string { return v }))
 		}
 		return nil
+	}
+	if out == outputTable && a.table != nil {
+		return a.table(cmd.OutOrStdout(), ans.body)
 	}
 	if out != outputJSON {
 		if err := printOutput(cmd.OutOrStdout(), ans.body, out); err != nil {

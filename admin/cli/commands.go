@@ -8,6 +8,9 @@ var (
 	descriptionField = field{json: "description", usage: "description"}
 	limitField       = field{json: "limit", kind: number, usage: "most entries in one page (API default 100, at most 1000)"}
 	cursorField      = field{json: "cursor", usage: "where to continue: the next_cursor of the previous page"}
+	// The window of a usage report, in whole hours.
+	fromField = field{json: "from", usage: "the window's start (RFC 3339, such as 2026-12-01T00:00:00Z); default 7 days before --to, at most 31"}
+	toField   = field{json: "to", usage: "the window's end, its hour excluded (RFC 3339); default the next whole hour"}
 )
 
 // rateLimitField is a user's rate_limit, for create and update; more says
@@ -40,6 +43,10 @@ var resources = []resource{
 					{json: "id", flag: "org", alias: "id", usage: "organization id (default: generated org-…)"}}},
 			{name: "list", short: "List the organizations the caller may see", method: "GET", path: "/orgs"},
 			{name: "get", short: "Show an organization", method: "GET", path: "/orgs/{org}"},
+			{name: "usage", short: "Show every user's requests through the gateway in a window, busiest first", method: "GET",
+				path:    "/orgs/{org}/usage",
+				example: "org usage --org acme\norg usage --org acme --from 2026-12-01T00:00:00Z --to 2026-12-08T00:00:00Z --output table",
+				query:   []field{fromField, toField}, table: printOrgUsage},
 		},
 	},
 	{
@@ -105,6 +112,14 @@ var resources = []resource{
 				}},
 			{name: "delete", short: "Delete a user and all its tokens", method: "DELETE", path: "/orgs/{org}/users/{user}",
 				done: "user {user} deleted"},
+			{name: "usage", short: "Show what a user's requests through the gateway did, by hour and route", method: "GET",
+				path:    "/orgs/{org}/users/{user}/usage",
+				example: "user usage --org acme --user u-…\nuser usage --org acme --user u-… --from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z --output table",
+				query:   []field{fromField, toField}, table: printUserUsage},
+			{name: "advice", short: "Show the rights a user did not use, and narrower ones to give it (as user update bodies)", method: "GET",
+				path:    "/orgs/{org}/users/{user}/advice",
+				example: "user advice --org acme --user u-… --days 14 --output table",
+				query:   []field{{json: "days", kind: number, usage: "how many days of usage to read, 1 to 31 (API default 30)"}}, table: printAdvice},
 		},
 	},
 	{

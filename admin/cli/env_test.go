@@ -65,6 +65,7 @@ func buildAndRun(m *testing.M) int {
 type env struct {
 	adminAddr string // host:port of Caddy's admin endpoint
 	mountURL  string // base URL of the tokengate_admin mount
+	siteURL   string // base URL of the site: /api/* is behind the gateway
 	logFile   string
 }
 
@@ -89,6 +90,10 @@ http://127.0.0.1:{{PORT}} {
 	handle_path /admin/* {
 		tokengate_admin
 	}
+	route /api/* {
+		tokengate api
+		respond "ok {http.auth.user.id}"
+	}
 }
 `
 
@@ -100,6 +105,7 @@ func startEnv(t *testing.T) *env {
 	e := &env{
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", adminPort),
 		mountURL:  fmt.Sprintf("http://127.0.0.1:%d/admin", port),
+		siteURL:   fmt.Sprintf("http://127.0.0.1:%d", port),
 		logFile:   filepath.Join(t.TempDir(), "caddy.log"),
 	}
 	caddytest.Load(t, envCaddyfile, map[string]string{"ADMIN": fmt.Sprint(adminPort), "ETCD": etcd.Endpoint(),

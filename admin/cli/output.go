@@ -179,6 +179,8 @@ func printOutput(w io.Writer, body []byte, out string) error {
 	case v["user"] != nil:
 		u, _ := v["user"].(map[string]any)
 		ids = append(ids, fmt.Sprint(u["id"]))
+	case v["user_id"] != nil: // a user's usage or advice
+		ids = append(ids, fmt.Sprint(v["user_id"]))
 	default:
 		for _, x := range v {
 			list, ok := x.([]any)
@@ -190,6 +192,9 @@ func printOutput(w io.Writer, body []byte, out string) error {
 				id := m["id"]
 				if id == nil {
 					id = m["event_id"] // deliveries
+				}
+				if id == nil {
+					id = m["user_id"] // an organization's usage
 				}
 				if id != nil {
 					ids = append(ids, fmt.Sprint(id))

@@ -90,6 +90,11 @@ func TestRequests(t *testing.T) {
 		{"policy --file document, flags override", []string{"policy", "update", "--org", "acme", "--policy", "pol-1", "--file", docFile, "--name", "n"},
 			"PUT", "/orgs/acme/policies/pol-1", "", map[string]any{"name": "n", "description": "from the file", "statements": stmtsJSON}},
 		{"audit list", []string{"audit", "list", "--org", "acme", "--cursor", "abc"}, "GET", "/orgs/acme/audit", "cursor=abc", nil},
+		{"user usage", []string{"user", "usage", "--org", "acme", "--user", "u-1"}, "GET", "/orgs/acme/users/u-1/usage", "", nil},
+		{"user usage window", []string{"user", "usage", "--org", "acme", "--user", "u-1", "--from", "2026-12-01T00:00:00Z", "--to", "2026-12-02T00:00:00Z"},
+			"GET", "/orgs/acme/users/u-1/usage", "from=2026-12-01T00%3A00%3A00Z&to=2026-12-02T00%3A00%3A00Z", nil},
+		{"user advice", []string{"user", "advice", "--org", "acme", "--user", "u-1", "--days", "7"}, "GET", "/orgs/acme/users/u-1/advice", "days=7", nil},
+		{"org usage", []string{"org", "usage", "--org", "acme", "--to", "2026-12-02T00:00:00Z"}, "GET", "/orgs/acme/usage", "to=2026-12-02T00%3A00%3A00Z", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := startRecorder(t, 200, `{}`)
@@ -170,6 +175,8 @@ func TestUsageMistakes(t *testing.T) {
 		{"no such file", nil, []string{"policy", "create", "--org", "acme", "--file", "/nonexistent/policy.json"}, "address", "--file"},
 		{"nothing to change", nil, []string{"user", "update", "--org", "acme", "--user", "u-1"}, "address", "nothing to change"},
 		{"not a number", nil, []string{"audit", "list", "--org", "acme", "--limit", "many"}, "address", "--limit"},
+		{"days not a number", nil, []string{"user", "advice", "--org", "acme", "--user", "u-1", "--days", "a week"}, "address", "--days"},
+		{"usage without a user", nil, []string{"user", "usage", "--org", "acme"}, "address", "missing required flag --user"},
 		{"rate limit without a window", nil, []string{"user", "update", "--org", "acme", "--user", "u-1", "--rate-limit", "100"}, "address",
 			"--rate-limit must be REQUESTS/WINDOW, such as 100/1m"},
 		{"rate limit with an empty window", nil, []string{"user", "update", "--org", "acme", "--user", "u-1", "--rate-limit", "100/"}, "address", "REQUESTS/WINDOW"},
