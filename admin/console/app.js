@@ -7,7 +7,7 @@
 // (this tab only) and travels only in the Authorization header; it is never
 // put in a URL or a cookie, and is removed on sign-out.
 
-import { $, el } from "./dom.js";
+import { $, el, svgEl } from "./dom.js";
 
 const TOKEN_KEY = "tokengate.console.token";
 // The account last chosen on the Account tab: the tab opens on it again,
@@ -34,6 +34,7 @@ const state = {
 const srOnly = (text) => el("span", { class: "visually-hidden", text });
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const countFormat = new Intl.NumberFormat();
 
 function timeEl(iso) {
   return el("time", { datetime: iso, title: iso, text: dateFormat.format(new Date(iso)) });
@@ -321,7 +322,7 @@ $("copy-token").addEventListener("click", () => copyField($("new-token"), $("cop
 
 // ---- signing in and out ---------------------------------------------------
 
-const VIEWS = ["loading", "signin", "settings", "policies", "audit", "webhooks"];
+const VIEWS = ["loading", "signin", "settings", "policies", "audit", "webhooks", "usage"];
 
 function showView(name) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== name;
@@ -405,6 +406,7 @@ function signOut(message) {
   $("deliveries-body").replaceChildren();
   $("policies-body").replaceChildren();
   $("statements-body").replaceChildren();
+  clearUsage();
   $("new-secret").value = "";
   $("session-user").textContent = "";
   history.replaceState(null, "", location.pathname + location.search);
@@ -425,6 +427,7 @@ function signOut(message) {
 //   #/policies
 //   #/audit
 //   #/webhooks
+//   #/usage/<user>
 
 window.addEventListener("hashchange", () => {
   clearError($("alert"));
@@ -439,7 +442,7 @@ function route() {
   }
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   const [top, scope, ...rest] = parts;
-  setCurrent($("nav-settings"), top === "settings");
+  setCurrent($("nav-settings"), top === "settings" || top === "usage");
   setCurrent($("nav-audit"), top === "audit");
   setCurrent($("nav-policies"), top === "policies");
   if (top === "policies") {
@@ -460,6 +463,12 @@ function route() {
     showView("webhooks");
     $("webhooks-title").focus();
     loadWebhooks();
+    return;
+  }
+  if (top === "usage" && scope) {
+    showView("usage");
+    $("usage-title").focus();
+    openUsage(scope);
     return;
   }
   if (top === "audit") {
@@ -570,7 +579,10 @@ document.addEventListener("input", (ev) => {
 
 // ---- programmatic users ---------------------------------------------------
 
-const users = { target: null, cursor: "", generation: 0 };
+// usage: user id → its requests in the last 7 days, read once per draw of
+// the list (null when it could not be read: no counts, no dormant badge).
+const users = { target: null, cursor: "", generation: 0, usage: null };
+const DORMANT_DAYS = 7;
 
 async function loadUsers(target, reset) {
   if (reset) {
@@ -586,7 +598,11 @@ async function loadUsers(target, reset) {
   $("users-loading").hidden = false;
   $("users-more").hidden = true;
   try {
-    if (reset) await loadPolicies();
+    if (reset) {
+      const [, usage] = await Promise.all([loadPolicies(), loadOrgUsage()]);
+      if (stale()) return;
+      users.usage = usage;
+    }
     let added = 0;
     let firstNew = null;
     do {
@@ -619,6 +635,31 @@ async function loadUsers(target, reset) {
   }
 }
 
+// loadOrgUsage reads every user's requests of the last 7 days (the API's
+// default window), in one call, as a map of user id → {requests, refused}.
+async function loadOrgUsage() {
+  try {
+    const { users: list } = await call("GET", orgPath("/usage"));
+    return new Map(list.map((u) => [u.user_id, u]));
+  } catch (err) {
+    if (err.handled) throw err;
+    return null; // the column says Unknown
+  }
+}
+
+// isDormant: no request in the 7 days counted and created before them.
+function isDormant(u, used) {
+  if (!users.usage || used) return false;
+  return !!u.created_at && Date.now() - new Date(u.created_at).getTime() > DORMANT_DAYS * 24 * 3600 * 1000;
+}
+
+function requestsCell(used) {
+  if (!users.usage) return el("td", { class: "num requests", text: "Unknown" });
+  if (!used) return el("td", { class: "num requests", text: "0" });
+  return el("td", { class: "num requests" }, el("span", { class: "block", text: countFormat.format(used.requests) }),
+    used.refused ? el("span", { class: "block hint", text: `${countFormat.format(used.refused)} refused` }) : null);
+}
+
 async function loadPolicies() {
   try {
     const { policies } = await call("GET", orgPath("/policies"));
@@ -646,6 +687,9 @@ async function userRow(u) {
   editButton.addEventListener("click", () => openEdit(u, editButton));
   const deleteButton = el("button", { type: "button", class: "danger small" }, "Delete", srOnly(` ${u.name}`));
   deleteButton.addEventListener("click", () => deleteUser(u, deleteButton));
+  const usageLink = el("a", { href: `#/usage/${enc(u.id)}`, class: "button secondary small usage-link" }, "Usage", srOnly(` of ${u.name}`));
+  const used = users.usage ? users.usage.get(u.id) : null;
+  const dormant = isDormant(u, used);
   const row = el("tr", {
     "data-user-id": u.id,
     "data-name": u.name.toLowerCase(),
@@ -654,6 +698,8 @@ async function userRow(u) {
     "data-disabled": u.disabled ? "true" : "false",
     "data-created": u.created_at || "",
     "data-used": lastUsed || "",
+    "data-requests": used ? String(used.requests) : "0",
+    "data-dormant": dormant ? "true" : "false",
   },
     el("th", { scope: "row", tabindex: "-1" },
       el("span", { class: "user-name", text: u.name }),
@@ -661,13 +707,15 @@ async function userRow(u) {
       el("span", { class: "hint block mono nowrap", text: u.id }),
       u.allowed_cidrs ? el("span", { class: "hint block", text: "Allowed networks: " + u.allowed_cidrs.join(", ") }) : null,
       u.rate_limit ? el("span", { class: "hint block rate-limit", text: "Rate limit: " + rateLabel(u.rate_limit) }) : null,
-      u.disabled ? el("span", { class: "badge", text: "disabled" }) : null),
+      u.disabled ? el("span", { class: "badge", text: "disabled" }) : null,
+      dormant ? el("span", { class: "badge dormant", title: `No request in ${DORMANT_DAYS} days`, text: "dormant" }) : null),
     el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
     roleCell(u),
     accountsCell(u),
     el("td", {}, el("span", { class: "block", text: creator }), u.created_at ? el("span", { class: "block hint" }, timeEl(u.created_at)) : null),
     el("td", {}, lastUsed ? timeEl(lastUsed) : tokens ? "Never" : "Unknown"),
-    el("td", { class: "row-actions" }, editButton, tokensButton, rateButton, deleteButton));
+    requestsCell(used),
+    el("td", { class: "row-actions" }, usageLink, editButton, tokensButton, rateButton, deleteButton));
   row.hidden = !matchesView(row);
   return row;
 }
@@ -690,6 +738,7 @@ const ORDERS = {
   newest: (a, b) => b.dataset.created.localeCompare(a.dataset.created),
   oldest: (a, b) => a.dataset.created.localeCompare(b.dataset.created),
   used: (a, b) => b.dataset.used.localeCompare(a.dataset.used) || ORDERS.name(a, b),
+  requests: (a, b) => Number(b.dataset.requests) - Number(a.dataset.requests) || ORDERS.name(a, b),
 };
 
 // applyView shows the rows that match, in the order chosen, and says how
@@ -1817,6 +1866,329 @@ $("deliveries-close").addEventListener("click", () => {
 $("deliveries-dialog").addEventListener("cancel", () => {
   deliveries.hook = null;
 });
+
+// ---- a user's usage and advice ----------------------------------------------
+
+const HOUR = 3600 * 1000;
+const ROUTES_SHOWN = 50;
+const REFUSAL_LABELS = {
+  role_forbidden: "Not allowed by its role or policies",
+  account_forbidden: "An account it does not reach",
+  account_required: "No account named",
+  level_forbidden: "Beyond its level",
+  user_type_forbidden: "Not for its type of user",
+  ip_forbidden: "From a network it may not use",
+  rate_limited: "Over its rate limit",
+  expired_token: "An expired token",
+  payload_too_large: "A body too large",
+  too_many_headers: "Too many headers",
+  store_unavailable: "The store was unavailable",
+};
+const SUGGESTION_LABELS = { role: "Narrower role", accounts: "Fewer accounts", policy: "A policy of what it uses", disable: "Disable" };
+// Series colours are classes of app.css (the policy allows no inline
+// style): admitted first, then the refusals, busiest first.
+const SERIES = 6;
+const hourFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+const usageView = { userId: "", user: null, generation: 0 };
+
+function clearUsage() {
+  usageView.userId = "";
+  usageView.user = null;
+  usageView.generation++;
+  for (const id of ["usage-chart", "usage-legend", "usage-hours-head", "usage-hours-body", "usage-routes-body",
+    "usage-refusals-body", "advice-accounts", "advice-statements", "advice-suggestions"]) $(id).replaceChildren();
+}
+
+const outcomeLabel = (o) => (o === "admitted" ? "Admitted" : REFUSAL_LABELS[o] || o);
+
+// usageHours is the window chosen, in hours.
+const usageHours = () => Number($("usage-window").value) || 168;
+
+async function openUsage(userId) {
+  if (usageView.userId !== userId) clearUsage();
+  usageView.userId = userId;
+  await renderUsage();
+}
+
+// renderUsage reads the user, its usage in the window and the advice on the
+// same days, and draws them.
+async function renderUsage() {
+  const generation = ++usageView.generation;
+  const userId = usageView.userId;
+  const stale = () => generation !== usageView.generation || !state.me;
+  const view = $("view-usage");
+  view.setAttribute("aria-busy", "true");
+  clearError($("usage-error"));
+  clearError($("advice-error"));
+  const hours = usageHours();
+  // Whole hours, up to the end of the hour under way, as the API counts.
+  const to = new Date(Math.floor(Date.now() / HOUR) * HOUR + HOUR);
+  const from = new Date(to.getTime() - hours * HOUR);
+  const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+  try {
+    await loadPolicies();
+    const [u, usage, advice] = await Promise.all([
+      call("GET", orgPath(`/users/${enc(userId)}`)),
+      call("GET", orgPath(`/users/${enc(userId)}/usage?${q}`)),
+      call("GET", orgPath(`/users/${enc(userId)}/advice?days=${Math.round(hours / 24)}`)),
+    ]);
+    if (stale()) return;
+    usageView.user = u;
+    drawUsageHeader(u);
+    drawUsage(usage);
+    drawAdvice(u, advice);
+  } catch (err) {
+    if (!stale()) report(err, $("usage-error"), "Could not read the usage: ");
+  } finally {
+    if (!stale()) view.setAttribute("aria-busy", "false");
+  }
+}
+
+$("usage-window").addEventListener("change", () => {
+  if (usageView.userId && state.me) renderUsage();
+});
+
+function drawUsageHeader(u) {
+  $("usage-title").textContent = `Usage of ${u.name}`;
+  const where = u.level === "account" ? `account ${accountLabel(u.account)}` :
+    (u.accounts || []).length ? `accounts ${(u.accounts || []).map(accountLabel).join(", ")}` : "no account";
+  $("usage-scope").textContent = `${u.id} · ${ROLE_LABELS[u.role] || u.role}` +
+    (u.role === "policy" ? ` (${(u.policies || []).map(policyLabel).join(", ")})` : "") +
+    ` · ${where}${u.disabled ? " · disabled" : ""}`;
+  $("usage-back").href = u.level === "account"
+    ? `#/settings/account/${enc(u.account)}/programmatic-users`
+    : "#/settings/organization/programmatic-users";
+}
+
+function drawUsage(report) {
+  const admitted = report.outcomes.admitted || 0;
+  $("usage-requests").textContent = countFormat.format(report.requests);
+  $("usage-admitted").textContent = countFormat.format(admitted);
+  $("usage-refused").textContent = countFormat.format(report.requests - admitted);
+  // Outcomes in a fixed order: admitted, then refusals, busiest first.
+  const outcomes = Object.keys(report.outcomes).sort((a, b) =>
+    (b === "admitted") - (a === "admitted") || report.outcomes[b] - report.outcomes[a] || a.localeCompare(b));
+  let refusals = 0;
+  const series = new Map(outcomes.map((o) => [o, o === "admitted" ? "series-0" : `series-${1 + (refusals++ % (SERIES - 1))}`]));
+  drawChart(report, outcomes, series);
+  $("usage-legend").replaceChildren(...outcomes.map((o) => el("li", {},
+    el("span", { class: `swatch ${series.get(o)}` }), `${outcomeLabel(o)} `, el("code", { class: "hint", text: o }),
+    `: ${countFormat.format(report.outcomes[o])}`)));
+  // The chart's text alternative: every hour with requests, as a table.
+  $("usage-hours-head").replaceChildren(el("th", { scope: "col", text: "Hour" }),
+    ...outcomes.map((o) => el("th", { scope: "col", class: "num", text: outcomeLabel(o) })),
+    el("th", { scope: "col", class: "num", text: "Total" }));
+  $("usage-hours-body").replaceChildren(...report.hours.map((h) => el("tr", {},
+    el("th", { scope: "row" }, timeEl(h.hour)),
+    ...outcomes.map((o) => el("td", { class: "num", text: countFormat.format(h.outcomes[o] || 0) })),
+    el("td", { class: "num", text: countFormat.format(Object.values(h.outcomes).reduce((a, b) => a + b, 0)) }))));
+
+  const routes = report.routes.slice(0, ROUTES_SHOWN);
+  $("usage-routes-body").replaceChildren(...routes.map((r) => el("tr", {
+    "data-method": r.method, "data-route": r.route, "data-account": r.account || "", "data-statement": r.statement || "",
+    "data-outcome": r.outcome, "data-count": String(r.count),
+  },
+    el("td", {}, el("code", { text: r.method })),
+    el("th", { scope: "row" }, el("code", { text: r.route })),
+    el("td", { text: r.account ? accountLabel(r.account) : "—" }),
+    el("td", {}, statementCell(r.statement)),
+    el("td", {}, el("span", { class: `swatch ${series.get(r.outcome)}` }), r.outcome === "admitted" ? "Admitted" : el("code", { text: r.outcome })),
+    el("td", { class: "num", text: countFormat.format(r.count) }))));
+  $("usage-routes-more").hidden = report.routes.length <= ROUTES_SHOWN;
+  $("usage-routes-more").textContent = `The ${ROUTES_SHOWN} busiest of ${report.routes.length} rows.`;
+  $("usage-routes-empty").hidden = report.routes.length > 0;
+
+  const refused = outcomes.filter((o) => o !== "admitted");
+  $("usage-refusals-body").replaceChildren(...refused.map((o) => el("tr", { "data-outcome": o },
+    el("th", { scope: "row" }, el("span", { class: `swatch ${series.get(o)}` }), el("span", { class: "block", text: outcomeLabel(o) }),
+      el("code", { class: "hint", text: o })),
+    el("td", {}, el("ul", { class: "plain" }, ...report.routes.filter((r) => r.outcome === o).slice(0, 10).map((r) =>
+      el("li", {}, el("code", { text: `${r.method} ${r.route}` }), r.account ? ` in ${accountLabel(r.account)}` : "",
+        `: ${countFormat.format(r.count)}`)))),
+    el("td", { class: "num", text: countFormat.format(report.outcomes[o]) }))));
+  $("usage-refusals-empty").hidden = refused.length > 0;
+}
+
+// statementCell names a policy statement "<policy id>#<index>" by its
+// policy's name.
+function statementCell(ref) {
+  if (!ref) return "—";
+  const [id, index] = ref.split("#");
+  const p = state.policies.get(id);
+  return el("span", {}, p ? el("span", { class: "block", text: `${p.name}, statement ${Number(index) + 1}` }) : null,
+    el("code", { class: p ? "hint" : "", text: ref }));
+}
+
+// niceStep is a round step (1, 2 or 5 times a power of ten) of at least
+// span/4, for the chart's scale.
+function niceStep(span) {
+  const raw = Math.max(span / 4, 1);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+}
+
+// drawChart draws requests per hour stacked by outcome, as SVG made with
+// DOM calls: one group (g.bar-group) per hour with requests, one rect per
+// outcome in it, in the order of the legend.
+function drawChart(report, outcomes, series) {
+  const svg = $("usage-chart");
+  const node = (tag, props, ...children) => svgEl(svg, tag, props, ...children);
+  const [W, H, left, right, top, bottom] = [960, 240, 44, 8, 10, 26];
+  const plotW = W - left - right;
+  const plotH = H - top - bottom;
+  const from = new Date(report.from).getTime();
+  const slots = Math.max(1, Math.round((new Date(report.to).getTime() - from) / HOUR));
+  const slotW = plotW / slots;
+  const barW = Math.max(slotW * 0.8, 0.8);
+  const totals = report.hours.map((h) => Object.values(h.outcomes).reduce((a, b) => a + b, 0));
+  const step = niceStep(Math.max(0, ...totals));
+  const max = Math.max(step, Math.ceil(Math.max(0, ...totals) / step) * step);
+  const y = (n) => top + plotH - (n / max) * plotH;
+  const parts = [];
+  for (let n = 0; n <= max; n += step) {
+    parts.push(node("line", { class: "grid", x1: left, x2: W - right, y1: y(n), y2: y(n) }),
+      node("text", { class: "axis", x: left - 6, y: y(n) + 4, "text-anchor": "end", text: countFormat.format(n) }));
+  }
+  // Time labels: every 4 hours over a day, each local midnight over a
+  // week, every fifth over a month.
+  let days = 0;
+  for (let i = 0; i < slots; i++) {
+    const at = new Date(from + i * HOUR);
+    let label = "";
+    if (slots <= 48) {
+      if (at.getHours() % 4 === 0 && at.getMinutes() === 0) label = clockFormat.format(at);
+    } else if (at.getHours() === 0) {
+      if (slots <= 24 * 8 || days++ % 5 === 0) label = dayFormat.format(at);
+    }
+    if (label) {
+      const x = left + i * slotW;
+      parts.push(node("line", { class: "tick", x1: x, x2: x, y1: top + plotH, y2: top + plotH + 4 }),
+        node("text", { class: "axis", x, y: H - 6, "text-anchor": "middle", text: label }));
+    }
+  }
+  report.hours.forEach((h, k) => {
+    const at = new Date(h.hour);
+    const i = Math.round((at.getTime() - from) / HOUR);
+    if (i < 0 || i >= slots) return;
+    const x = left + i * slotW + (slotW - barW) / 2;
+    const words = outcomes.filter((o) => h.outcomes[o]).map((o) => `${countFormat.format(h.outcomes[o])} ${o}`).join(", ");
+    const group = node("g", { class: "bar-group", "data-hour": h.hour, "data-total": String(totals[k]) },
+      node("title", { text: `${hourFormat.format(at)}: ${countFormat.format(totals[k])} requests (${words})` }));
+    let base = 0;
+    for (const o of outcomes) {
+      const n = h.outcomes[o] || 0;
+      if (!n) continue;
+      group.append(node("rect", { class: `bar ${series.get(o)}`, "data-outcome": o, "data-count": String(n),
+        x, width: barW, y: y(base + n), height: Math.max(y(base) - y(base + n), 0.5) }));
+      base += n;
+    }
+    parts.push(group);
+  });
+  parts.push(node("line", { class: "baseline", x1: left, x2: W - right, y1: y(0), y2: y(0) }));
+  svg.replaceChildren(...parts);
+
+  let busiest = -1;
+  totals.forEach((n, k) => { if (busiest < 0 || n > totals[busiest]) busiest = k; });
+  $("usage-chart-summary").textContent = report.requests === 0
+    ? `No requests from ${dateFormat.format(new Date(report.from))} to ${dateFormat.format(new Date(report.to))}.`
+    : `${countFormat.format(report.requests)} requests in ${report.hours.length} of ${slots} hours, from ` +
+      `${dateFormat.format(new Date(report.from))} to ${dateFormat.format(new Date(report.to))}; the busiest hour, ` +
+      `${hourFormat.format(new Date(report.hours[busiest].hour))}, had ${countFormat.format(totals[busiest])}.`;
+}
+
+// ---- advice -------------------------------------------------------------------
+
+function drawAdvice(u, advice) {
+  const days = Math.round((new Date(advice.to) - new Date(advice.from)) / (24 * HOUR));
+  $("advice-scope").textContent = `What ${u.name} used of its rights in the last ${days} ${days === 1 ? "day" : "days"}: ` +
+    `${countFormat.format(advice.admitted)} of ${countFormat.format(advice.requests)} requests admitted` +
+    (advice.used_methods.length ? `, with ${advice.used_methods.join(", ")}.` : ".");
+  const none = (text) => el("li", { class: "empty", text });
+  const accounts = advice.unused_accounts.map((id) => el("li", {}, named((state.accounts.find((a) => a.id === id) || {}).name, id)));
+  $("advice-accounts").replaceChildren(...(accounts.length ? accounts : [none("None: every account it reaches was used, or it reaches none.")]));
+  const statements = advice.unused_statements.map((ref) => el("li", {},
+    `${policyLabel(ref.policy)}, statement ${ref.index + 1}: `,
+    el("code", { text: `${ref.statement.effect} ${ref.statement.methods.join(", ")} on ${ref.statement.paths.join(", ")}` })));
+  $("advice-statements").replaceChildren(...(statements.length ? statements : [none("None.")]));
+  const cards = advice.suggestions.map((sg) => suggestionCard(u, sg));
+  $("advice-suggestions").replaceChildren(...(cards.length ? cards : [el("p", { class: "empty", text: "None: its rights fit what it used." })]));
+}
+
+function suggestionCard(u, sg) {
+  const label = SUGGESTION_LABELS[sg.kind] || sg.kind;
+  const apply = el("button", { type: "button", class: "primary small apply-suggestion" }, "Apply", srOnly(`: ${label}`));
+  apply.addEventListener("click", () => applySuggestion(u, sg, apply));
+  return el("article", { class: "suggestion", "data-kind": sg.kind },
+    el("h4", {}, label, " ", el("code", { class: "hint", text: sg.kind })),
+    el("p", { text: `Why: ${sg.why}.` }),
+    sg.policy ? el("p", { class: "hint", text: "First creates this policy:" }) : null,
+    sg.policy ? el("pre", { class: "json policy-draft", text: jsonText(sg.policy) }) : null,
+    el("p", { class: "hint", text: sg.policy ? "Then changes the user (PATCH), naming the new policy:" : "Changes the user (PATCH):" }),
+    el("pre", { class: "json patch", text: jsonText(sg.patch) }),
+    el("div", { class: "actions" }, apply));
+}
+
+// jsonText shows a value as indented JSON, lists of plain values on one
+// line.
+function jsonText(value) {
+  const plain = String.raw`(?:"(?:[^"\\]|\\.)*"|-?[0-9.eE+-]+|true|false|null)`;
+  return JSON.stringify(value, null, 2).replace(new RegExp(String.raw`\[\s*(${plain}(?:,\s*${plain})*)\s*\]`, "g"),
+    (_, items) => `[${items.split(/,\s*\n\s*/).join(", ")}]`);
+}
+
+// withPolicyID puts the new policy's ID where a patch says {new_policy_id}.
+function withPolicyID(value, id) {
+  if (value === "{new_policy_id}") return id;
+  if (Array.isArray(value)) return value.map((v) => withPolicyID(v, id));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPolicyID(v, id)]));
+  }
+  return value;
+}
+
+// applySuggestion asks, then sends the suggestion as the API's own calls:
+// the policy draft first when there is one, then an ordinary PATCH of the
+// user. A policy created for a PATCH that is refused is deleted again.
+async function applySuggestion(u, sg, opener) {
+  const label = SUGGESTION_LABELS[sg.kind] || sg.kind;
+  const confirmed = await confirmAction({
+    title: `Apply "${label}" to ${u.name}?`,
+    message: (sg.policy ? `A new policy, "${sg.policy.name}", is created, then ` : "") +
+      `${u.name} is changed: ${JSON.stringify(sg.patch)}. It applies at once, on every gateway.`,
+    yes: "Apply",
+  }, opener, $("advice-title"));
+  if (!confirmed) return;
+  const errorRegion = $("advice-error");
+  clearError(errorRegion);
+  opener.disabled = true;
+  let created = null;
+  try {
+    let patch = sg.patch;
+    if (sg.policy) {
+      created = await call("POST", orgPath("/policies"), sg.policy);
+      patch = withPolicyID(patch, created.id);
+    }
+    const updated = await call("PATCH", orgPath(`/users/${enc(u.id)}`), patch);
+    say(`${label} applied: ${updated.name} is changed, from now on.`);
+    $("advice-title").focus();
+    await renderUsage();
+  } catch (err) {
+    let undone = "";
+    if (created && !err.handled) {
+      undone = await call("DELETE", orgPath(`/policies/${enc(created.id)}`)).then(
+        () => ` (the policy ${created.id} created for it is deleted again)`,
+        () => ` (the policy ${created.id} created for it remains)`);
+    }
+    report(err, errorRegion, `Could not apply "${label}"${undone}: `);
+    if (opener.isConnected) {
+      opener.disabled = false;
+      opener.focus();
+    }
+  }
+}
 
 // ---- start ------------------------------------------------------------------
 

@@ -20,3 +20,20 @@ export function el(tag, props, ...children) {
   }
   return node;
 }
+
+// svgEl builds an SVG element like el, in the namespace of root, an <svg>
+// of the page (so no namespace URL is written here); "class" and "text"
+// as in el, every other prop an attribute.
+export function svgEl(root, tag, props, ...children) {
+  const node = document.createElementNS(root.namespaceURI, tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.setAttribute("class", value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
