@@ -52,6 +52,11 @@ func TestAllowedCIDRs(t *testing.T) {
 		if r := e.gateway(limited, "/api/x?accountId="+w.a1); r.status != 403 || r.code != "ip_forbidden" {
 			t.Fatalf("gateway: %d %s", r.status, r.body)
 		}
+		// The console's API says where first, as the gateway does, before
+		// it says programmatic users have no UI.
+		if r := e.send(limited, "GET", e.siteURL+"/admin/console/api"+o, nil, ""); r.status != 403 || r.code != "ip_forbidden" {
+			t.Fatalf("console API: %d %s", r.status, r.body)
+		}
 	})
 
 	t.Run("a UI admin outside its networks is refused by the console's API", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/tokengate/tokengate/module/errcode"
 	"github.com/tokengate/tokengate/module/httpauth"
 	"github.com/tokengate/tokengate/module/store"
+	"github.com/tokengate/tokengate/module/verify"
 )
 
 // The admin web console: static pages under console/ of the
@@ -83,7 +84,13 @@ func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	setPageHeaders(w.Header())
-	if h.carriesProgrammaticToken(r) {
+	if id := h.programmaticCaller(r); id != nil {
+		// Where the token may be used from comes first, as on the
+		// gateway: outside its networks it learns nothing more.
+		if msg := httpauth.ClientIPRefusal(r, id); msg != "" {
+			refuseCaller(w, r, &apiError{code: errcode.IPForbidden, msg: msg})
+			return true
+		}
 		refuseCaller(w, r, &apiError{code: errcode.ProgrammaticUIForbidden,
 			msg: "programmatic users have no access to the UI; sign in with the personal access token of a UI user"})
 		return true
@@ -107,25 +114,28 @@ func setPageHeaders(hdr http.Header) {
 	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 }
 
-// carriesProgrammaticToken reports whether the request's bearer token is a
-// programmatic user's. Tokens that do not verify are left to the API's own
-// authentication (the pages need no token at all). Verification is cached,
-// so checking again in authenticate costs little.
-func (h *Handler) carriesProgrammaticToken(r *http.Request) bool {
+// programmaticCaller returns the identity of the request's bearer token
+// when it is a programmatic user's. Tokens that do not verify are left to
+// the API's own authentication (the pages need no token at all).
+// Verification is cached, so checking again in authenticate costs little.
+func (h *Handler) programmaticCaller(r *http.Request) *verify.Identity {
 	tok, found := httpauth.BearerToken(r.Header)
 	if found != httpauth.OneToken {
-		return false
+		return nil
 	}
 	api, err := h.backend.get(r)
 	if err != nil {
-		return false
+		return nil
 	}
 	id, err := api.verifier.Verify(r.Context(), tok)
 	if err != nil {
-		return false
+		return nil
 	}
 	logCaller(r, id)
-	return id.Type == store.TypeProgrammatic
+	if id.Type != store.TypeProgrammatic {
+		return nil
+	}
+	return id
 }
 
 // serveConsoleAPI serves the API under console/api/ to an admin, as the

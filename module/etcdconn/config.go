@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,16 +109,22 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) resolve(repl *caddy.Replacer) (resolved, error) {
-	r := resolved{
-		username:    repl.ReplaceAll(c.Username, ""),
-		password:    repl.ReplaceAll(c.Password, ""),
-		tlsCA:       repl.ReplaceAll(c.TLSCA, ""),
-		tlsCert:     repl.ReplaceAll(c.TLSCert, ""),
-		tlsKey:      repl.ReplaceAll(c.TLSKey, ""),
-		dialTimeout: time.Duration(c.DialTimeout),
+	r := resolved{dialTimeout: time.Duration(c.DialTimeout)}
+	// A setting written with placeholders must not come out empty: an
+	// unset {env.ETCD_CA} would drop the pinned CA for the system's, an
+	// unset prefix would share the default one with other deployments.
+	for _, f := range []struct {
+		name, value string
+		to          *string
+	}{{"prefix", c.Prefix, &r.prefix}, {"username", c.Username, &r.username}, {"password", c.Password, &r.password},
+		{"tls_ca", c.TLSCA, &r.tlsCA}, {"tls_cert", c.TLSCert, &r.tlsCert}, {"tls_key", c.TLSKey, &r.tlsKey}} {
+		*f.to = repl.ReplaceAll(f.value, "")
+		if f.value != "" && *f.to == "" {
+			return r, fmt.Errorf("%s: %q comes out empty (an environment variable not set?)", f.name, f.value)
+		}
 	}
 	var err error
-	if r.prefix, err = NormalizePrefix(c.Prefix); err != nil {
+	if r.prefix, err = NormalizePrefix(r.prefix); err != nil {
 		return r, err
 	}
 	if r.dialTimeout == 0 {
@@ -128,9 +135,8 @@ func (c *Config) resolve(repl *caddy.Replacer) (resolved, error) {
 	}
 	for _, ep := range c.Endpoints {
 		ep = repl.ReplaceAll(ep, "")
-		u, err := url.Parse(ep)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return r, fmt.Errorf("endpoint %q: want http://host:port or https://host:port", ep)
+		if err := checkEndpoint(ep); err != nil {
+			return r, err
 		}
 		r.endpoints = append(r.endpoints, ep)
 	}
@@ -144,6 +150,34 @@ func (c *Config) resolve(repl *caddy.Replacer) (resolved, error) {
 		return r, errors.New("username and password go together")
 	}
 	return r, nil
+}
+
+// checkEndpoint accepts http://host:port and https://host:port, without
+// credentials (they would be logged with the endpoint, and etcd takes them
+// from username and password) and with a port that exists.
+func checkEndpoint(ep string) error {
+	u, err := url.Parse(ep)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" && u.Path != "/" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("endpoint %q: want http://host:port or https://host:port", redactEndpoint(ep))
+	}
+	if u.User != nil {
+		return fmt.Errorf("endpoint %q: credentials go in username and password, not in the endpoint", redactEndpoint(ep))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("endpoint %q: port %q is not a port", ep, p)
+		}
+	}
+	return nil
+}
+
+// redactEndpoint hides the credentials an endpoint may carry.
+func redactEndpoint(ep string) string {
+	if u, err := url.Parse(ep); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return ep
 }
 
 func (r resolved) usesTLS() bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/tokengate/tokengate/module/etcdconn"
 	"github.com/tokengate/tokengate/module/metrics"
 	"github.com/tokengate/tokengate/module/ratelimit"
+	"github.com/tokengate/tokengate/module/reading"
 	"github.com/tokengate/tokengate/module/report"
 	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/verify"
@@ -212,11 +213,16 @@ func (a *App) Validate() error {
 // checkSettings checks the settings that need neither files nor the
 // environment: the Caddyfile checks them when it is adapted.
 func (a *App) checkSettings() error {
-	if a.AuditRetention < 0 {
-		return fmt.Errorf("audit_retention %s: must be positive", time.Duration(a.AuditRetention))
+	for _, r := range []struct {
+		name     string
+		d, least time.Duration
+	}{{"audit_retention", time.Duration(a.AuditRetention), time.Hour}, {"usage_retention", time.Duration(a.UsageRetention), 24 * time.Hour}} {
+		if r.d != 0 && r.d < r.least {
+			return fmt.Errorf("%s %s: must be at least %s (leave it out for the default)", r.name, r.d, r.least)
+		}
 	}
-	if a.UsageRetention < 0 {
-		return fmt.Errorf("usage_retention %s: must be positive", time.Duration(a.UsageRetention))
+	if a.Etcd != nil && a.EmbeddedDir != "" {
+		return errors.New("embedded_dir is the embedded etcd's: leave it out with an etcd block")
 	}
 	if a.HeaderPrefix != "" {
 		if err := checkHeaderPrefix(a.HeaderPrefix); err != nil {
@@ -440,7 +446,33 @@ func checkHeaderPrefix(p string) error {
 			return fmt.Errorf("header_prefix %q: only letters, digits and '-' are allowed", p)
 		}
 	}
+	// Every incoming header with the prefix is removed: it must not take
+	// headers that clients, proxies or the gateway itself rely on.
+	lower := strings.ToLower(p)
+	for _, h := range sharedHeaders() {
+		if strings.HasPrefix(strings.ToLower(h), lower) {
+			return fmt.Errorf("header_prefix %q: would remove %s, which is not tokengate's (choose a prefix of your own, such as X-Tokengate-)", p, h)
+		}
+	}
+	for _, family := range sharedHeaderFamilies {
+		if strings.HasPrefix(lower, strings.ToLower(family)) {
+			return fmt.Errorf("header_prefix %q: lies among the %s… headers, which are not tokengate's (choose a prefix of your own, such as X-Tokengate-)", p, family)
+		}
+	}
 	return nil
+}
+
+// sharedHeaderFamilies are header name prefixes of standard and widely
+// used headers: an identity prefix inside one would remove them.
+var sharedHeaderFamilies = []string{"Accept-", "Access-Control-", "Content-", "If-", "Proxy-", "Sec-", "X-Forwarded-",
+	"X-Real-", "X-Auth-", "X-Http-", "X-Request-", "X-Original-", "X-Csrf-", "X-Xsrf-", "X-Amz-", "Cf-", "X-Account-"}
+
+// sharedHeaders are single headers a prefix must not cover: the account
+// header the handler judges, the method overrides, and common ones.
+func sharedHeaders() []string {
+	return append([]string{reading.AccountHeader, "Authorization", "Cookie", "Forwarded", "Host", "Origin", "Referer",
+		"User-Agent", "X-Forwarded-For", "X-Real-Ip", "X-Request-Id", "Transfer-Encoding", "Connection", "Upgrade",
+		"Cache-Control", "Content-Type", "Content-Length", "Accept", "Traceparent"}, reading.MethodOverrideHeaders...)
 }
 
 // gauges read the live state of this config's cache and watch at scrape

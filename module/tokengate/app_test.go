@@ -195,23 +195,47 @@ func TestEmbeddedDataSurvivesRestart(t *testing.T) {
 
 func TestAppConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	for _, extra := range []string{
-		`, "header_prefix": "X-Auth"`,
-		`, "header_prefix": "X Bad-"`,
-		`, "cache_entries": -5`,
-		`, "report_limit": "60"`,
-		`, "report_limit": "0/1h"`,
-		`, "report_limit": "60/0s"`,
-		`, "max_stale": "10m"`,
-		`, "warm_start": "no"`,
-		`, "etcd": {"endpoints": []}`,
-		`, "etcd": {"endpoints": ["10.0.0.1:2379"]}`,
-		`, "etcd": {"endpoints": ["http://127.0.0.1:1"], "tls_cert": "/nonexistent"}`,
+	for _, c := range []struct{ extra, want string }{
+		{`, "header_prefix": "X-Auth"`, "end with '-'"},
+		{`, "header_prefix": "X Bad-"`, "only letters"},
+		{`, "header_prefix": "X-Auth-"`, "not tokengate's"},
+		{`, "header_prefix": "Content-"`, "not tokengate's"},
+		{`, "header_prefix": "x-forwarded-"`, "not tokengate's"},
+		{`, "header_prefix": "X-Account-"`, "not tokengate's"},
+		{`, "header_prefix": "X-Http-Method-"`, "not tokengate's"},
+		{`, "cache_entries": -5`, "cache_entries"},
+		{`, "cache_entries": 99999999999999`, "at most"},
+		{`, "report_limit": "60"`, "report_limit"},
+		{`, "report_limit": "0/1h"`, "report_limit"},
+		{`, "report_limit": "60/0s"`, "report_limit"},
+		{`, "max_stale": "10m"`, "max_stale"},
+		{`, "warm_start": "no"`, "warm_start"},
+		{`, "audit_retention": "1s"`, "at least 1h"},
+		{`, "usage_retention": "1h"`, "at least 24h"},
+		{`, "etcd": {"endpoints": ["http://127.0.0.1:1"]}`, "embedded_dir is the embedded etcd's"},
 	} {
-		err := caddy.Load(appConfig(t, dir, extra), true)
+		err := caddy.Load(appConfig(t, dir, c.extra), true)
 		if err == nil {
 			stopCaddy(t)
-			t.Errorf("config with %s accepted", extra)
+			t.Errorf("config with %s accepted", c.extra)
+		} else if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config with %s: %v, want an error about %q", c.extra, err, c.want)
+		}
+	}
+	for _, c := range []struct{ etcd, want string }{
+		{`{"endpoints": []}`, "endpoints is required"},
+		{`{"endpoints": ["10.0.0.1:2379"]}`, "want http://host:port"},
+		{`{"endpoints": ["http://127.0.0.1:1"], "tls_cert": "/nonexistent", "tls_key": "/nonexistent"}`, "nonexistent"},
+		{`{"endpoints": ["http://127.0.0.1:1"], "prefix": "{env.TG_TEST_UNSET}"}`, "comes out empty"},
+		{`{"endpoints": ["http://root:pw@127.0.0.1:1"]}`, "credentials go in username and password"},
+	} {
+		cfg := []byte(`{"admin": {"disabled": true}, "logging": {"logs": {"default": {"level": "ERROR"}}}, "apps": {"tokengate": {"etcd": ` + c.etcd + `}}}`)
+		err := caddy.Load(cfg, true)
+		if err == nil {
+			stopCaddy(t)
+			t.Errorf("etcd %s accepted", c.etcd)
+		} else if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("etcd %s: %v, want an error about %q", c.etcd, err, c.want)
 		}
 	}
 	// Nothing is left held after failed loads.

@@ -56,7 +56,7 @@ func TestOneRuleForCacheEntries(t *testing.T) {
 	for _, tt := range []struct {
 		value   string
 		refused bool
-	}{{"-1", true}, {"0", false}, {"1", false}, {"250000", false}} {
+	}{{"-1", true}, {"0", false}, {"1", false}, {"250000", false}, {"10000001", true}, {"99999999999999", true}} {
 		var fromFile App
 		fileErr := fromFile.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate {\n cache_entries " + tt.value + "\n}"))
 		var fromJSON App
@@ -113,5 +113,40 @@ func TestHandlerCaddyfileLines(t *testing.T) {
 		if fromJSON.Validate() == nil {
 			t.Fatal("the JSON config took a scope on a ui route")
 		}
+	}
+}
+
+// TestHandlerRules: the JSON config is held to the rules the Caddyfile is:
+// an account source the handler can judge, types named once each.
+func TestHandlerRules(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		ok   bool
+	}{
+		{`{"mode":"api","account":"{http.request.uri.path.1}"}`, true},
+		{`{"mode":"api","account":"{query.tenant}"}`, true},
+		{`{"mode":"api","account":"{http.request.header.X-Tenant}"}`, true},
+		{`{"mode":"api","account":"{cookie.tenant}"}`, true},
+		{`{"mode":"api","account":"{path.1}"}`, false},
+		{`{"mode":"api","account":"{env.TENANT}"}`, false},
+		{`{"mode":"api","account":"{http.vars.tenant}"}`, false},
+		{`{"mode":"api","account":"{http.auth.user.account}"}`, false},
+		{`{"mode":"api","account":"acct-1"}`, false},
+		{`{"mode":"api","account":"{http.request.uri.path.x}"}`, false},
+		{`{"mode":"api","types":[]}`, false},
+		{`{"mode":"api","types":["ui","ui"]}`, false},
+		{`{"mode":"api","types":["ui","programmatic"]}`, true},
+	} {
+		var h Handler
+		if err := json.Unmarshal([]byte(c.json), &h); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Validate(); (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.json, err)
+		}
+	}
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate api {\n\ttypes ui ui\n}")); err == nil {
+		t.Error("the Caddyfile took a type twice")
 	}
 }

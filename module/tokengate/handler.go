@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -116,6 +118,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("tokengate app has unexpected type %T", appIface)
 	}
 	h.use(app, app.HeaderPrefix)
+	if named := h.account.headers[h.account.nHdrs-1]; h.account.kind == accountHeader &&
+		strings.HasPrefix(strings.ToLower(named), strings.ToLower(app.HeaderPrefix)) {
+		return fmt.Errorf("account %q: headers starting with %s are removed before the account is judged", h.Account, app.HeaderPrefix)
+	}
 	return nil
 }
 
@@ -168,6 +174,9 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf(`mode %q: want "api" or "ui"`, h.Mode)
 	}
+	if err := checkAccountSource(h.Account); err != nil {
+		return err
+	}
 	switch h.Scope {
 	case "", ScopeAccount:
 	case ScopeOrganization:
@@ -177,9 +186,15 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf(`scope %q: want "account" or "organization"`, h.Scope)
 	}
-	for _, t := range h.Types {
+	if h.Types != nil && len(h.Types) == 0 {
+		return errors.New(`types: name "programmatic", "ui" or both, or leave it out for both`)
+	}
+	for i, t := range h.Types {
 		if t != store.TypeProgrammatic && t != store.TypeUI {
 			return fmt.Errorf(`types: %q is not "programmatic" or "ui"`, t)
+		}
+		if slices.Contains(h.Types[:i], t) {
+			return fmt.Errorf("types: %q named more than once", t)
 		}
 	}
 	if h.IdentityHeaders != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -58,6 +59,38 @@ type accountSource struct {
 	// where names the configured source in answers ("the tenant query
 	// parameter").
 	where string
+}
+
+// checkAccountSource is the rule of the account option: one placeholder of
+// the request that names the account, in one of the forms the handler
+// judges. Anything else — Caddyfile shorthands in JSON ({path.1}), the
+// environment, variables, the identity's own placeholders — would come out
+// empty or the same for every request, judging nothing.
+func checkAccountSource(placeholder string) error {
+	if placeholder == "" {
+		return nil
+	}
+	bad := fmt.Errorf("account %q: want one of {http.request.uri.path.N}, {query.NAME}, {header.NAME} or {cookie.NAME} "+
+		"(in JSON, the Caddyfile's shorthands such as {path.1} are written in full)", placeholder)
+	inner, ok := strings.CutPrefix(placeholder, "{")
+	if ok {
+		inner, ok = strings.CutSuffix(inner, "}")
+	}
+	if !ok || inner == "" || strings.ContainsAny(inner, "{}") {
+		return bad
+	}
+	if n, found := strings.CutPrefix(inner, "http.request.uri.path."); found {
+		if i, err := strconv.Atoi(n); err == nil && i >= 0 && strconv.Itoa(i) == n {
+			return nil
+		}
+		return bad
+	}
+	for _, p := range []string{"query.", "http.request.uri.query.", "cookie.", "http.request.cookie.", "header.", "http.request.header."} {
+		if name, found := strings.CutPrefix(inner, p); found && name != "" {
+			return nil
+		}
+	}
+	return bad
 }
 
 // parseAccountSource reads the account option: the query and header

@@ -86,3 +86,18 @@ func caddyJSON(t *testing.T, vars map[string]string) *caddy.Config {
 	}
 	return &cfg
 }
+
+// TestAccountHeaderWithIdentityPrefixRefused: an account read from a header
+// the handler removes first (it carries the identity prefix) would judge
+// nothing; the config is refused.
+func TestAccountHeaderWithIdentityPrefixRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "etcd")
+	body := strings.Replace(validateCaddyfile, "tokengate api\n", "tokengate api {\n\t\t\taccount {header.X-Tokengate-Account}\n\t\t}\n", 1)
+	var cfg caddy.Config
+	if err := caddy.StrictUnmarshalJSON(caddytest.Adapt(t, body, map[string]string{"DIR": dir, "EXTRA": "", "PORT": "0"}), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err == nil || !strings.Contains(err.Error(), "removed before the account is judged") {
+		t.Fatalf("validate: %v", err)
+	}
+}

@@ -22,7 +22,10 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCacheEntries  = 100_000
+	DefaultCacheEntries = 100_000
+	// MaxCacheEntries bounds cache_entries: about 9 GB of identities at
+	// 0.9 KB each; more would fail to allocate, taking the process down.
+	MaxCacheEntries      = 10_000_000
 	DefaultCacheTTL      = 5 * time.Minute
 	DefaultNegativeTTL   = 10 * time.Second
 	DefaultMaxStale      = time.Minute
@@ -105,6 +108,8 @@ func (c *Config) fill() error {
 	switch {
 	case c.CacheEntries < 1:
 		return fmt.Errorf("cache_entries must not be negative (0 means the default, %d)", DefaultCacheEntries)
+	case c.CacheEntries > MaxCacheEntries:
+		return fmt.Errorf("cache_entries must be at most %d (about 0.9 KB of memory each)", MaxCacheEntries)
 	case c.CacheTTL < time.Second:
 		return errors.New("cache_ttl must be at least 1s")
 	case c.NegativeTTL < 0:
