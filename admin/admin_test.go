@@ -57,7 +57,7 @@ func TestRoutesOnBothMounts(t *testing.T) {
 			if r := e.call(tok, "GET", "/nope", nil); r.status != 404 || r.code != "not_found" {
 				t.Fatalf("unknown path: %d %s", r.status, r.body)
 			}
-			if r := e.call(tok, "PUT", "/orgs/"+org, nil); r.status != 405 || r.header.Get("Allow") != "GET" {
+			if r := e.call(tok, "PUT", "/orgs/"+org, nil); r.status != 405 || r.header.Get("Allow") != "GET, PATCH" {
 				t.Fatalf("wrong method: %d %v", r.status, r.header)
 			}
 		})

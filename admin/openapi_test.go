@@ -339,6 +339,24 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		tk := e.must(e.call(tok, "POST", org+"/users/"+u+"/tokens", map[string]any{"expires_in": "1h"}), 201).field(t, "id")
 		e.call(tok, "GET", org+"/users/"+u+"/tokens", nil)
 		e.call(tok, "DELETE", org+"/users/"+u+"/tokens/"+tk, nil)
+		// A user with requests: its token's last client, its usage and
+		// advice, the organization's usage.
+		made := e.must(e.call(tok, "POST", org+"/users", map[string]any{"type": "programmatic", "level": "account", "account": act,
+			"role": "editor", "name": "reader"}), 201)
+		v := made.field(t, "user", "id")
+		e.syncCache()
+		e.gateway(made.field(t, "token", "secret"), "/api/x")
+		e.flushUse()
+		e.flushRequests()
+		e.call(tok, "GET", org+"/users/"+v+"/tokens", nil)
+		e.call(tok, "GET", org+"/users/"+v+"/usage", nil)
+		e.call(tok, "GET", org+"/users/"+v+"/usage?from=yesterday", nil) // 400
+		e.call(tok, "GET", org+"/users/"+v+"/advice?days=7", nil)
+		e.call(tok, "GET", org+"/users/"+v+"/advice?days=99", nil) // 400
+		e.call(tok, "GET", org+"/usage", nil)
+		e.call(tok, "PATCH", org, map[string]any{"max_token_lifetime": "90d", "dormant_after": "14d"})
+		e.call(tok, "PATCH", org, map[string]any{"max_token_lifetime": "90"}) // 400
+		e.call(tok, "PATCH", org, map[string]any{"max_token_lifetime": "", "dormant_after": ""})
 		e.call(tok, "GET", org+"/audit?limit=3", nil)
 		rcv := webhooktest.Start(t)
 		rcv.Answer(func(n int, _ webhooktest.Arrival) int { return []int{503, 204}[n%2] })

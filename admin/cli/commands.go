@@ -34,7 +34,7 @@ var policyBody = []field{
 var resources = []resource{
 	{
 		name:  "org",
-		short: "Creates, lists and shows tokengate organizations",
+		short: "Creates, lists, shows and changes tokengate organizations",
 		long:  "Organizations hold accounts, users and policies. They are created on Caddy's admin endpoint only.",
 		actions: []action{
 			{name: "create", short: "Create an organization", method: "POST", path: "/orgs",
@@ -43,6 +43,14 @@ var resources = []resource{
 					{json: "id", flag: "org", alias: "id", usage: "organization id (default: generated org-…)"}}},
 			{name: "list", short: "List the organizations the caller may see", method: "GET", path: "/orgs"},
 			{name: "get", short: "Show an organization", method: "GET", path: "/orgs/{org}"},
+			{name: "update", short: "Change an organization's name and settings; only the fields given change", method: "PATCH", path: "/orgs/{org}",
+				example: "org update --org acme --max-token-lifetime 90d --dormant-after 14d\norg update --org acme --max-token-lifetime ''",
+				changes: true,
+				body: []field{
+					{json: "name", usage: "name"},
+					{json: "max_token_lifetime", usage: `longest lifetime of new tokens, whole days such as 90d ("" removes the bound)`},
+					{json: "dormant_after", usage: `days without a request before a user is reported dormant, such as 30d ("" for the default, 30d)`},
+				}},
 			{name: "usage", short: "Show every user's requests through the gateway in a window, busiest first", method: "GET",
 				path:    "/orgs/{org}/usage",
 				example: "org usage --org acme\norg usage --org acme --from 2026-12-01T00:00:00Z --to 2026-12-08T00:00:00Z --output table",

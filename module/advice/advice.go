@@ -133,7 +133,8 @@ func For(u *store.User, policies []store.Policy, report *usage.Report) Advice {
 			Why:   "every admitted request was a read (" + strings.Join(a.UsedMethods, ", ") + ")",
 			Patch: map[string]any{"role": store.RoleViewer}})
 	}
-	if u.Role != store.RoleAdmin && (u.Role != store.RolePolicy || len(a.UnusedStatements) > 0) {
+	// The policy role is for account-level users only.
+	if u.Level == store.LevelAccount && u.Role != store.RoleAdmin && (u.Role != store.RolePolicy || len(a.UnusedStatements) > 0) {
 		if s, ok := policySuggestion(u, routes); ok {
 			a.Suggestions = append(a.Suggestions, s)
 		}
