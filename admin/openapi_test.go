@@ -354,6 +354,10 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		e.call(tok, "GET", org+"/users/"+v+"/advice?days=7", nil)
 		e.call(tok, "GET", org+"/users/"+v+"/advice?days=99", nil) // 400
 		e.call(tok, "GET", org+"/usage", nil)
+		e.call(tok, "PATCH", org+"/users/"+v, map[string]any{"proposed": map[string]any{"role": "viewer"}})
+		e.call(tok, "PATCH", org+"/users/"+v, map[string]any{"proposed": map[string]any{"role": "boss"}}) // 400
+		e.call(tok, "GET", org+"/users/"+v, nil)
+		e.call(tok, "PATCH", org+"/users/"+v, map[string]any{"proposed": nil})
 		e.call(tok, "PATCH", org, map[string]any{"max_token_lifetime": "90d", "dormant_after": "14d"})
 		e.call(tok, "PATCH", org, map[string]any{"max_token_lifetime": "90"}) // 400
 		e.call(tok, "PATCH", org, map[string]any{"max_token_lifetime": "", "dormant_after": ""})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,5 +280,87 @@ func TestLastUsedFrom(t *testing.T) {
 		case tk.ID != second && (tk.LastUsedFrom == nil || tk.LastUsedFrom.IP != "127.0.0.1" || tk.LastUsedFrom.UserAgent != "deploy-bot/1.2"):
 			t.Errorf("the used token's last client: %+v", tk.LastUsedFrom)
 		}
+	}
+}
+
+// TestReportOnly: rights proposed in report-only mode change nothing the
+// gateway admits, and every admitted request they would refuse is counted
+// with its code and route; once committed, the gateway refuses exactly
+// those requests, with those codes.
+func TestReportOnly(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	userID, tok := e.programmatic(w.org, map[string]any{"level": "organization", "accounts": []string{w.a1, w.a2}, "role": "editor"})
+	path := "/orgs/" + w.org + "/users/" + userID
+	for _, bad := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"proposed": map[string]any{"role": "policy"}}, "proposed.role"},
+		{map[string]any{"proposed": map[string]any{"role": "boss"}}, "proposed.role"},
+		{map[string]any{"proposed": map[string]any{"role": "viewer", "accounts": []string{"act-00000000"}}}, "proposed.accounts"},
+		{map[string]any{"proposed": map[string]any{"role": "viewer", "color": "red"}}, "proposed.color"},
+	} {
+		if r := e.call("", "PATCH", path, bad.body); r.status != 400 || !strings.Contains(string(r.body), bad.field) {
+			t.Errorf("proposed %v: %d %s, want 400 naming %s", bad.body, r.status, r.body, bad.field)
+		}
+	}
+	proposed := map[string]any{"role": "viewer", "accounts": []string{w.a1}}
+	var shown struct {
+		Role     string
+		Proposed map[string]any
+	}
+	e.must(e.call("", "PATCH", path, map[string]any{"proposed": proposed}), 200).json(t, &shown)
+	if shown.Role != "editor" || shown.Proposed["role"] != "viewer" {
+		t.Fatalf("after proposing: %+v", shown)
+	}
+	e.syncCache()
+	requests := func(status map[string]int) map[string]int64 {
+		t.Helper()
+		refused := map[string]int64{}
+		for _, c := range []struct {
+			method, url string
+			n           int
+		}{
+			{"GET", "/api/things/1?accountId=" + w.a1, 3},
+			{"POST", "/api/things?accountId=" + w.a1, 2},
+			{"GET", "/api/things/2?accountId=" + w.a2, 1},
+		} {
+			for i := 0; i < c.n; i++ {
+				r := e.send(tok, c.method, e.siteURL+c.url, nil, "")
+				if r.status != 200 {
+					refused[c.method+" "+r.code]++
+				}
+			}
+		}
+		return refused
+	}
+	if refused := requests(nil); len(refused) != 0 {
+		t.Fatalf("report-only refused requests: %v", refused)
+	}
+	e.flushRequests()
+	var rep struct {
+		Requests    int64
+		WouldRefuse int64 `json:"would_refuse"`
+		Would       []struct {
+			Method, Route, Outcome, Account string
+			Count                           int64
+		} `json:"would_refuse_routes"`
+	}
+	e.must(e.call("", "GET", path+"/usage", nil), 200).json(t, &rep)
+	would := map[string]int64{}
+	for _, r := range rep.Would {
+		would[r.Method+" "+r.Outcome] += r.Count
+	}
+	if rep.Requests != 6 || rep.WouldRefuse != 3 {
+		t.Fatalf("usage: %d requests, %d would be refused; want 6 and 3", rep.Requests, rep.WouldRefuse)
+	}
+
+	// Committed: the same requests, refused as counted.
+	e.must(e.call("", "PATCH", path, map[string]any{"role": "viewer", "accounts": []string{w.a1}, "proposed": nil}), 200)
+	e.syncCache()
+	refused := requests(nil)
+	if fmt.Sprint(refused) != fmt.Sprint(would) {
+		t.Errorf("enforced, the rights refused %v; report-only counted %v", refused, would)
 	}
 }

@@ -146,7 +146,8 @@ func getUser(c *call) error {
 }
 
 // PATCH /orgs/{org}/users/{user}: name, description, role, accounts,
-// policies, allowed_cidrs, rate_limit (null removes it), disabled. Moving a
+// policies, allowed_cidrs, rate_limit (null removes it), disabled, proposed
+// (rights tried in report-only mode; null ends the trial). Moving a
 // user off the policy role drops its policies.
 func patchUser(c *call) error {
 	_, sc, err := c.user()
@@ -157,7 +158,7 @@ func patchUser(c *call) error {
 	present, err := c.decodePresent(fields{
 		"name": &in.Name, "description": &in.Description, "role": &in.Role,
 		"accounts": &in.Accounts, "policies": &in.Policies, "allowed_cidrs": &in.AllowedCIDRs,
-		"rate_limit": orNull{&in.RateLimit}, "disabled": &in.Disabled,
+		"rate_limit": orNull{&in.RateLimit}, "disabled": &in.Disabled, "proposed": orNull{&in.Proposed},
 	})
 	if err != nil {
 		return err
@@ -197,6 +198,9 @@ func patchUser(c *call) error {
 		}
 		if present["disabled"] {
 			u.Disabled = in.Disabled
+		}
+		if present["proposed"] {
+			u.Proposed = in.Proposed
 		}
 		// Judged here, on the user read in the transaction that writes
 		// it: see mayChange.

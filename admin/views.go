@@ -71,16 +71,19 @@ type userView struct {
 	Email        string         `json:"email,omitempty"`
 	AllowedCIDRs []string       `json:"allowed_cidrs,omitempty"`
 	RateLimit    *rateLimitView `json:"rate_limit,omitempty"`
-	Disabled     bool           `json:"disabled"`
-	CreatedAt    time.Time      `json:"created_at"`
-	CreatedBy    store.Actor    `json:"created_by"`
-	UpdatedAt    *time.Time     `json:"updated_at,omitempty"`
+	// Proposed are rights under trial (report-only): not enforced; the
+	// gateway counts the requests they would refuse.
+	Proposed  *store.Proposed `json:"proposed,omitempty"`
+	Disabled  bool            `json:"disabled"`
+	CreatedAt time.Time       `json:"created_at"`
+	CreatedBy store.Actor     `json:"created_by"`
+	UpdatedAt *time.Time      `json:"updated_at,omitempty"`
 }
 
 func viewUser(u *store.User) userView {
 	v := userView{ID: u.ID, Org: u.Org, Type: u.Type, Level: u.Level, Account: u.Account, Accounts: u.Accounts,
 		Role: u.Role, Policies: u.Policies, Name: u.Name, Description: u.Description, Email: u.Email,
-		AllowedCIDRs: u.AllowedCIDRs, Disabled: u.Disabled, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
+		AllowedCIDRs: u.AllowedCIDRs, Proposed: u.Proposed, Disabled: u.Disabled, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
 	// Organization-level users always show their account list, even empty.
 	if u.Level == store.LevelOrganization && v.Accounts == nil {
 		v.Accounts = []string{}

@@ -106,7 +106,8 @@ var resources = []resource{
 			{name: "update", short: "Change a user; only the fields given change", method: "PATCH", path: "/orgs/{org}/users/{user}",
 				example: "user update --org acme --user u-… --role editor\nuser update --org acme --user u-… --disabled=true\n" +
 					"user update --org acme --user u-… --allowed-cidrs 10.0.0.0/8,2001:db8::/32\n" +
-					"user update --org acme --user u-… --rate-limit 5000/1h\nuser update --org acme --user u-… --rate-limit none",
+					"user update --org acme --user u-… --rate-limit 5000/1h\nuser update --org acme --user u-… --rate-limit none\n" +
+					"user update --org acme --user u-… --proposed '{\"role\":\"viewer\"}'",
 				changes: true,
 				body: []field{
 					{json: "name", usage: "name"},
@@ -117,6 +118,7 @@ var resources = []resource{
 					{json: "allowed_cidrs", kind: list, usage: `networks the user's tokens may be used from, replacing the current list ("" for anywhere)`},
 					rateLimitField("replaces the current one, none removes it"),
 					{json: "disabled", kind: boolean, usage: "disable (true) or enable (false) the user and its tokens"},
+					{json: "proposed", kind: jsonObject, usage: `rights to try in report-only mode, as JSON: '{"role":"viewer","accounts":["act-…"]}'; none ends the trial`},
 				}},
 			{name: "delete", short: "Delete a user and all its tokens", method: "DELETE", path: "/orgs/{org}/users/{user}",
 				done: "user {user} deleted"},

@@ -19,6 +19,7 @@ const (
 	number                // an integer (query parameters such as --limit)
 	jsonList              // a JSON list given verbatim, such as policy statements
 	rateLimit             // REQUESTS/WINDOW, such as 100/1m: a rate_limit object; none: null
+	jsonObject            // a JSON object given verbatim; none: null
 )
 
 // field is one flag of a command that becomes a JSON field of the request
@@ -118,6 +119,12 @@ func (f field) value(fs *pflag.FlagSet) (any, error) {
 			return nil, err
 		}
 		return parseRateLimit(name, raw)
+	case jsonObject:
+		raw, err := fs.GetString(name)
+		if err != nil {
+			return nil, err
+		}
+		return parseJSONObject(name, raw)
 	}
 	return fs.GetString(name)
 }
@@ -143,6 +150,19 @@ func parseJSONList(what string, raw []byte) (json.RawMessage, error) {
 	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
 		return nil, usageErrorf("--%s must be a JSON list such as "+
 			`'[{"effect":"allow","methods":["GET"],"paths":["/api/*"]}]'`, what)
+	}
+	return json.RawMessage(raw), nil
+}
+
+// parseJSONObject checks that raw is a JSON object before it is sent, and
+// reads none as null.
+func parseJSONObject(what, raw string) (any, error) {
+	if strings.TrimSpace(raw) == "none" {
+		return nil, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &obj); err != nil || obj == nil {
+		return nil, usageErrorf(`--%s must be a JSON object such as '{"role":"viewer"}', or none`, what)
 	}
 	return json.RawMessage(raw), nil
 }

@@ -226,19 +226,19 @@ func (s *Store) complete(ctx context.Context, l *Lookup, d *Directory) (*Lookup,
 		return s.lookupRest(ctx, l)
 	}
 	u := &l.User
-	accounts := u.reaches()
+	policyIDs, accounts := u.refs()
 	// What the verdict needs, in the user's order: policies, then
 	// accounts. The directory answers for those it holds; one it lacks may
 	// be new (written after the revision the directory reached) or gone,
 	// and is read at the lookup's revision: a third round trip, rare.
-	keys := make([]string, 0, len(u.Policies)+len(accounts))
-	for _, id := range u.Policies {
+	keys := make([]string, 0, len(policyIDs)+len(accounts))
+	for _, id := range policyIDs {
 		keys = append(keys, s.policyKey(u.Org, id))
 	}
 	for _, a := range accounts {
 		keys = append(keys, s.accountKey(u.Org, a))
 	}
-	policies := make([]*Policy, len(u.Policies))
+	policies := make([]*Policy, len(policyIDs))
 	exists := make([]bool, len(accounts))
 	var missing []int
 	d.mu.RLock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,10 +21,12 @@ type Lookup struct {
 	Found bool
 	Token Token
 	User  User
-	// Policies are the user's policies that exist, in the user's order.
+	// Policies are the user's policies that exist, in the user's order,
+	// then those only its proposed rights name.
 	Policies []Policy
 	// Accounts are the accounts the user reaches that exist, in the user's
-	// order (the one account of an account-level user).
+	// order (the one account of an account-level user), then those only its
+	// proposed rights name.
 	Accounts []string
 	// Keys are the etcd keys the result was derived from: a change to any
 	// of them may change the verdict.
@@ -109,13 +112,32 @@ func (u *User) reaches() []string {
 	return u.Accounts
 }
 
+// refs are the policies and accounts a verdict on the user reads: its own,
+// then those only its proposed rights name.
+func (u *User) refs() (policies, accounts []string) {
+	policies, accounts = u.Policies, u.reaches()
+	if shadow := u.WithProposed(); shadow != nil {
+		for _, p := range shadow.Policies {
+			if !slices.Contains(policies, p) {
+				policies = append(slices.Clip(policies), p)
+			}
+		}
+		for _, a := range shadow.reaches() {
+			if !slices.Contains(accounts, a) {
+				accounts = append(slices.Clip(accounts), a)
+			}
+		}
+	}
+	return policies, accounts
+}
+
 // lookupRest reads a found user's policies and accounts at the lookup's
 // revision.
 func (s *Store) lookupRest(ctx context.Context, l *Lookup) (*Lookup, error) {
 	u := &l.User
-	accounts := u.reaches()
+	policyIDs, accounts := u.refs()
 	var keys []string
-	for _, p := range u.Policies {
+	for _, p := range policyIDs {
 		keys = append(keys, s.policyKey(u.Org, p))
 	}
 	for _, a := range accounts {
@@ -129,7 +151,7 @@ func (s *Store) lookupRest(ctx context.Context, l *Lookup) (*Lookup, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range u.Policies {
+	for i := range policyIDs {
 		if kvs[i] == nil {
 			continue
 		}
@@ -140,7 +162,7 @@ func (s *Store) lookupRest(ctx context.Context, l *Lookup) (*Lookup, error) {
 		l.Policies = append(l.Policies, p)
 	}
 	for i, a := range accounts {
-		if kvs[len(u.Policies)+i] != nil {
+		if kvs[len(policyIDs)+i] != nil {
 			l.Accounts = append(l.Accounts, a)
 		}
 	}

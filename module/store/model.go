@@ -151,6 +151,10 @@ type User struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description"`
 	Email       string   `json:"email,omitempty"`
+	// Proposed are rights tried in report-only mode: the gateway keeps
+	// enforcing the user's own and counts every request these would
+	// refuse. nil: none.
+	Proposed *Proposed `json:"proposed,omitempty"`
 	// AllowedCIDRs are the networks the user's tokens may be used from, in
 	// canonical form (see ParseCIDR); none: anywhere.
 	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
@@ -170,6 +174,27 @@ type RateLimit struct {
 	// Window is a whole number of seconds from 1s to 24h, written in its
 	// largest whole unit: "90s", "2m", "24h" ("120s" is stored as "2m").
 	Window string `json:"window"`
+}
+
+// Proposed are a user's rights under trial: a role, and the accounts (of
+// an organization-level user) and policies (of role policy) that go with
+// it, as the user's own fields of those names.
+type Proposed struct {
+	Role     string   `json:"role"`
+	Accounts []string `json:"accounts,omitempty"`
+	Policies []string `json:"policies,omitempty"`
+}
+
+// WithProposed returns the user as it would be with its proposed rights,
+// or nil when it has none.
+func (u *User) WithProposed() *User {
+	if u.Proposed == nil {
+		return nil
+	}
+	c := *u
+	c.Proposed = nil
+	c.Role, c.Accounts, c.Policies = u.Proposed.Role, u.Proposed.Accounts, u.Proposed.Policies
+	return &c
 }
 
 // Limits of a rate_limit.

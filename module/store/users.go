@@ -64,6 +64,11 @@ func (s *Store) CreateUserChecked(ctx context.Context, u User, first *NewToken, 
 
 // userRefsExist checks the accounts and policies a user names.
 func (r *snapshot) userRefsExist(u *User) error {
+	if shadow := u.WithProposed(); shadow != nil {
+		if err := r.userRefsExist(shadow); err != nil {
+			return proposedField(err)
+		}
+	}
 	if u.Level == LevelAccount {
 		if err := r.accountsExist("account", u.Org, []string{u.Account}); err != nil {
 			return err
@@ -80,6 +85,11 @@ func (u *User) clone() *User {
 	c.Accounts = slices.Clone(u.Accounts)
 	c.Policies = slices.Clone(u.Policies)
 	c.AllowedCIDRs = slices.Clone(u.AllowedCIDRs)
+	if u.Proposed != nil {
+		p := *u.Proposed
+		p.Accounts, p.Policies = slices.Clone(p.Accounts), slices.Clone(p.Policies)
+		c.Proposed = &p
+	}
 	if u.RateLimit != nil {
 		rl := *u.RateLimit
 		c.RateLimit = &rl

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"regexp"
@@ -69,7 +70,24 @@ func ValidateUser(u *User) error {
 	if err := checkPolicies(u); err != nil {
 		return err
 	}
+	if shadow := u.WithProposed(); shadow != nil {
+		for _, check := range []func(*User) error{checkLevelAndRole, checkPolicies} {
+			if err := check(shadow); err != nil {
+				return proposedField(err)
+			}
+		}
+	}
 	return canonicalLimits(u)
+}
+
+// proposedField names a field of the proposed rights in an error about
+// it: "proposed.role".
+func proposedField(err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{"proposed." + fe.Field, fe.Message}
+	}
+	return err
 }
 
 // checkEmail: a UI user has a plain address, a programmatic user none.

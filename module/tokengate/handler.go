@@ -291,6 +291,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ref.code != "" {
 		return h.refuse(w, r, id, ref.code, ref.msg)
 	}
+	if id.Proposed != nil {
+		h.tryProposed(r, id, account, &judged)
+	}
 
 	// The user's budget counts only requests that would go upstream.
 	if h.overLimit(w, r, id) {
@@ -410,6 +413,21 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, r *http.Request, err
 		}
 	}
 	return h.refuse(w, r, nil, code, msg)
+}
+
+// tryProposed judges an admitted request again by the user's proposed
+// rights (report-only) and counts it, and logs it, when they would have
+// refused it. The request goes on whatever they say.
+func (h *Handler) tryProposed(r *http.Request, id *verify.Identity, account string, judged *judgedHeaders) {
+	_, _, would := h.admitAPI(r, id.Proposed, judged)
+	if would.code == "" {
+		return
+	}
+	if c := h.logger.Check(zapcore.InfoLevel, "the proposed rights would refuse this request"); c != nil {
+		c.Write(zap.String("user_id", id.UserID), zap.String("code", string(would.code)), zap.String("message", would.msg),
+			zap.String("method", r.Method), zap.String("path", r.URL.Path))
+	}
+	h.count(r, id, account, -1, usage.WouldRefusePrefix+string(would.code))
 }
 
 // count counts a request of a verified user for its usage: the account

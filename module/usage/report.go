@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -19,10 +20,21 @@ type Report struct {
 	// Routes are the counts by account, method, route, statement and
 	// outcome, largest first.
 	Routes []RouteCounts `json:"routes"`
+	// WouldRefuse counts the admitted requests the user's proposed rights
+	// (report-only) would have refused; WouldRefuseRoutes says which, the
+	// outcome being the refusal's code. Neither is in the counts above.
+	WouldRefuse       int64         `json:"would_refuse"`
+	WouldRefuseRoutes []RouteCounts `json:"would_refuse_routes"`
 
 	hours  map[int64]map[string]int64
 	routes map[rowKey]int64
+	would  map[rowKey]int64
 }
+
+// WouldRefusePrefix starts the outcome of a request admitted under the
+// user's rights that its proposed rights would refuse: "would_refuse:"
+// and the refusal's code.
+const WouldRefusePrefix = "would_refuse:"
 
 // HourCounts are one hour's requests by outcome.
 type HourCounts struct {
@@ -45,7 +57,7 @@ type RouteCounts struct {
 func NewReport(from, to time.Time) *Report {
 	return &Report{
 		From: from.UTC().Truncate(time.Hour), To: to.UTC().Truncate(time.Hour),
-		Outcomes: map[string]int64{}, hours: map[int64]map[string]int64{}, routes: map[rowKey]int64{},
+		Outcomes: map[string]int64{}, hours: map[int64]map[string]int64{}, routes: map[rowKey]int64{}, would: map[rowKey]int64{},
 	}
 }
 
@@ -77,6 +89,11 @@ func (r *Report) Add(day string, value []byte) error {
 				continue
 			}
 			n := hc[1]
+			if code, ok := strings.CutPrefix(row.Outcome, WouldRefusePrefix); ok {
+				r.WouldRefuse += n
+				r.would[rowKey{row.Account, row.Method, row.Route, row.Statement, code}] += n
+				continue
+			}
 			r.Requests += n
 			r.Outcomes[row.Outcome] += n
 			byOutcome := r.hours[at.Unix()]
@@ -98,19 +115,26 @@ func (r *Report) Finish() *Report {
 		r.Hours = append(r.Hours, HourCounts{Hour: time.Unix(h, 0).UTC(), Outcomes: o})
 	}
 	sort.Slice(r.Hours, func(i, j int) bool { return r.Hours[i].Hour.Before(r.Hours[j].Hour) })
-	r.Routes = make([]RouteCounts, 0, len(r.routes))
-	for k, n := range r.routes {
-		r.Routes = append(r.Routes, RouteCounts{Account: k.account, Method: k.method, Route: k.route,
+	r.Routes = routeList(r.routes)
+	r.WouldRefuseRoutes = routeList(r.would)
+	return r
+}
+
+// routeList orders counts largest first.
+func routeList(counts map[rowKey]int64) []RouteCounts {
+	out := make([]RouteCounts, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, RouteCounts{Account: k.account, Method: k.method, Route: k.route,
 			Statement: k.statement, Outcome: k.outcome, Count: n})
 	}
-	sort.Slice(r.Routes, func(i, j int) bool {
-		a, b := r.Routes[i], r.Routes[j]
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
 		if a.Count != b.Count {
 			return a.Count > b.Count
 		}
 		return fmt.Sprint(a) < fmt.Sprint(b)
 	})
-	return r
+	return out
 }
 
 // Refused is the number of requests refused in the window.

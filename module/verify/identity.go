@@ -37,6 +37,9 @@ type Identity struct {
 	// Statements name the statements Rules was compiled from, in order:
 	// "<policy id>#<index in the policy>".
 	Statements []string
+	// Proposed are the user's rights under trial (report-only), as an
+	// identity of the same user and token; nil: none.
+	Proposed *Identity
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time
 	// AllowedPrefixes are the networks of the user's allowed_cidrs. Only
@@ -114,6 +117,41 @@ func internAll(list []string) []string {
 	return list
 }
 
+// rightsOf builds what u may reach — its organization, level, role, the
+// accounts and policies of l it names — as an identity without its token.
+// The strings many identities share (an organization, its accounts,
+// roles, policies) are kept once.
+func rightsOf(u *store.User, l *store.Lookup) *Identity {
+	id := &Identity{Org: intern(u.Org), Level: intern(u.Level), Role: intern(u.Role)}
+	var reached []string
+	for _, a := range l.Accounts {
+		if u.Level == store.LevelAccount && a == u.Account || u.Level != store.LevelAccount && slices.Contains(u.Accounts, a) {
+			reached = append(reached, a)
+		}
+	}
+	id.Accounts = internAll(slices.Sorted(slices.Values(reached)))
+	var stmts []policy.Statement
+	for _, p := range l.Policies {
+		if !slices.Contains(u.Policies, p.ID) {
+			continue
+		}
+		id.Policies = append(id.Policies, intern(p.ID))
+		stmts = append(stmts, p.Statements...)
+		if u.Role == store.RolePolicy {
+			for i := range p.Statements {
+				id.Statements = append(id.Statements, intern(p.ID+"#"+strconv.Itoa(i)))
+			}
+		}
+	}
+	if u.Role == store.RolePolicy {
+		id.Rules = policy.Compile(stmts)
+	}
+	if u.Level == store.LevelAccount {
+		id.Account = intern(u.Account)
+	}
+	return id
+}
+
 // identityFrom builds the identity a lookup describes, or nil when the
 // token is unknown.
 func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
@@ -126,34 +164,13 @@ func identityFrom(l *store.Lookup, kind token.Kind) *Identity {
 	if (kind == token.Programmatic) != (u.Type == store.TypeProgrammatic) {
 		return nil
 	}
-	// The strings many identities share (an organization, its accounts,
-	// roles, policies) are kept once.
-	id := &Identity{
-		TokenID:  t.ID,
-		UserID:   u.ID,
-		UserName: u.Name,
-		Type:     intern(u.Type),
-		Org:      intern(u.Org),
-		Level:    intern(u.Level),
-		Role:     intern(u.Role),
-		Accounts: internAll(slices.Sorted(slices.Values(l.Accounts))),
-		disabled: u.Disabled,
-	}
-	var stmts []policy.Statement
-	for _, p := range l.Policies {
-		id.Policies = append(id.Policies, intern(p.ID))
-		stmts = append(stmts, p.Statements...)
-	}
-	if u.Role == store.RolePolicy {
-		id.Rules = policy.Compile(stmts)
-		for _, p := range l.Policies {
-			for i := range p.Statements {
-				id.Statements = append(id.Statements, intern(p.ID+"#"+strconv.Itoa(i)))
-			}
-		}
-	}
-	if u.Level == store.LevelAccount {
-		id.Account = intern(u.Account)
+	id := rightsOf(u, l)
+	id.TokenID, id.UserID, id.UserName, id.Type = t.ID, u.ID, u.Name, intern(u.Type)
+	id.disabled = u.Disabled
+	if shadow := u.WithProposed(); shadow != nil {
+		p := rightsOf(shadow, l)
+		p.TokenID, p.UserID, p.UserName, p.Type = id.TokenID, id.UserID, id.UserName, id.Type
+		id.Proposed = p
 	}
 	if t.ExpiresAt != nil {
 		id.ExpiresAt = *t.ExpiresAt
