@@ -13,13 +13,13 @@ import (
 type kind int
 
 const (
-	text      kind = iota // a JSON string
-	list                  // comma-separated and repeatable: a JSON list of strings
-	boolean               // --disabled=true|false: a JSON boolean
-	number                // an integer (query parameters such as --limit)
-	jsonList              // a JSON list given verbatim, such as policy statements
-	rateLimit             // REQUESTS/WINDOW, such as 100/1m: a rate_limit object; none: null
-	jsonObject            // a JSON object given verbatim; none: null
+	text       kind = iota // a JSON string
+	list                   // comma-separated and repeatable: a JSON list of strings
+	boolean                // --disabled=true|false: a JSON boolean
+	number                 // an integer (query parameters such as --limit)
+	jsonList               // a JSON list given verbatim, such as policy statements
+	rateLimit              // REQUESTS/WINDOW, such as 100/1m: a rate_limit object; none: null
+	jsonObject             // a JSON object given verbatim; none: null
 )
 
 // field is one flag of a command that becomes a JSON field of the request
