@@ -21,6 +21,16 @@ const (
 	defaultAdviceDays  = 30
 )
 
+// window reads the query of a usage route: from and to (RFC 3339), and
+// nothing else.
+func (c *call) window() (from, to time.Time, err error) {
+	q, err := query(c.r.URL, "from", "to")
+	if err != nil {
+		return from, to, err
+	}
+	return usageWindow(q)
+}
+
 // usageWindow reads from and to (RFC 3339) of the query.
 func usageWindow(q map[string]string) (from, to time.Time, err error) {
 	to = time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
@@ -65,11 +75,7 @@ func getUserUsage(c *call) error {
 	if err != nil {
 		return err
 	}
-	q, err := query(c.r.URL, "from", "to")
-	if err != nil {
-		return err
-	}
-	from, to, err := usageWindow(q)
+	from, to, err := c.window()
 	if err != nil {
 		return err
 	}
@@ -100,11 +106,7 @@ func getOrgUsage(c *call) error {
 	if err != nil {
 		return err
 	}
-	q, err := query(c.r.URL, "from", "to")
-	if err != nil {
-		return err
-	}
-	from, to, err := usageWindow(q)
+	from, to, err := c.window()
 	if err != nil {
 		return err
 	}

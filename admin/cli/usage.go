@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,26 +8,18 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tokengate/tokengate/module/advice"
+	"github.com/tokengate/tokengate/module/usage"
 )
 
 // The tables of `user usage`, `user advice` and `org usage`: their answers
 // are reports, not lists of plain objects, so printTable cannot show them.
 
-// userUsageAnswer is the part of GET …/users/{user}/usage a table shows.
+// userUsageAnswer is GET …/users/{user}/usage: the report the API writes.
 type userUsageAnswer struct {
-	UserID   string           `json:"user_id"`
-	From     time.Time        `json:"from"`
-	To       time.Time        `json:"to"`
-	Requests int64            `json:"requests"`
-	Outcomes map[string]int64 `json:"outcomes"`
-	Routes   []struct {
-		Account   string `json:"account"`
-		Method    string `json:"method"`
-		Route     string `json:"route"`
-		Statement string `json:"statement"`
-		Outcome   string `json:"outcome"`
-		Count     int64  `json:"count"`
-	} `json:"routes"`
+	UserID string `json:"user_id"`
+	usage.Report
 }
 
 // printUserUsage prints a user's usage: what window it is, then one line
@@ -102,30 +93,7 @@ func printOrgUsage(w io.Writer, body []byte) error {
 // it did not use, and each suggestion with the body of the user update
 // that follows it (and the policy to create first, for kind policy).
 func printAdvice(w io.Writer, body []byte) error {
-	var a struct {
-		UserID           string    `json:"user_id"`
-		From             time.Time `json:"from"`
-		To               time.Time `json:"to"`
-		Requests         int64     `json:"requests"`
-		Admitted         int64     `json:"admitted"`
-		UsedMethods      []string  `json:"used_methods"`
-		UnusedAccounts   []string  `json:"unused_accounts"`
-		UnusedStatements []struct {
-			Policy    string `json:"policy"`
-			Index     int    `json:"index"`
-			Statement struct {
-				Effect  string   `json:"effect"`
-				Methods []string `json:"methods"`
-				Paths   []string `json:"paths"`
-			} `json:"statement"`
-		} `json:"unused_statements"`
-		Suggestions []struct {
-			Kind   string          `json:"kind"`
-			Why    string          `json:"why"`
-			Patch  json.RawMessage `json:"patch"`
-			Policy json.RawMessage `json:"policy"`
-		} `json:"suggestions"`
-	}
+	var a advice.Advice
 	if err := json.Unmarshal(body, &a); err != nil {
 		return fmt.Errorf("the answer is not advice: %v", err)
 	}
@@ -163,9 +131,11 @@ func printAdvice(w io.Writer, body []byte) error {
 	fmt.Fprintln(tw, "KIND\tWHY\tPATCH")
 	var drafts []string
 	for _, s := range a.Suggestions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Kind, s.Why, compact(s.Patch))
-		if len(s.Policy) > 0 && string(s.Policy) != "null" {
-			drafts = append(drafts, compact(s.Policy))
+		patch, _ := json.Marshal(s.Patch)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Kind, s.Why, patch)
+		if s.Policy != nil {
+			draft, _ := json.Marshal(s.Policy)
+			drafts = append(drafts, string(draft))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -206,13 +176,4 @@ func outcomesText(counts map[string]int64) string {
 		return "-"
 	}
 	return strings.Join(parts, ",")
-}
-
-// compact is raw JSON on one line.
-func compact(raw json.RawMessage) string {
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return string(raw)
-	}
-	return b.String()
 }

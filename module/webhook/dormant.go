@@ -4,8 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/tokengate/tokengate/module/store"
 )
 
@@ -13,20 +11,7 @@ import (
 // users that made no request for their organization's dormant_after, and
 // writes user.dormant for each, once until it is used again.
 func (t *term) scanDormant() {
-	tick := time.NewTicker(t.e.cfg.DormantScanInterval)
-	defer tick.Stop()
-	for {
-		if err := t.dormantOnce(); err != nil && t.ctx.Err() == nil {
-			t.e.log.Debug("looking for dormant users", zap.Error(err))
-		} else if err == nil {
-			t.e.dormantScans.Add(1)
-		}
-		select {
-		case <-t.ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	t.every(t.e.cfg.DormantScanInterval, "looking for dormant users", t.dormantOnce, &t.e.dormantScans)
 }
 
 // DormantReported counts the user.dormant events this engine wrote.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,13 +41,20 @@ func warningFor(now, at time.Time) (window string, wider []string, ok bool) {
 // scanExpiring looks, every ScanInterval while the term lasts, for tokens
 // entering a warning window, and writes token.expiring for each, once.
 func (t *term) scanExpiring() {
-	tick := time.NewTicker(t.e.cfg.ScanInterval)
+	t.every(t.e.cfg.ScanInterval, "looking for expiring tokens", t.scanOnce, &t.e.scans)
+}
+
+// every runs once at once, then every interval while the term lasts. A
+// failure is logged (at debug: the store's health is logged elsewhere),
+// a success counted in done.
+func (t *term) every(interval time.Duration, what string, once func() error, done *atomic.Int64) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if err := t.scanOnce(); err != nil && t.ctx.Err() == nil {
-			t.e.log.Debug("looking for expiring tokens", zap.Error(err))
+		if err := once(); err != nil && t.ctx.Err() == nil {
+			t.e.log.Debug(what, zap.Error(err))
 		} else if err == nil {
-			t.e.scans.Add(1)
+			done.Add(1)
 		}
 		select {
 		case <-t.ctx.Done():
