@@ -1885,6 +1885,8 @@ const REFUSAL_LABELS = {
   store_unavailable: "The store was unavailable",
 };
 const SUGGESTION_LABELS = { role: "Narrower role", accounts: "Fewer accounts", policy: "A policy of what it uses", disable: "Disable" };
+// The suggestions that change rights, which may be tried first.
+const TRIABLE = new Set(["role", "accounts", "policy"]);
 // Series colours are classes of app.css (the policy allows no inline
 // style): admitted first, then the refusals, busiest first.
 const SERIES = 6;
@@ -1899,7 +1901,9 @@ function clearUsage() {
   usageView.user = null;
   usageView.generation++;
   for (const id of ["usage-chart", "usage-legend", "usage-hours-head", "usage-hours-body", "usage-routes-body",
-    "usage-refusals-body", "advice-accounts", "advice-statements", "advice-suggestions"]) $(id).replaceChildren();
+    "usage-refusals-body", "advice-accounts", "advice-statements", "advice-suggestions",
+    "trial-rights", "trial-routes-body"]) $(id).replaceChildren();
+  $("trial-panel").hidden = true;
 }
 
 const outcomeLabel = (o) => (o === "admitted" ? "Admitted" : REFUSAL_LABELS[o] || o);
@@ -1923,6 +1927,7 @@ async function renderUsage() {
   view.setAttribute("aria-busy", "true");
   clearError($("usage-error"));
   clearError($("advice-error"));
+  clearError($("trial-error"));
   const hours = usageHours();
   // Whole hours, up to the end of the hour under way, as the API counts.
   const to = new Date(Math.floor(Date.now() / HOUR) * HOUR + HOUR);
@@ -1939,6 +1944,7 @@ async function renderUsage() {
     usageView.user = u;
     drawUsageHeader(u);
     drawUsage(usage);
+    drawTrial(u, usage);
     drawAdvice(u, advice);
   } catch (err) {
     if (!stale()) report(err, $("usage-error"), "Could not read the usage: ");
@@ -2099,6 +2105,101 @@ function drawChart(report, outcomes, series) {
       `${hourFormat.format(new Date(report.hours[busiest].hour))}, had ${countFormat.format(totals[busiest])}.`;
 }
 
+// ---- the trial: rights tried before they are enforced -------------------------
+
+// drawTrial shows the user's proposed rights, when it has some, and the
+// requests of the window they would have refused.
+function drawTrial(u, report) {
+  const p = u.proposed;
+  $("trial-panel").hidden = !p;
+  if (!p) {
+    $("trial-rights").replaceChildren();
+    $("trial-routes-body").replaceChildren();
+    return;
+  }
+  const now = (text) => el("span", { class: "hint", text: ` (now ${text})` });
+  const list = (ids, label) => (ids || []).length ? (ids || []).map(label).join(", ") : "none";
+  const rights = [el("dt", { text: "Role" }),
+    el("dd", { "data-role": p.role }, ROLE_LABELS[p.role] || p.role, p.role !== u.role ? now(ROLE_LABELS[u.role] || u.role) : null)];
+  if (u.level !== "account") {
+    rights.push(el("dt", { text: "Accounts" }), el("dd", {}, list(p.accounts, accountLabel),
+      sameMembers(p.accounts, u.accounts) ? null : now(list(u.accounts, accountLabel))));
+  }
+  if (p.role === "policy") {
+    rights.push(el("dt", { text: "Policies" }), el("dd", {}, list(p.policies, policyLabel),
+      u.role === "policy" && !sameMembers(p.policies, u.policies) ? now(list(u.policies, policyLabel)) : null));
+  }
+  $("trial-rights").replaceChildren(...rights);
+
+  const admitted = report.outcomes.admitted || 0;
+  const n = report.would_refuse || 0;
+  $("trial-summary").textContent = `Would have refused ${countFormat.format(n)} ${n === 1 ? "request" : "requests"}` +
+    ` of the ${countFormat.format(admitted)} admitted in this window.`;
+  const routes = (report.would_refuse_routes || []).slice(0, ROUTES_SHOWN);
+  $("trial-routes-body").replaceChildren(...routes.map((r) => el("tr", {
+    "data-method": r.method, "data-route": r.route, "data-account": r.account || "", "data-outcome": r.outcome,
+    "data-count": String(r.count),
+  },
+    el("td", {}, el("code", { text: r.method })),
+    el("th", { scope: "row" }, el("code", { text: r.route })),
+    el("td", { text: r.account ? accountLabel(r.account) : "—" }),
+    el("td", {}, el("code", { text: r.outcome }), el("span", { class: "block hint", text: outcomeLabel(r.outcome) })),
+    el("td", { class: "num", text: countFormat.format(r.count) }))));
+  $("trial-routes-wrap").hidden = routes.length === 0;
+}
+
+// sameMembers: the same IDs, in any order.
+const sameMembers = (a, b) => JSON.stringify([...(a || [])].sort()) === JSON.stringify([...(b || [])].sort());
+
+// trialCommit is the PATCH that makes the proposed rights the user's own
+// and ends the trial, in one change.
+function trialCommit(u) {
+  const p = u.proposed;
+  const patch = { role: p.role };
+  if (u.level !== "account") patch.accounts = p.accounts || [];
+  if (p.role === "policy") patch.policies = p.policies || [];
+  patch.proposed = null;
+  return patch;
+}
+
+// changeTrial asks, then sends the trial's commit or its end as an
+// ordinary PATCH of the user, and reads the view again.
+async function changeTrial(commit, opener) {
+  const u = usageView.user;
+  if (!u || !u.proposed) return;
+  const patch = commit ? trialCommit(u) : { proposed: null };
+  const what = commit ? "Commit the trial" : "End the trial";
+  const confirmed = await confirmAction(commit ? {
+    title: `Commit the rights under trial of ${u.name}?`,
+    message: `${u.name} is changed: ${JSON.stringify(patch)}. The rights apply at once, on every gateway: ` +
+      `the requests the trial counted as refused are refused from now on.`,
+    yes: "Commit",
+  } : {
+    title: `End the trial of ${u.name}?`,
+    message: `The rights under trial are dropped (${JSON.stringify(patch)}); ${u.name} keeps its own rights.`,
+    yes: "End trial",
+  }, opener, $("trial-title"));
+  if (!confirmed) return;
+  const errorRegion = $("trial-error");
+  clearError(errorRegion);
+  opener.disabled = true;
+  try {
+    const updated = await call("PATCH", orgPath(`/users/${enc(u.id)}`), patch);
+    say(commit ? `Trial committed: ${updated.name} has the rights it tried, from now on.`
+      : `Trial ended: ${updated.name} keeps its own rights.`);
+    $("usage-title").focus();
+    await renderUsage();
+  } catch (err) {
+    report(err, errorRegion, `Could not ${what.toLowerCase()}: `);
+    if (!$("trial-panel").hidden) opener.focus();
+  } finally {
+    opener.disabled = false;
+  }
+}
+
+$("trial-commit").addEventListener("click", () => changeTrial(true, $("trial-commit")));
+$("trial-end").addEventListener("click", () => changeTrial(false, $("trial-end")));
+
 // ---- advice -------------------------------------------------------------------
 
 function drawAdvice(u, advice) {
@@ -2121,6 +2222,11 @@ function suggestionCard(u, sg) {
   const label = SUGGESTION_LABELS[sg.kind] || sg.kind;
   const apply = el("button", { type: "button", class: "primary small apply-suggestion" }, "Apply", srOnly(`: ${label}`));
   apply.addEventListener("click", () => applySuggestion(u, sg, apply));
+  let tryFirst = null;
+  if (TRIABLE.has(sg.kind)) {
+    tryFirst = el("button", { type: "button", class: "secondary small try-suggestion" }, "Try first", srOnly(`: ${label}`));
+    tryFirst.addEventListener("click", () => applySuggestion(u, sg, tryFirst, true));
+  }
   return el("article", { class: "suggestion", "data-kind": sg.kind },
     el("h4", {}, label, " ", el("code", { class: "hint", text: sg.kind })),
     el("p", { text: `Why: ${sg.why}.` }),
@@ -2128,7 +2234,7 @@ function suggestionCard(u, sg) {
     sg.policy ? el("pre", { class: "json policy-draft", text: jsonText(sg.policy) }) : null,
     el("p", { class: "hint", text: sg.policy ? "Then changes the user (PATCH), naming the new policy:" : "Changes the user (PATCH):" }),
     el("pre", { class: "json patch", text: jsonText(sg.patch) }),
-    el("div", { class: "actions" }, apply));
+    el("div", { class: "actions" }, apply, tryFirst));
 }
 
 // jsonText shows a value as indented JSON, lists of plain values on one
@@ -2149,12 +2255,32 @@ function withPolicyID(value, id) {
   return value;
 }
 
+// trialOf is a suggestion's patch as proposed rights: the rights it names,
+// the user's own for the rest (accounts of an organization-level user; the
+// policies of a user of the policy role that stays so).
+function trialOf(u, patch) {
+  const proposed = { role: patch.role ?? u.role };
+  if (u.level !== "account") proposed.accounts = patch.accounts ?? u.accounts ?? [];
+  const policies = patch.policies ?? (u.role === "policy" && proposed.role === "policy" ? u.policies : undefined);
+  if (policies !== undefined) proposed.policies = policies;
+  return { proposed };
+}
+
 // applySuggestion asks, then sends the suggestion as the API's own calls:
 // the policy draft first when there is one, then an ordinary PATCH of the
-// user. A policy created for a PATCH that is refused is deleted again.
-async function applySuggestion(u, sg, opener) {
+// user — with trial, a PATCH of its proposed rights instead, not enforced.
+// A policy created for a PATCH that is refused is deleted again.
+async function applySuggestion(u, sg, opener, trial = false) {
   const label = SUGGESTION_LABELS[sg.kind] || sg.kind;
-  const confirmed = await confirmAction({
+  const shown = trial ? trialOf(u, sg.patch) : sg.patch;
+  const confirmed = await confirmAction(trial ? {
+    title: `Try "${label}" on ${u.name} first?`,
+    message: (sg.policy ? `A new policy, "${sg.policy.name}", is created, then ` : "") +
+      `${u.name} gets rights under trial: ${JSON.stringify(shown)}` +
+      (u.proposed ? `, in place of those it is trying` : "") +
+      `. They are not enforced: every gateway keeps admitting by its own rights and counts the requests these would refuse.`,
+    yes: "Try first",
+  } : {
     title: `Apply "${label}" to ${u.name}?`,
     message: (sg.policy ? `A new policy, "${sg.policy.name}", is created, then ` : "") +
       `${u.name} is changed: ${JSON.stringify(sg.patch)}. It applies at once, on every gateway.`,
@@ -2166,12 +2292,19 @@ async function applySuggestion(u, sg, opener) {
   opener.disabled = true;
   let created = null;
   try {
-    let patch = sg.patch;
+    let patch = shown;
     if (sg.policy) {
       created = await call("POST", orgPath("/policies"), sg.policy);
       patch = withPolicyID(patch, created.id);
     }
     const updated = await call("PATCH", orgPath(`/users/${enc(u.id)}`), patch);
+    if (trial) {
+      say(`${label} under trial: ${updated.name} keeps its rights; the requests the trial would refuse are counted.`);
+      $("usage-title").focus();
+      await renderUsage();
+      if (!$("trial-panel").hidden) $("trial-title").focus();
+      return;
+    }
     say(`${label} applied: ${updated.name} is changed, from now on.`);
     $("advice-title").focus();
     await renderUsage();
@@ -2182,7 +2315,7 @@ async function applySuggestion(u, sg, opener) {
         () => ` (the policy ${created.id} created for it is deleted again)`,
         () => ` (the policy ${created.id} created for it remains)`);
     }
-    report(err, errorRegion, `Could not apply "${label}"${undone}: `);
+    report(err, errorRegion, `Could not ${trial ? "try" : "apply"} "${label}"${undone}: `);
     if (opener.isConnected) {
       opener.disabled = false;
       opener.focus();
