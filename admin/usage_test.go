@@ -364,3 +364,24 @@ func TestReportOnly(t *testing.T) {
 		t.Errorf("enforced, the rights refused %v; report-only counted %v", refused, would)
 	}
 }
+
+// TestStaleProposalNeverBlocksAChange: proposed rights whose policy was
+// deleted end with the next change of the user; disabling it works.
+func TestStaleProposalNeverBlocksAChange(t *testing.T) {
+	e := startEnv(t)
+	w := e.setup()
+	userID, _ := e.programmatic(w.org, map[string]any{"level": "account", "account": w.a1, "role": "viewer"})
+	pol := e.must(e.call("", "POST", "/orgs/"+w.org+"/policies", map[string]any{"name": "pz", "account": w.a1, "statements": []map[string]any{
+		{"effect": "allow", "methods": []string{"GET"}, "paths": []string{"/api/**"}}}}), 201).field(t, "id")
+	path := "/orgs/" + w.org + "/users/" + userID
+	e.must(e.call("", "PATCH", path, map[string]any{"proposed": map[string]any{"role": "policy", "policies": []string{pol}}}), 200)
+	e.must(e.call("", "DELETE", "/orgs/"+w.org+"/policies/"+pol, nil), 204)
+	var u struct {
+		Disabled bool
+		Proposed map[string]any
+	}
+	e.must(e.call(w.acctAdminA1, "PATCH", path, map[string]any{"disabled": true}), 200).json(t, &u)
+	if !u.Disabled || u.Proposed != nil {
+		t.Errorf("after disabling: %+v", u)
+	}
+}

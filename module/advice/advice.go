@@ -146,9 +146,12 @@ func For(u *store.User, policies []store.Policy, report *usage.Report) Advice {
 // was admitted with on each route (the route and below it).
 func policySuggestion(u *store.User, routes map[string]map[string]bool) (Suggestion, bool) {
 	names := make([]string, 0, len(routes))
-	for r := range routes {
-		if r == usage.OtherRoute {
-			return Suggestion{}, false // too many routes to list
+	for r, methods := range routes {
+		// Routes are what clients sent: one with a wildcard, or that is
+		// no path pattern, or a method counted as OTHER, cannot be
+		// allowed exactly; nor can routes past the count (other).
+		if r == usage.OtherRoute || strings.Contains(r, "*") || usage.Printable(r) != r || policy.ValidatePattern(r) != nil || methods["OTHER"] {
+			return Suggestion{}, false
 		}
 		names = append(names, r)
 	}

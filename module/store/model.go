@@ -107,7 +107,7 @@ func (o *Org) boundLifetime(t *Token, now time.Time) error {
 	switch {
 	case t.ExpiresAt == nil:
 		t.ExpiresAt = &limit
-	case t.ExpiresAt.After(limit.Add(time.Minute)): // a minute for the clocks of the caller and the store
+	case t.ExpiresAt.After(limit):
 		return &FieldError{"expires_in", fmt.Sprintf("organization %s allows tokens of at most %s (max_token_lifetime)", o.ID, o.MaxTokenLifetime)}
 	}
 	return nil

@@ -158,6 +158,12 @@ func (s *Store) UpdateUser(ctx context.Context, org, id string, change func(u *U
 			}
 			u.Accounts = live
 		}
+		// Proposed rights whose accounts or policies went away, or
+		// moved, are a trial that cannot run: they end, rather than
+		// block every change to the user (disabling it included).
+		if shadow := u.WithProposed(); shadow != nil && r.userRefsExist(shadow) != nil {
+			u.Proposed = nil
+		}
 		if err := change(&u); err != nil {
 			return nil, callerError{err}
 		}

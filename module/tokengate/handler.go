@@ -450,7 +450,7 @@ func (h *Handler) count(r *http.Request, id *verify.Identity, account string, st
 		if addr := httpauth.ClientIP(r); addr.IsValid() {
 			ip = addr.String()
 		}
-		v.NoteClient(id, ip, r.UserAgent(), now)
+		v.NoteClient(id, ip, usage.Printable(r.UserAgent()), now)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Admitted is the outcome of a request the gateway let through; any other
@@ -107,8 +109,12 @@ func (u *userCells) add(cell Cell) *atomic.Int64 {
 		}
 	}
 	// The strings may be slices of the request; the map outlives it.
+	// A route is kept printable: it reaches terminals and pages.
 	cell.Account = strings.Clone(cell.Account)
-	cell.Route = strings.Clone(cell.Route)
+	cell.Route = Printable(cell.Route)
+	if n := u.cells[cell]; n != nil {
+		return n
+	}
 	n := new(atomic.Int64)
 	u.cells[cell] = n
 	return n
@@ -191,3 +197,16 @@ func Method(m string) string {
 }
 
 var methods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// Printable returns s with every byte that is not valid UTF-8 and every
+// rune that is not printable (control characters, bidirectional and other
+// format characters) replaced by "?", always as a copy of its own: text a
+// client chose, shown to admins in terminals and pages.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+}

@@ -3,6 +3,7 @@ package usage
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -212,5 +213,24 @@ func BenchmarkRollupBytes(b *testing.B) {
 			}
 			b.ReportMetric(float64(size), "bytes/user-day")
 		})
+	}
+}
+
+// TestRoutesKeptPrintable: what a client puts in a path reaches admins'
+// terminals and pages only as printable text.
+func TestRoutesKeptPrintable(t *testing.T) {
+	c := NewCounter()
+	for _, p := range []string{"/api/\x1b]0;pwned\x07/x", "/api/a\r\nforged line/x", "/api/\u202egnp.exe/x", "/api/\xff/x"} {
+		c.Count("acme", "u-1", at, Cell{Method: "GET", Route: Route(p), Outcome: Admitted})
+		c.Count("acme", "u-1", at, Cell{Method: "GET", Route: Route(p), Outcome: Admitted})
+	}
+	got := c.Harvest(at)
+	for cell, n := range got[0].Cells {
+		if cell.Route != Printable(cell.Route) || strings.ContainsAny(cell.Route, "\x1b\x07\r\n\u202e") || n != 2 {
+			t.Errorf("route %q counted %d", cell.Route, n)
+		}
+	}
+	if Printable("deploy-bot/1.2 (linux)") != "deploy-bot/1.2 (linux)" {
+		t.Error("printable text was changed")
 	}
 }

@@ -99,9 +99,13 @@ func (v *Verifier) recordUse() {
 		case <-r.C:
 			v.flushRequests(v.ctx)
 		case <-v.ctx.Done():
+			// Both within the same 2 s, side by side: with etcd gone,
+			// closing waits no longer than it did for one.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			v.flushUse(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() { v.flushUse(ctx) })
 			v.flushRequests(ctx)
+			wg.Wait()
 			cancel()
 			return
 		}
