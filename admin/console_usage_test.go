@@ -222,12 +222,15 @@ func routeCounts(routes []usageRoute) map[string]int64 {
 }
 
 // TestConsoleUserListUsage: the list shows each user's requests of the
-// last 7 days, read in one call per draw, and marks dormant the users
-// created more than 7 days ago that made no request in them.
+// last 7 days, read in one call per draw, and marks dormant, as the
+// gateway reports user.dormant, the users whose last activity (a token's
+// last use, else their creation) is older than the organization's
+// dormant_after.
 func TestConsoleUserListUsage(t *testing.T) {
 	requireChromium(t)
 	e := startConsoleEnv(t)
 	w := e.consoleWorld()
+	e.must(e.call("", "PATCH", "/orgs/"+w.org, map[string]any{"dormant_after": "7d"}), 200)
 	// Users created ten days ago, written as the store would have then.
 	past := store.New(e.etcd.Client(), "/tg")
 	past.Now = func() time.Time { return time.Now().Add(-10 * 24 * time.Hour) }

@@ -580,9 +580,9 @@ document.addEventListener("input", (ev) => {
 // ---- programmatic users ---------------------------------------------------
 
 // usage: user id → its requests in the last 7 days, read once per draw of
-// the list (null when it could not be read: no counts, no dormant badge).
-const users = { target: null, cursor: "", generation: 0, usage: null };
-const DORMANT_DAYS = 7;
+// the list (null when it could not be read: no counts). dormantDays: the
+// organization's dormant_after, read with it (the default, 30, when unset).
+const users = { target: null, cursor: "", generation: 0, usage: null, dormantDays: 30 };
 
 async function loadUsers(target, reset) {
   if (reset) {
@@ -639,6 +639,9 @@ async function loadUsers(target, reset) {
 // default window), in one call, as a map of user id → {requests, refused}.
 async function loadOrgUsage() {
   try {
+    const org = await call("GET", orgPath());
+    const days = /^([1-9][0-9]*)d$/.exec(org.dormant_after || "");
+    users.dormantDays = days ? Number(days[1]) : 30;
     const { users: list } = await call("GET", orgPath("/usage"));
     return new Map(list.map((u) => [u.user_id, u]));
   } catch (err) {
@@ -647,10 +650,13 @@ async function loadOrgUsage() {
   }
 }
 
-// isDormant: no request in the 7 days counted and created before them.
-function isDormant(u, used) {
-  if (!users.usage || used) return false;
-  return !!u.created_at && Date.now() - new Date(u.created_at).getTime() > DORMANT_DAYS * 24 * 3600 * 1000;
+// isDormant: as the gateway reports user.dormant — an enabled user whose
+// last activity (its tokens' last use, else its creation) is older than
+// the organization's dormant_after. Unknown tokens: no badge.
+function isDormant(u, tokens, lastUsed) {
+  if (u.disabled || tokens === null || !u.created_at) return false;
+  const last = Math.max(new Date(u.created_at).getTime(), lastUsed ? new Date(lastUsed).getTime() : 0);
+  return Date.now() - last > users.dormantDays * 24 * 3600 * 1000;
 }
 
 function requestsCell(used) {
@@ -689,7 +695,7 @@ async function userRow(u) {
   deleteButton.addEventListener("click", () => deleteUser(u, deleteButton));
   const usageLink = el("a", { href: `#/usage/${enc(u.id)}`, class: "button secondary small usage-link" }, "Usage", srOnly(` of ${u.name}`));
   const used = users.usage ? users.usage.get(u.id) : null;
-  const dormant = isDormant(u, used);
+  const dormant = isDormant(u, tokens, lastUsed);
   const row = el("tr", {
     "data-user-id": u.id,
     "data-name": u.name.toLowerCase(),
@@ -708,7 +714,7 @@ async function userRow(u) {
       u.allowed_cidrs ? el("span", { class: "hint block", text: "Allowed networks: " + u.allowed_cidrs.join(", ") }) : null,
       u.rate_limit ? el("span", { class: "hint block rate-limit", text: "Rate limit: " + rateLabel(u.rate_limit) }) : null,
       u.disabled ? el("span", { class: "badge", text: "disabled" }) : null,
-      dormant ? el("span", { class: "badge dormant", title: `No request in ${DORMANT_DAYS} days`, text: "dormant" }) : null),
+      dormant ? el("span", { class: "badge dormant", title: `No request in ${users.dormantDays} days`, text: "dormant" }) : null),
     el("td", { text: u.type === "programmatic" ? "Programmatic" : "UI" }),
     roleCell(u),
     accountsCell(u),
