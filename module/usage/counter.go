@@ -53,6 +53,9 @@ type userKey struct{ org, user string }
 type userCells struct {
 	mu    sync.RWMutex
 	cells map[Cell]*atomic.Int64
+	// gone: Harvest removed these cells from the counter; a count that
+	// found them before starts over rather than count into them.
+	gone bool
 }
 
 // NewCounter returns an empty counter.
@@ -65,24 +68,32 @@ func NewCounter() *Counter {
 }
 
 // Count adds one request of user in org. Once a cell exists it costs two
-// read-locked map lookups and an atomic add, and allocates nothing.
+// read-locked map lookups and an atomic add, and allocates nothing. The
+// add is made under the user's read lock, so Harvest, which takes it to
+// read and forget cells, never loses a count.
 func (c *Counter) Count(org, user string, at time.Time, cell Cell) {
 	cell.Hour = at.Unix() / 3600
 	sh := &c.shards[maphash.String(c.seed, user)%uint64(len(c.shards))]
 	key := userKey{org, user}
-	sh.mu.RLock()
-	u := sh.users[key]
-	sh.mu.RUnlock()
-	if u == nil {
-		u = sh.add(key)
+	for {
+		sh.mu.RLock()
+		u := sh.users[key]
+		sh.mu.RUnlock()
+		if u == nil {
+			u = sh.add(key)
+		}
+		u.mu.RLock()
+		n := u.cells[cell]
+		if n != nil && !u.gone {
+			n.Add(1)
+			u.mu.RUnlock()
+			return
+		}
+		u.mu.RUnlock()
+		if u.add(cell) {
+			return
+		}
 	}
-	u.mu.RLock()
-	n := u.cells[cell]
-	u.mu.RUnlock()
-	if n == nil {
-		n = u.add(cell)
-	}
-	n.Add(1)
 }
 
 func (sh *shard) add(key userKey) *userCells {
@@ -96,28 +107,31 @@ func (sh *shard) add(key userKey) *userCells {
 	return u
 }
 
-func (u *userCells) add(cell Cell) *atomic.Int64 {
+// add counts one request in cell, making the cell if it is new; false
+// when Harvest removed these cells meanwhile (the caller starts over).
+func (u *userCells) add(cell Cell) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if n := u.cells[cell]; n != nil {
-		return n
+	if u.gone {
+		return false
 	}
-	if len(u.cells) >= MaxCellsPerUser {
+	n := u.cells[cell]
+	if n == nil && len(u.cells) >= MaxCellsPerUser {
 		cell.Route, cell.Statement = OtherRoute, ""
-		if n := u.cells[cell]; n != nil {
-			return n
+		n = u.cells[cell]
+	}
+	if n == nil {
+		// The strings may be slices of the request; the map outlives
+		// it. A route is kept printable: it reaches terminals and pages.
+		cell.Account = strings.Clone(cell.Account)
+		cell.Route = Printable(cell.Route)
+		if n = u.cells[cell]; n == nil {
+			n = new(atomic.Int64)
+			u.cells[cell] = n
 		}
 	}
-	// The strings may be slices of the request; the map outlives it.
-	// A route is kept printable: it reaches terminals and pages.
-	cell.Account = strings.Clone(cell.Account)
-	cell.Route = Printable(cell.Route)
-	if n := u.cells[cell]; n != nil {
-		return n
-	}
-	n := new(atomic.Int64)
-	u.cells[cell] = n
-	return n
+	n.Add(1)
+	return true
 }
 
 // Counted are one user's counts taken by Harvest.
@@ -147,11 +161,11 @@ func (c *Counter) Harvest(now time.Time) []Counted {
 					delete(u.cells, cell)
 				}
 			}
-			empty := len(u.cells) == 0
-			u.mu.Unlock()
-			if empty {
+			if len(u.cells) == 0 {
+				u.gone = true
 				delete(sh.users, key)
 			}
+			u.mu.Unlock()
 			if got.Cells != nil {
 				out = append(out, got)
 			}

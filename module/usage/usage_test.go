@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -232,5 +233,42 @@ func TestRoutesKeptPrintable(t *testing.T) {
 	}
 	if Printable("deploy-bot/1.2 (linux)") != "deploy-bot/1.2 (linux)" {
 		t.Error("printable text was changed")
+	}
+}
+
+// TestHarvestLosesNoCount: counts made while harvests forget idle cells
+// and users (an hour ago's, as at the turn of an hour) are all harvested.
+func TestHarvestLosesNoCount(t *testing.T) {
+	c := NewCounter()
+	const workers, each = 4, 20000
+	done := make(chan struct{})
+	var harvested int64
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			for _, got := range c.Harvest(at.Add(2 * time.Hour)) {
+				for _, n := range got.Cells {
+					harvested += n
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for i := 0; i < each; i++ {
+				c.Count("acme", fmt.Sprintf("u-%d", i%3), at, Cell{Method: "GET", Route: "/r", Outcome: Admitted})
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	for _, got := range c.Harvest(at.Add(2 * time.Hour)) {
+		for _, n := range got.Cells {
+			harvested += n
+		}
+	}
+	if harvested != workers*each {
+		t.Fatalf("harvested %d of %d counts", harvested, workers*each)
 	}
 }
