@@ -1,8 +1,10 @@
 package usage
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -127,12 +129,9 @@ func routeList(counts map[rowKey]int64) []RouteCounts {
 		out = append(out, RouteCounts{Account: k.account, Method: k.method, Route: k.route,
 			Statement: k.statement, Outcome: k.outcome, Count: n})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Count != b.Count {
-			return a.Count > b.Count
-		}
-		return fmt.Sprint(a) < fmt.Sprint(b)
+	slices.SortFunc(out, func(a, b RouteCounts) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Method, b.Method),
+			cmp.Compare(a.Route, b.Route), cmp.Compare(a.Statement, b.Statement), cmp.Compare(a.Outcome, b.Outcome))
 	})
 	return out
 }

@@ -21,7 +21,7 @@ const usageFlushEvery = 10 * time.Second
 // write per request.
 type lastUses struct {
 	mu      sync.Mutex
-	pending map[string]store.Use // by token ID
+	pending map[string]*store.Use // by token ID
 }
 
 // noteUse records that id's token was used at now. On the request path it
@@ -33,11 +33,23 @@ func (v *Verifier) noteUse(id *Identity, now time.Time) {
 		return
 	}
 	v.usage.mu.Lock()
-	if v.usage.pending == nil {
-		v.usage.pending = make(map[string]store.Use)
-	}
-	v.usage.pending[id.TokenID] = store.Use{Org: id.Org, User: id.UserID, Token: id.TokenID, At: now}
+	u := v.usage.pendingFor(id, now)
+	u.At = now
 	v.usage.mu.Unlock()
+}
+
+// pendingFor returns the use to be written for id's token, made (at now)
+// if there is none yet; the caller holds mu.
+func (p *lastUses) pendingFor(id *Identity, now time.Time) *store.Use {
+	if p.pending == nil {
+		p.pending = make(map[string]*store.Use)
+	}
+	u := p.pending[id.TokenID]
+	if u == nil {
+		u = &store.Use{Org: id.Org, User: id.UserID, Token: id.TokenID, At: now}
+		p.pending[id.TokenID] = u
+	}
+	return u
 }
 
 // ClientDue reports whether the client of a request carrying id's token is
@@ -53,16 +65,8 @@ func (id *Identity) ClientDue(now time.Time) bool {
 // its last-use time.
 func (v *Verifier) NoteClient(id *Identity, ip, userAgent string, now time.Time) {
 	v.usage.mu.Lock()
-	defer v.usage.mu.Unlock()
-	if v.usage.pending == nil {
-		v.usage.pending = make(map[string]store.Use)
-	}
-	u, ok := v.usage.pending[id.TokenID]
-	if !ok {
-		u = store.Use{Org: id.Org, User: id.UserID, Token: id.TokenID, At: now}
-	}
-	u.Client = &store.Client{IP: ip, UserAgent: userAgent}
-	v.usage.pending[id.TokenID] = u
+	v.usage.pendingFor(id, now).Client = &store.Client{IP: ip, UserAgent: userAgent}
+	v.usage.mu.Unlock()
 }
 
 // flushUse writes the recorded use to the store.
@@ -76,7 +80,7 @@ func (v *Verifier) flushUse(ctx context.Context) {
 	}
 	uses := make([]store.Use, 0, len(pending))
 	for _, u := range pending {
-		uses = append(uses, u)
+		uses = append(uses, *u)
 	}
 	if err := v.store.RecordUses(ctx, uses); err != nil {
 		// Losing a last_used_at update is harmless; say so and move on.
