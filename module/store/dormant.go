@@ -30,8 +30,8 @@ func (s *Store) LastActivity(ctx context.Context) (map[string]time.Time, error) 
 	for _, root := range []string{s.lastUsedRoot(), s.legacyLastUsedPrefix()} {
 		err := scanAll(ctx, s, root, func(key, value []byte) error {
 			parts := strings.Split(strings.TrimPrefix(string(key), root), "/")
-			t, err := time.Parse(time.RFC3339Nano, string(value))
-			if len(parts) != 3 || err != nil {
+			t, ok := parseLastUsed(value)
+			if len(parts) != 3 || !ok {
 				return nil // a damaged time is a missing one
 			}
 			if k := parts[0] + "/" + parts[1]; t.After(out[k]) {
@@ -103,7 +103,7 @@ func (s *Store) ReportDormant(ctx context.Context, lead Leadership, org, user st
 				return nil, err
 			}
 			for _, kv := range kvs {
-				if t, err := time.Parse(time.RFC3339Nano, string(kv.Value)); err == nil && t.After(last) {
+				if t, ok := parseLastUsed(kv.Value); ok && t.After(last) {
 					last = t
 				}
 			}

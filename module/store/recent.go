@@ -33,8 +33,8 @@ func (s *Store) RecentlyUsed(ctx context.Context, since time.Time, limit int, pa
 	for _, root := range []string{s.lastUsedRoot(), s.legacyLastUsedPrefix()} {
 		var rev int64
 		err := s.pages(ctx, root, &rev, page, false, func(kv *mvccpb.KeyValue) error {
-			at, err := time.Parse(time.RFC3339Nano, string(kv.Value))
-			if err != nil || at.Before(since) {
+			at, ok := parseLastUsed(kv.Value)
+			if !ok || at.Before(since) {
 				return nil // a damaged time is only a missing time
 			}
 			parts := strings.Split(strings.TrimPrefix(string(kv.Key), root), "/")

@@ -79,7 +79,7 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 			if !ValidOrgID(u.Org) || !ValidUserID(u.User) || !ValidTokenID(u.Token) {
 				continue
 			}
-			then := []clientv3.Op{clientv3.OpPut(s.lastUsedKey(u.Org, u.User, u.Token), u.At.UTC().Format(time.RFC3339Nano))}
+			then := []clientv3.Op{clientv3.OpPut(s.lastUsedKey(u.Org, u.User, u.Token), lastUsedValue(u.At))}
 			if u.Client != nil {
 				c := *u.Client
 				if len(c.UserAgent) > MaxUserAgent {
@@ -107,6 +107,15 @@ func (s *Store) RecordUses(ctx context.Context, uses []Use) error {
 	return nil
 }
 
+// lastUsedValue and parseLastUsed write and read a last-use time as its
+// key holds it; a value that does not parse is a missing time.
+func lastUsedValue(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseLastUsed(v []byte) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, string(v))
+	return t, err == nil
+}
+
 // lastUsed reads the last-use times of a user's tokens, where this
 // schema and the one before keep them: the later time wins.
 func (s *Store) lastUsed(ctx context.Context, org, user string) (map[string]time.Time, error) {
@@ -120,8 +129,8 @@ func (s *Store) lastUsed(ctx context.Context, org, user string) (map[string]time
 	out := make(map[string]time.Time)
 	for i, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
-			t, err := time.Parse(time.RFC3339Nano, string(kv.Value))
-			if err != nil {
+			t, ok := parseLastUsed(kv.Value)
+			if !ok {
 				continue // a damaged time is only a missing time
 			}
 			tok := strings.TrimPrefix(string(kv.Key), prefixes[i])
