@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/usage"
 )
 
 // Request counts (module/usage) live under /_usage/<day>/<org>/<user>/<gw>:
@@ -19,19 +21,13 @@ func (s *Store) usageUserPrefix(day, org, user string) string {
 	return s.usageOrgPrefix(day, org) + user + "/"
 }
 
-// UsageRollup is one gateway's rollup of one user's requests on one day.
-type UsageRollup struct {
-	Day, Org, User string
-	Value          []byte
-}
-
 // rollupBatch bounds the rollups written per etcd request.
 const rollupBatch = 64
 
 // PutUsage writes a gateway's rollups, rollupBatch to an etcd request,
 // each request with its own deadline (the store's default when ctx has
 // none). It returns how many were written before an error.
-func (s *Store) PutUsage(ctx context.Context, gateway string, rollups []UsageRollup) (int, error) {
+func (s *Store) PutUsage(ctx context.Context, gateway string, rollups []usage.Rollup) (int, error) {
 	written := 0
 	for len(rollups) > 0 {
 		n := min(len(rollups), rollupBatch)
@@ -58,7 +54,7 @@ const MaxUsageDays = 62
 
 // UsageOf reads every gateway's rollups of one user for the given days
 // (at most MaxUsageDays), in one etcd request.
-func (s *Store) UsageOf(ctx context.Context, org, user string, days []string) ([]UsageRollup, error) {
+func (s *Store) UsageOf(ctx context.Context, org, user string, days []string) ([]usage.Rollup, error) {
 	ops := make([]clientv3.Op, 0, len(days))
 	for _, d := range days[:min(len(days), MaxUsageDays)] {
 		ops = append(ops, clientv3.OpGet(s.usageUserPrefix(d, org, user), clientv3.WithPrefix()))
@@ -68,7 +64,7 @@ func (s *Store) UsageOf(ctx context.Context, org, user string, days []string) ([
 
 // OrgUsage reads every gateway's rollups of every user of an organization
 // for the given days (at most MaxUsageDays), in one etcd request.
-func (s *Store) OrgUsage(ctx context.Context, org string, days []string) ([]UsageRollup, error) {
+func (s *Store) OrgUsage(ctx context.Context, org string, days []string) ([]usage.Rollup, error) {
 	ops := make([]clientv3.Op, 0, len(days))
 	for _, d := range days[:min(len(days), MaxUsageDays)] {
 		ops = append(ops, clientv3.OpGet(s.usageOrgPrefix(d, org), clientv3.WithPrefix()))
@@ -76,7 +72,7 @@ func (s *Store) OrgUsage(ctx context.Context, org string, days []string) ([]Usag
 	return s.readRollups(ctx, ops)
 }
 
-func (s *Store) readRollups(ctx context.Context, ops []clientv3.Op) ([]UsageRollup, error) {
+func (s *Store) readRollups(ctx context.Context, ops []clientv3.Op) ([]usage.Rollup, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -86,7 +82,7 @@ func (s *Store) readRollups(ctx context.Context, ops []clientv3.Op) ([]UsageRoll
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	var out []UsageRollup
+	var out []usage.Rollup
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			// <day>/<org>/<user>/<gateway>
@@ -94,7 +90,7 @@ func (s *Store) readRollups(ctx context.Context, ops []clientv3.Op) ([]UsageRoll
 			if len(parts) != 4 {
 				continue
 			}
-			out = append(out, UsageRollup{Day: parts[0], Org: parts[1], User: parts[2], Value: kv.Value})
+			out = append(out, usage.Rollup{Day: parts[0], Org: parts[1], User: parts[2], Value: kv.Value})
 		}
 	}
 	return out, nil

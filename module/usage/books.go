@@ -28,7 +28,8 @@ type Day struct {
 	Rows []Row `json:"rows"`
 }
 
-// Rollup is a day rollup to write: whose, which day, and its encoding.
+// Rollup is one gateway's day rollup of one user: whose, which day, and
+// its encoding, as the gateway writes it and the store gives it back.
 type Rollup struct {
 	Day, Org, User string
 	Value          []byte

@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/tokengate/tokengate/module/store"
 	"github.com/tokengate/tokengate/module/usage"
 )
 
@@ -55,11 +54,7 @@ func (v *Verifier) FlushRequests(ctx context.Context) error {
 	books := v.rollups.books
 	books.Add(v.requests.Harvest(now))
 	changed := books.Changed()
-	rs := make([]store.UsageRollup, len(changed))
-	for i, c := range changed {
-		rs[i] = store.UsageRollup{Day: c.Day, Org: c.Org, User: c.User, Value: c.Value}
-	}
-	n, err := v.store.PutUsage(ctx, v.rollups.gateway, rs)
+	n, err := v.store.PutUsage(ctx, v.rollups.gateway, changed)
 	books.Written(changed[:n], now)
 	return err
 }
