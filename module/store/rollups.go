@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -110,15 +111,9 @@ func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error
 	return resp.Deleted, nil
 }
 
-// validDay reports whether d is a day as rollup keys write it, YYYY-MM-DD.
+// validDay reports whether d is a day as rollup keys write it
+// (usage.DayLayout).
 func validDay(d string) bool {
-	if len(d) != 10 || d[4] != '-' || d[7] != '-' {
-		return false
-	}
-	for i, c := range []byte(d) {
-		if i != 4 && i != 7 && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
+	_, err := time.Parse(usage.DayLayout, d)
+	return err == nil
 }
