@@ -58,8 +58,8 @@ func (s *Store) AllExpiryWarnings(ctx context.Context) (map[string]*ExpiryWarnin
 // ("7d", "1d") ahead of its expiry, and records in the same transaction
 // that it did, together with the wider windows in also, so that no
 // gateway sends it again. It reports whether it wrote the event: not when
-// the token is gone, its expiry changed, or the warning was already
-// recorded. The transaction is guarded by the leadership.
+// the token is gone, its expiry changed, the warning was already
+// recorded, or the user is disabled (the window is then recorded alone). The transaction is guarded by the leadership.
 func (s *Store) WarnExpiring(ctx context.Context, lead Leadership, t *Token, window string, also []string) (bool, error) {
 	if t.ExpiresAt == nil || !ValidOrgID(t.Org) || !ValidUserID(t.User) || !ValidTokenID(t.ID) {
 		return false, nil
@@ -99,6 +99,11 @@ func (s *Store) WarnExpiring(ctx context.Context, lead Leadership, t *Token, win
 		}
 		var w writes
 		w.put(s.expiringKey(t.Org, t.User, t.ID), marks)
+		if u.Disabled {
+			// Nobody can use the token while its user is disabled: the
+			// window passes without a warning, and is not warned of later.
+			return w.ops, w.err
+		}
 		wrote = true
 		return s.withEvent(&w, Event{Org: t.Org, Actor: System, Action: ActionTokenExpiring, Target: t.ID,
 			Account: u.Account, User: t.User, Window: window, ExpiresAt: &at})

@@ -214,8 +214,30 @@ func TestWarnExpiring(t *testing.T) {
 	if ok, err := s.WarnExpiring(ctx, lead, &other, "1d", nil); ok || !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("a deposed leader's warning: %v %v", ok, err)
 	}
-	if err := s.RevokeToken(ctx, f.org, u.ID, created.ID, operator); err != nil {
+	// A disabled user's token: the window is recorded, no event written.
+	_, nt2 := newToken(t, token.Programmatic)
+	nt2.Token.Org, nt2.Token.User, nt2.Token.ExpiresAt = f.org, u.ID, &at
+	second, err := s.CreateToken(ctx, nt2, nil, operator)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, f.org, u.ID, func(u *User) error { u.Disabled = true; return nil }, operator); err != nil {
+		t.Fatal(err)
+	}
+	lead = leadership(t, s)
+	before, _, _ := s.ListEvents(ctx, f.org, "", 1, "")
+	if ok, err := s.WarnExpiring(ctx, lead, second, "1d", nil); ok || err != nil {
+		t.Fatalf("a disabled user's token warned: %v %v", ok, err)
+	}
+	after, _, _ := s.ListEvents(ctx, f.org, "", 1, "")
+	marks, _ = s.AllExpiryWarnings(ctx)
+	if after[0].Seq != before[0].Seq || !marks[f.org+"/"+u.ID+"/"+second.ID].Has("1d", at) {
+		t.Fatalf("disabled user's token: event %+v, marks %+v", after[0], marks)
+	}
+	for _, id := range []string{created.ID, second.ID} {
+		if err := s.RevokeToken(ctx, f.org, u.ID, id, operator); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if marks, _ := s.AllExpiryWarnings(ctx); len(marks) != 0 {
 		t.Fatalf("warnings outlive their token: %v", marks)
