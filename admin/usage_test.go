@@ -243,8 +243,8 @@ func TestAdviceFromUsage(t *testing.T) {
 }
 
 // TestLastUsedFrom: a token's listing names the client address and user
-// agent of its last use, as Caddy saw the client; never for a token not yet
-// used.
+// agent of its last use, as Caddy saw the client, also when the request was
+// refused after the token was found good; never for a token not yet used.
 func TestLastUsedFrom(t *testing.T) {
 	e := startEnv(t)
 	w := e.setup()
@@ -262,10 +262,19 @@ func TestLastUsedFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
+	// A third token, presented on a UI route and refused there, counts as
+	// used: the listing says where a token is being presented.
+	made := e.must(e.call("", "POST", "/orgs/"+w.org+"/users/"+userID+"/tokens", map[string]any{"name": "ui"}), 201)
+	refusedID := made.field(t, "id")
+	e.syncCache()
+	if r := e.gateway(made.field(t, "secret"), "/ui/home"); r.status != 403 || r.code != "programmatic_ui_forbidden" {
+		t.Fatalf("a UI route: %d %s", r.status, r.code)
+	}
 	e.flushUse()
 	var list struct {
 		Tokens []struct {
 			ID           string
+			LastUsedAt   *time.Time `json:"last_used_at"`
 			LastUsedFrom *struct {
 				IP        string `json:"ip"`
 				UserAgent string `json:"user_agent"`
@@ -275,8 +284,11 @@ func TestLastUsedFrom(t *testing.T) {
 	e.must(e.call("", "GET", "/orgs/"+w.org+"/users/"+userID+"/tokens", nil), 200).json(t, &list)
 	for _, tk := range list.Tokens {
 		switch {
-		case tk.ID == second && tk.LastUsedFrom != nil:
-			t.Errorf("a token never used shows a client: %+v", tk.LastUsedFrom)
+		case tk.ID == second && (tk.LastUsedFrom != nil || tk.LastUsedAt != nil):
+			t.Errorf("a token never used shows a use: %+v %v", tk.LastUsedFrom, tk.LastUsedAt)
+		case tk.ID == refusedID && (tk.LastUsedAt == nil || tk.LastUsedFrom == nil):
+			t.Errorf("a token refused on a UI route shows no use: %+v %v", tk.LastUsedFrom, tk.LastUsedAt)
+		case tk.ID == refusedID:
 		case tk.ID != second && (tk.LastUsedFrom == nil || tk.LastUsedFrom.IP != "127.0.0.1" || tk.LastUsedFrom.UserAgent != "deploy-bot/1.2"):
 			t.Errorf("the used token's last client: %+v", tk.LastUsedFrom)
 		}
