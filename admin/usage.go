@@ -31,7 +31,8 @@ func (c *call) window() (from, to time.Time, err error) {
 	return usageWindow(q)
 }
 
-// usageWindow reads from and to (RFC 3339) of the query.
+// usageWindow reads from and to (RFC 3339) of the query, rounded out to
+// whole hours: from down, to up.
 func usageWindow(q map[string]string) (from, to time.Time, err error) {
 	to = time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
 	if v := q["to"]; v != "" {
@@ -44,6 +45,13 @@ func usageWindow(q map[string]string) (from, to time.Time, err error) {
 		if from, err = time.Parse(time.RFC3339Nano, v); err != nil {
 			return from, to, invalid("from", "must be an RFC 3339 time, such as 2026-12-01T00:00:00Z")
 		}
+	}
+	// Rounded out to whole hours: a window always covers what was asked.
+	from = from.UTC().Truncate(time.Hour)
+	if t := to.UTC().Truncate(time.Hour); t.Before(to) {
+		to = t.Add(time.Hour)
+	} else {
+		to = t
 	}
 	switch {
 	case !from.Before(to):
