@@ -334,7 +334,8 @@ func TestUpgradeLosesToALateRegistration(t *testing.T) {
 }
 
 // TestNoteChangeFollowsTheSchemaKey: the watch's news of the schema key
-// decides whether copies are trusted.
+// decides whether copies are trusted, once a sweep has followed the
+// schema's reading.
 func TestNoteChangeFollowsTheSchemaKey(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := ctxT(t)
@@ -342,7 +343,7 @@ func TestNoteChangeFollowsTheSchemaKey(t *testing.T) {
 		t.Fatalf("no schema key: trusted %v, known %v, %v", s.CopiesTrusted(), s.SchemaKnown(), err)
 	}
 	wch := s.Client().Watch(ctx, s.schemaKey())
-	for _, v := range []int{3, 2, 3} {
+	for i, v := range []int{3, 2, 3} {
 		b, _ := json.Marshal(Schema{Version: v})
 		if _, err := s.Client().Put(ctx, s.schemaKey(), string(b)); err != nil {
 			t.Fatal(err)
@@ -350,6 +351,15 @@ func TestNoteChangeFollowsTheSchemaKey(t *testing.T) {
 		wr := <-wch
 		for _, ev := range wr.Events {
 			s.NoteChange(ev)
+		}
+		if first := i == 0; v == 3 && first {
+			// The schema was read anew: copies wait for a sweep.
+			if s.CopiesTrusted() || !s.SweepDue() {
+				t.Fatalf("schema 3 before a sweep: trusted %v, due %v", s.CopiesTrusted(), s.SweepDue())
+			}
+			if _, err := s.SweepCopies(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if s.CopiesTrusted() != (v == 3) {
 			t.Fatalf("schema %d: trusted %v", v, s.CopiesTrusted())
@@ -363,5 +373,132 @@ func TestNoteChangeFollowsTheSchemaKey(t *testing.T) {
 	}
 	if s.CopiesTrusted() {
 		t.Fatal("trusted with the schema key gone")
+	}
+}
+
+// rawPut writes v under key as a gateway that keeps no copies writes it:
+// fault injection, a raw etcd write, the reference under the digest left
+// as it was.
+func rawPut(t *testing.T, s *Store, key string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client().Put(ctxT(t), key, string(b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSweepFindsWhatNobodyWatched: what a gateway that keeps no copies
+// wrote on a store at schema 3 while no gateway of this build watched — a
+// user disabled, a token's expiry moved — is found by the sweep a watch
+// makes as it starts: until the sweep ends, lookups judge by the records;
+// after it, the copies say what the records say. Users whose copies are
+// current, and users without tokens, are not rewritten; a second sweep
+// rewrites nothing.
+func TestSweepFindsWhatNobodyWatched(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	if _, err := s.CheckSchema(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, s)
+	disabled, disabledSecret := f.programmatic(t, nil)
+	expired, expiredSecret := f.programmatic(t, nil)
+	untouched, _ := f.programmatic(t, nil)
+	tokenless, err := s.CreateUser(ctx, User{Org: f.org, Type: TypeUI, Level: LevelAccount, Account: f.act1, Role: RoleViewer, Name: "ui", Email: "ui@example.com"}, nil, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	u, _ := s.GetUser(ctx, f.org, disabled.ID)
+	u.Disabled = true
+	rawPut(t, s, s.userKey(f.org, u.ID), u)
+	records, _ := s.ListTokens(ctx, f.org, expired.ID)
+	rec := records[0]
+	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	rec.ExpiresAt, rec.LastUsedAt = &past, nil
+	rawPut(t, s, s.userTokenKey(f.org, expired.ID, rec.ID), rec)
+	tu, _ := s.GetUser(ctx, f.org, tokenless.ID)
+	tu.Name = "renamed alone"
+	rawPut(t, s, s.userKey(f.org, tu.ID), tu)
+
+	// A watch starts over: the schema is read anew, the copies wait.
+	if err := s.ReadSchema(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if s.CopiesTrusted() || !s.SweepDue() {
+		t.Fatalf("before the sweep: trusted %v, due %v", s.CopiesTrusted(), s.SweepDue())
+	}
+	judge := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			secret string
+			bad    func(l *Lookup) bool
+		}{
+			{disabledSecret, func(l *Lookup) bool { return !l.User.Disabled }},
+			{expiredSecret, func(l *Lookup) bool { return l.Token.ExpiresAt == nil || !l.Token.ExpiresAt.Equal(past) }},
+		} {
+			l, err := s.LookupToken(ctx, token.Sum(c.secret))
+			if err != nil || !l.Found || c.bad(l) {
+				t.Fatalf("%s: lookup %+v %v", when, l, err)
+			}
+		}
+	}
+	before := s.Stats().CopyLookups
+	judge("before the sweep")
+	if s.Stats().CopyLookups != before {
+		t.Fatal("a copy was trusted before the sweep")
+	}
+
+	stale, err := s.StaleUsers(ctx)
+	slices.SortFunc(stale, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+	want := [][2]string{{f.org, disabled.ID}, {f.org, expired.ID}}
+	slices.SortFunc(want, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+	if err != nil || !slices.Equal(stale, want) {
+		t.Fatalf("stale users %v %v, want %v (not %s nor %s)", stale, err, want, untouched.ID, tokenless.ID)
+	}
+	if n, err := s.SweepCopies(ctx); n != 2 || err != nil {
+		t.Fatalf("swept %d %v, want 2", n, err)
+	}
+	if !s.CopiesTrusted() || s.SweepDue() {
+		t.Fatalf("after the sweep: trusted %v, due %v", s.CopiesTrusted(), s.SweepDue())
+	}
+	before = s.Stats().CopyLookups
+	judge("after the sweep")
+	if s.Stats().CopyLookups != before+2 {
+		t.Fatal("the copies are not read after the sweep")
+	}
+	for _, id := range []string{disabled.ID, expired.ID, untouched.ID} {
+		checkCopies(t, s, f.org, id)
+	}
+	if err := s.ReadSchema(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepCopies(ctx); n != 0 || err != nil {
+		t.Fatalf("a second sweep rewrote %d %v", n, err)
+	}
+}
+
+// TestSweepReadAgainMeanwhileTrustsNothing: a sweep that ends after the
+// schema was read again does not make the copies trusted: it may have
+// looked before what the new reading stands for.
+func TestSweepReadAgainMeanwhileTrustsNothing(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	if _, err := s.CheckSchema(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReadSchema(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	began := s.sweeps.Load()
+	if err := s.ReadSchema(ctx, 0); err != nil { // the watch starts over meanwhile
+		t.Fatal(err)
+	}
+	s.noteSwept(began)
+	if s.CopiesTrusted() {
+		t.Fatal("trusted on a sweep that began before the last reading")
 	}
 }

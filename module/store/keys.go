@@ -90,6 +90,17 @@ func (s *Store) userTokensPrefix(org, user string) string {
 func (s *Store) userTokenKey(org, user, tok string) string {
 	return s.userTokensPrefix(org, user) + tok
 }
+
+// userOfTokenKey is the organization and user of a token record's key; ok
+// is false for any other key.
+func (s *Store) userOfTokenKey(key string) (org, user string, ok bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix+"/usertokens/")
+	if !ok {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	return parts[0], parts[min(1, len(parts)-1)], len(parts) == 3
+}
 func (s *Store) auditPrefix(org string) string { return s.prefix + "/audit/" + org + "/" }
 
 // AuditPrefix is where an organization's audit events live: what a

@@ -69,7 +69,7 @@ func (s *Store) lookupUser(ctx context.Context, h token.Hash) (*Lookup, error) {
 	// The record's and the user's keys stay among the verdict's: a write
 	// to either rewrites the copy too, and the watch hears of both.
 	l.Keys = append(l.Keys, recordKey, userKey)
-	if c := ref.Copy; c != nil && s.copies.Load() && c.Token.ID == ref.Token && c.User.ID == ref.User {
+	if c := ref.Copy; c != nil && s.CopiesTrusted() && c.Token.ID == ref.Token && c.User.ID == ref.User {
 		l.Token, l.User, l.Found = c.Token, c.User, true
 		// Trusting the copy depends on the schema: a store moved back
 		// to version 2 makes the verdict news.

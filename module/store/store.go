@@ -29,10 +29,13 @@ type Store struct {
 	copyLookups atomic.Int64
 	usageTxns   atomic.Int64
 	lastCommit  atomic.Int64
-	// copies: the store is at schema 3 as last seen, and lookups trust
-	// the copies under tokens' digests.
-	copies      atomic.Bool
+	// version is the store's schema version as last seen (0: unknown).
+	version     atomic.Int32
 	schemaKnown atomic.Bool
+	// sweeps counts the times the schema was read anew (ReadSchema);
+	// swept is the count as of the start of the last sweep that ended
+	// (SweepCopies). Copies are trusted only when the two agree.
+	sweeps, swept atomic.Int64
 }
 
 // New returns a store keeping its keys under prefix (e.g. "/tokengate").

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,14 +25,16 @@ import (
 // stale or missing), then writes the version, guarded by no gateway having
 // registered since it looked.
 //
-// Should a gateway of version 2 write all the same, two things answer it.
-// Every running gateway's watch finds the users it writes without their
-// copies (StaleCopies) and rewrites them at once (Recopy). And every
-// gateway looks at the registrations every few seconds while it trusts
-// copies (GuardCopies): one of version 2 registered moves the store back
-// to 2 — every gateway stops trusting copies and forgets the verdicts read
-// from them, which depend on the schema key — until the operator upgrades
-// again.
+// Should a gateway of version 2 write all the same, three things answer
+// it. Every running gateway's watch finds the users and token records it
+// writes without their copies (StaleCopies) and rewrites the copies at
+// once (Recopy). Every gateway on a store at 3 looks at the registrations
+// every few seconds (GuardCopies): one of version 2 registered moves the
+// store back to 2 — every gateway stops trusting copies and forgets the
+// verdicts read from them, which depend on the schema key — until the
+// operator upgrades again. And what it wrote while no gateway of version 3
+// watched is found by the sweep each gateway makes before it trusts
+// copies (SweepCopies).
 
 // Announcement is what a gateway of this build says in its rate-limit
 // registration: the schema version it writes.
@@ -175,11 +176,25 @@ func (s *Store) writeSchema(ctx context.Context, v int, schemaRev, since int64) 
 // recopyWorkers is how many users' copies Upgrade rewrites at once.
 const recopyWorkers = 4
 
-// recopyAll rewrites the copies of every user's tokens, each user in a
-// transaction guarded as UpdateUser's, and returns how many users it
+// recopyAll recopies every user (Recopy), and returns how many it
 // rewrote.
 func (s *Store) recopyAll(ctx context.Context) (int, error) {
-	users := make(chan string)
+	return s.recopyFrom(ctx, func(ctx context.Context, send func(org, id string) error) error {
+		var rev int64
+		return s.pages(ctx, s.usersRoot(), &rev, sweepPage, true, func(kv *mvccpb.KeyValue) error {
+			if org, id, ok := s.userOfKey(string(kv.Key)); ok {
+				return send(org, id)
+			}
+			return nil
+		})
+	})
+}
+
+// recopyFrom recopies the users feed names, recopyWorkers at a time, each
+// in a transaction guarded as UpdateUser's, and returns how many it
+// rewrote. The first failure ends it.
+func (s *Store) recopyFrom(ctx context.Context, feed func(ctx context.Context, send func(org, id string) error) error) (int, error) {
+	users := make(chan [2]string)
 	var (
 		mu    sync.Mutex
 		n     int
@@ -190,19 +205,16 @@ func (s *Store) recopyAll(ctx context.Context) (int, error) {
 	defer cancel()
 	for range recopyWorkers {
 		wg.Go(func() {
-			for key := range users {
-				var err error
-				if org, id, ok := s.userOfKey(key); ok {
-					err = s.Recopy(ctx, org, id)
-				}
+			for u := range users {
+				wrote, err := s.Recopy(ctx, u[0], u[1])
 				if errors.Is(err, ErrNotFound) {
-					err = nil // gone meanwhile, or not a user's key
+					err = nil // gone meanwhile
 				}
 				mu.Lock()
 				switch {
-				case err == nil:
+				case err == nil && wrote:
 					n++
-				case first == nil:
+				case err != nil && first == nil:
 					first = err
 					cancel()
 				}
@@ -210,10 +222,9 @@ func (s *Store) recopyAll(ctx context.Context) (int, error) {
 			}
 		})
 	}
-	var rev int64
-	err := s.pages(ctx, s.usersRoot(), &rev, 10000, true, func(kv *mvccpb.KeyValue) error {
+	err := feed(ctx, func(org, id string) error {
 		select {
-		case users <- string(kv.Key):
+		case users <- [2]string{org, id}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -225,129 +236,4 @@ func (s *Store) recopyAll(ctx context.Context) (int, error) {
 		return n, first
 	}
 	return n, err
-}
-
-// noteSchema records the store's schema version as read or written: the
-// copies under tokens' digests are trusted at SchemaVersion only.
-func (s *Store) noteSchema(v int) {
-	s.copies.Store(v == SchemaVersion)
-	s.schemaKnown.Store(true)
-}
-
-// ReadSchema reads the schema key at revision rev (0: the latest) to
-// learn whether the copies are trusted: for a watch that starts over and
-// may have missed its changes. Until it succeeds the copies are not
-// trusted (SchemaKnown is false).
-func (s *Store) ReadSchema(ctx context.Context, rev int64) error {
-	s.copies.Store(false)
-	s.schemaKnown.Store(false)
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	resp, err := s.get(ctx, opRead, s.schemaKey(), clientv3.WithRev(rev))
-	if err != nil {
-		return unavailable(err)
-	}
-	sc, _, err := s.schemaOf(resp.Kvs)
-	if err != nil {
-		return err
-	}
-	s.noteSchema(sc.Version)
-	return nil
-}
-
-// schemaOf decodes the schema key as a read returned it, with its
-// revision; no key is the zero Schema (version 0) at revision 0.
-func (s *Store) schemaOf(kvs []*mvccpb.KeyValue) (Schema, int64, error) {
-	var sc Schema
-	if len(kvs) != 1 {
-		return sc, 0, nil
-	}
-	if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
-		return sc, 0, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
-	}
-	return sc, kvs[0].ModRevision, nil
-}
-
-// SchemaKnown reports whether the store knows its schema version as of the
-// watch's start (ReadSchema, CheckSchema).
-func (s *Store) SchemaKnown() bool { return s.schemaKnown.Load() }
-
-// NoteChange takes a change the watch delivered: a change of the schema
-// key tells whether the copies are trusted now.
-func (s *Store) NoteChange(ev *clientv3.Event) {
-	if string(ev.Kv.Key) != s.schemaKey() {
-		return
-	}
-	var sc Schema
-	if ev.Type == mvccpb.PUT && json.Unmarshal(ev.Kv.Value, &sc) == nil {
-		s.noteSchema(sc.Version)
-		return
-	}
-	s.noteSchema(0)
-}
-
-// CopiesTrusted reports whether lookups read the copies under tokens'
-// digests (the store is at schema 3 as last seen).
-func (s *Store) CopiesTrusted() bool { return s.copies.Load() }
-
-// StaleCopies returns, of the changes one watch response delivered, the
-// users written without their copies: a user changed at a revision at
-// which no copy of it was written. A gateway of this build writes the two
-// together, so such a change comes from an older gateway (one that wrote
-// after the store was upgraded: paused or cut off from etcd when the
-// operator upgraded), or is a user without tokens. Each is named by its
-// org and ID; Recopy repairs them. Nothing is returned while copies are
-// not trusted: lookups read the records then.
-func (s *Store) StaleCopies(events []*clientv3.Event) [][2]string {
-	if !s.copies.Load() {
-		return nil
-	}
-	type at struct {
-		org, id string
-		rev     int64
-	}
-	var users []at
-	for _, ev := range events {
-		if org, id, ok := s.userOfKey(string(ev.Kv.Key)); ok && ev.Type == mvccpb.PUT {
-			users = append(users, at{org, id, ev.Kv.ModRevision})
-		}
-	}
-	if len(users) == 0 {
-		return nil // the common case: no user written
-	}
-	copied := make(map[at]bool)
-	for _, ev := range events {
-		if _, ok := s.TokenDigestOfKey(ev.Kv.Key); ok && ev.Type == mvccpb.PUT {
-			if ref, err := decodeRef(ev.Kv.Value); err == nil && ref.Copy != nil {
-				copied[at{ref.Org, ref.User, ev.Kv.ModRevision}] = true
-			}
-		}
-	}
-	var out [][2]string
-	for _, u := range users {
-		if !copied[u] {
-			out = append(out, [2]string{u.org, u.id})
-		}
-	}
-	return out
-}
-
-// Recopy rewrites the copies of a user's tokens from the user as stored
-// now, in one transaction guarded as UpdateUser's; a user gone, or without
-// tokens, costs one read.
-func (s *Store) Recopy(ctx context.Context, org, id string) error {
-	if !ValidOrgID(org) || !ValidUserID(id) {
-		return &NotFoundError{"user " + id}
-	}
-	return s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
-		var u User
-		if found, err := r.getJSON(s.userKey(org, id), &u); err != nil || !found {
-			return nil, err
-		}
-		var w writes
-		if err := r.recopy(&w, &u); err != nil {
-			return nil, err
-		}
-		return w.ops, w.err
-	})
 }

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -37,9 +38,7 @@ func TestColdLookupReadsOneKeyAtSchema3(t *testing.T) {
 		t.Fatalf("schema: %+v %v", check, err)
 	}
 	e.synced()
-	if !e.reader.CopiesTrusted() {
-		t.Fatal("the watch did not tell the store it is at schema 3")
-	}
+	e.trustsCopies()
 	mutations := []func(u *store.User){
 		func(u *store.User) { u.Role, u.Policies = store.RolePolicy, []string{e.pol} },
 		func(u *store.User) {
@@ -228,9 +227,7 @@ func TestOlderGatewayRegisteredMovesTheStoreBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.synced()
-	if !e.reader.CopiesTrusted() {
-		t.Fatal("copies not trusted at schema 3")
-	}
+	e.trustsCopies()
 	if _, err := e.writer.Client().Put(e.ctx(), "/tg/_ratelimit/gateways/gw-old", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +241,53 @@ func TestOlderGatewayRegisteredMovesTheStoreBack(t *testing.T) {
 	resp, err := e.writer.Client().Get(e.ctx(), "/tg/schema")
 	if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"version":2`) {
 		t.Fatalf("schema key: %v %v", resp, err)
+	}
+}
+
+// TestStartAfterAnOlderGatewayWroteUnwatched: a user disabled by a gateway
+// of an older version (fault injection: a raw etcd write, the copies left
+// as they were) while no gateway of this build ran is refused by a gateway
+// that starts afterwards, from its first request on: its lookups read the
+// records until its sweep has rewritten the stale copies, and the copies
+// after it.
+func TestStartAfterAnOlderGatewayWroteUnwatched(t *testing.T) {
+	e := newEnv(t, Config{})
+	if _, err := e.writer.CheckSchema(e.ctx(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	u, secret := e.user(nil)
+	e.synced()
+	e.trustsCopies()
+	e.mustVerify(secret)
+	e.v.Close() // no gateway of this build watches from here
+
+	stored, err := e.writer.GetUser(e.ctx(), e.org, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Disabled = true
+	raw, _ := json.Marshal(stored)
+	if _, err := e.writer.Client().Put(e.ctx(), "/tg/users/"+e.org+"/"+u.ID, string(raw)); err != nil {
+		t.Fatal(err)
+	}
+
+	reader := store.New(e.srv.Client(), "/tg")
+	v, err := New(reader, Config{now: e.clock.now, LookupTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	if _, err := v.Verify(e.ctx(), secret); !errors.Is(err, ErrDisabled) {
+		t.Fatalf("the first request after the start: %v, want disabled", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !reader.CopiesTrusted() || v.Stats().CopiesRepaired != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not swept: trusted %v, repaired %d", reader.CopiesTrusted(), v.Stats().CopiesRepaired)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a flag, with a deadline
+	}
+	if _, err := v.Verify(e.ctx(), secret); !errors.Is(err, ErrDisabled) {
+		t.Fatalf("after the sweep: %v, want disabled", err)
 	}
 }

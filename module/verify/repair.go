@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -66,7 +67,7 @@ func (v *Verifier) repairCopies() {
 			return
 		case u := <-v.repairs:
 			ctx, cancel := context.WithTimeout(v.ctx, v.directoryLoadTimeout())
-			err := v.store.Recopy(ctx, u[0], u[1])
+			wrote, err := v.store.Recopy(ctx, u[0], u[1])
 			cancel()
 			if err != nil {
 				if v.ctx.Err() == nil {
@@ -75,8 +76,37 @@ func (v *Verifier) repairCopies() {
 				}
 				continue
 			}
+			if !wrote {
+				continue // current already: another gateway repaired it, or a user without tokens
+			}
 			v.changes.repairs.Add(1)
 			v.log.Info("copies of a user written by an older gateway rewritten", zap.String("org", u[0]), zap.String("user", u[1]))
 		}
 	}
+}
+
+// sweepFor bounds one sweep of the copies; one cut short starts again at
+// the next heartbeat, and what it rewrote stays rewritten.
+const sweepFor = time.Minute
+
+// sweepCopies sweeps the copies in the background (store.SweepCopies),
+// one sweep at a time, and says what it rewrote.
+func (v *Verifier) sweepCopies() {
+	if !v.store.SweepDue() || !v.sweeping.CompareAndSwap(false, true) {
+		return
+	}
+	v.wg.Go(func() {
+		defer v.sweeping.Store(false)
+		ctx, cancel := context.WithTimeout(v.ctx, sweepFor)
+		defer cancel()
+		n, err := v.store.SweepCopies(ctx)
+		switch {
+		case err != nil && v.ctx.Err() == nil:
+			v.log.Debug("copies not swept yet; cold lookups read records and users", zap.Error(err))
+		case n > 0:
+			v.changes.repairs.Add(int64(n))
+			v.log.Warn("copies of users written by an older gateway while no gateway of this version watched rewritten",
+				zap.Int("users", n))
+		}
+	})
 }

@@ -183,6 +183,8 @@ type Verifier struct {
 	warmBegan   atomic.Int64
 	// dirReloading: a reload of the directory is under way.
 	dirReloading atomic.Bool
+	// sweeping: a sweep of the copies is under way (sweepCopies).
+	sweeping atomic.Bool
 	// repairs are the users whose copies the watch found stale
 	// (repair.go).
 	repairs chan [2]string

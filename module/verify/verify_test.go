@@ -121,6 +121,19 @@ func (e *env) synced() {
 	}
 }
 
+// trustsCopies waits until the verifier's store trusts the copies under
+// tokens' digests: the store at schema 3 and swept.
+func (e *env) trustsCopies() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.reader.CopiesTrusted() {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the copies are not trusted at schema 3")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a flag, with a deadline
+	}
+}
+
 // confirmedNow waits until the watch has been confirmed in sync by a
 // quorum read sent at the test clock's current time.
 func (e *env) confirmedNow() {

@@ -227,6 +227,7 @@ func (v *Verifier) watch() {
 			// Whether lookups may trust the copies under tokens' digests:
 			// the schema key's changes may have gone unseen too.
 			v.readSchema(rev)
+			v.sweepCopies()
 			// Whatever was read before this revision may have missed
 			// changes no watch will report: it must be read again.
 			v.changes.flush(rev)
@@ -383,7 +384,8 @@ func (v *Verifier) watchContext() (context.Context, context.CancelFunc) {
 // applyEvents applies one watch response's events to the directory, the
 // store's view of the schema, the change log (except keys under the ignored
 // prefixes) and the filter of issued tokens, then queues repairs of the
-// users whose copies they left stale. It returns the revision of the last
+// users whose copies they left stale, and sweeps the copies when the store
+// moved to schema 3. It returns the revision of the last
 // event, 0 if there was none.
 func (v *Verifier) applyEvents(events []*clientv3.Event, ignored []string) int64 {
 	var last int64
@@ -402,6 +404,7 @@ func (v *Verifier) applyEvents(events []*clientv3.Event, ignored []string) int64
 	if stale := v.store.StaleCopies(events); len(stale) > 0 {
 		v.queueRepairs(stale)
 	}
+	v.sweepCopies() // the store moved to schema 3: trust copies once swept
 	return last
 }
 
@@ -489,7 +492,8 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		if !v.store.SchemaKnown() {
 			v.readSchema(0)
 		}
-		if beats++; beats%guardEvery == 0 && v.store.CopiesTrusted() {
+		v.sweepCopies()
+		if beats++; beats%guardEvery == 0 && v.store.AtSchema() {
 			v.guardCopies(rctx)
 		}
 		if v.changes.applied.Load() < rev {

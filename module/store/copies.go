@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// At schema 3 the key under a token's digest holds a copy of the token's
+// record and of its user, and a gateway of this build rewrites it in the
+// same transaction as either. So a reference is current when it was
+// written at or after its record and its user: a user or record written
+// later was written by a gateway that keeps no copies (an older one, paused
+// or cut off from etcd when the operator upgraded).
+//
+// Lookups trust the copies only while the store is at schema 3 and, since
+// this store last started reading the schema (ReadSchema: a watch that
+// starts over, having maybe missed writes), every stale reference has
+// been rewritten (SweepCopies). Between the two the watch finds what older
+// gateways write (StaleCopies), and Recopy repairs it.
+
+// noteSchema records the store's schema version as read or written.
+func (s *Store) noteSchema(v int) {
+	s.version.Store(int32(v))
+	s.schemaKnown.Store(true)
+}
+
+// ReadSchema reads the schema key at revision rev (0: the latest) to
+// learn whether the copies are trusted: for a watch that starts over and
+// may have missed its changes. Until it succeeds the copies are not
+// trusted (SchemaKnown is false), nor until a sweep that began after it
+// has ended (SweepCopies).
+func (s *Store) ReadSchema(ctx context.Context, rev int64) error {
+	s.version.Store(0)
+	s.schemaKnown.Store(false)
+	s.sweeps.Add(1)
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	resp, err := s.get(ctx, opRead, s.schemaKey(), clientv3.WithRev(rev))
+	if err != nil {
+		return unavailable(err)
+	}
+	sc, _, err := s.schemaOf(resp.Kvs)
+	if err != nil {
+		return err
+	}
+	s.noteSchema(sc.Version)
+	return nil
+}
+
+// schemaOf decodes the schema key as a read returned it, with its
+// revision; no key is the zero Schema (version 0) at revision 0.
+func (s *Store) schemaOf(kvs []*mvccpb.KeyValue) (Schema, int64, error) {
+	var sc Schema
+	if len(kvs) != 1 {
+		return sc, 0, nil
+	}
+	if err := json.Unmarshal(kvs[0].Value, &sc); err != nil {
+		return sc, 0, fmt.Errorf("decoding %s: %v", s.schemaKey(), err)
+	}
+	return sc, kvs[0].ModRevision, nil
+}
+
+// SchemaKnown reports whether the store knows its schema version as of the
+// watch's start (ReadSchema, CheckSchema).
+func (s *Store) SchemaKnown() bool { return s.schemaKnown.Load() }
+
+// AtSchema reports whether the store is at this build's schema version as
+// last seen: copies are kept current, and GuardCopies has work to do.
+func (s *Store) AtSchema() bool { return s.version.Load() == SchemaVersion }
+
+// NoteChange takes a change the watch delivered: a change of the schema
+// key tells whether the copies are trusted now.
+func (s *Store) NoteChange(ev *clientv3.Event) {
+	if string(ev.Kv.Key) != s.schemaKey() {
+		return
+	}
+	var sc Schema
+	if ev.Type == mvccpb.PUT && json.Unmarshal(ev.Kv.Value, &sc) == nil {
+		s.noteSchema(sc.Version)
+		return
+	}
+	s.noteSchema(0)
+}
+
+// CopiesTrusted reports whether lookups read the copies under tokens'
+// digests: the store is at schema 3 as last seen, and swept since.
+func (s *Store) CopiesTrusted() bool {
+	return s.AtSchema() && s.swept.Load() == s.sweeps.Load()
+}
+
+// SweepDue reports whether the store is at schema 3 and not swept since
+// the schema was last read: lookups read records and users until it is.
+func (s *Store) SweepDue() bool {
+	return s.AtSchema() && s.swept.Load() != s.sweeps.Load()
+}
+
+// SweepCopies rewrites the copies of every user one of whose tokens'
+// references is stale (StaleUsers), and from then on lets lookups trust
+// the copies, unless the schema was read again meanwhile. It returns how
+// many users it rewrote. On a store not at schema 3 it does nothing.
+func (s *Store) SweepCopies(ctx context.Context) (int, error) {
+	if !s.AtSchema() {
+		return 0, nil
+	}
+	began := s.sweeps.Load()
+	stale, err := s.StaleUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.recopyEach(ctx, stale)
+	if err != nil {
+		return n, err
+	}
+	s.noteSwept(began)
+	return n, nil
+}
+
+// noteSwept records that a sweep begun when the schema had been read
+// began times has ended; a sweep ending late never undoes a later one's.
+func (s *Store) noteSwept(began int64) {
+	for {
+		done := s.swept.Load()
+		if done >= began || s.swept.CompareAndSwap(done, began) {
+			return
+		}
+	}
+}
+
+// sweepPage is how many keys one read of a sweep returns: large, as etcd
+// 3.4 walks the rest of a range to count it for every page.
+const sweepPage = 10000
+
+// StaleUsers reads, at one revision, the revision every user, token record
+// and token reference was last written at, and returns the users that have
+// a token whose reference is older than the
+// token's record or than the user, by organization and ID. Tokens without
+// a reference are not anyone's: they verify nowhere.
+func (s *Store) StaleUsers(ctx context.Context) ([][2]string, error) {
+	var rev int64
+	refs := map[string]int64{} // digest → revision
+	err := s.pages(ctx, s.TokenDigestsPrefix(), &rev, sweepPage, true, func(kv *mvccpb.KeyValue) error {
+		if digest, ok := s.TokenDigestOfKey(kv.Key); ok {
+			refs[hex.EncodeToString(digest[:])] = kv.ModRevision
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	users := map[string]int64{} // "<org>/<user>" → revision
+	err = s.pages(ctx, s.usersRoot(), &rev, sweepPage, true, func(kv *mvccpb.KeyValue) error {
+		if org, id, ok := s.userOfKey(string(kv.Key)); ok {
+			users[org+"/"+id] = kv.ModRevision
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var stale [][2]string
+	seen := map[string]bool{}
+	err = s.pages(ctx, s.prefix+"/usertokens/", &rev, sweepPage, false, func(kv *mvccpb.KeyValue) error {
+		var t struct {
+			Org  string `json:"org"`
+			User string `json:"user"`
+			Hash string `json:"hash"`
+		}
+		if json.Unmarshal(kv.Value, &t) != nil {
+			return nil // a damaged record verifies nowhere
+		}
+		key := t.Org + "/" + t.User
+		ref, ok := refs[t.Hash]
+		if !ok || seen[key] {
+			return nil
+		}
+		if ref < kv.ModRevision || ref < users[key] {
+			seen[key] = true
+			stale = append(stale, [2]string{t.Org, t.User})
+		}
+		return nil
+	})
+	return stale, err
+}
+
+// recopyEach recopies the users named, and returns how many it rewrote.
+func (s *Store) recopyEach(ctx context.Context, users [][2]string) (int, error) {
+	return s.recopyFrom(ctx, func(ctx context.Context, send func(org, id string) error) error {
+		for _, u := range users {
+			if err := send(u[0], u[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// StaleCopies returns, of the changes one watch response delivered, the
+// users written without their copies: a user, or one of its token records,
+// changed at a revision at which no copy of it was written. A gateway of
+// this build writes the two together, so such a change comes from an
+// older gateway, or is a user without tokens. Each is named by its org and
+// ID; Recopy repairs them. Nothing is returned on a store not at schema 3:
+// lookups read the records there.
+func (s *Store) StaleCopies(events []*clientv3.Event) [][2]string {
+	if !s.AtSchema() {
+		return nil
+	}
+	type at struct {
+		org, id string
+		rev     int64
+	}
+	var written []at
+	for _, ev := range events {
+		if ev.Type != mvccpb.PUT {
+			continue
+		}
+		if org, id, ok := s.userOfKey(string(ev.Kv.Key)); ok {
+			written = append(written, at{org, id, ev.Kv.ModRevision})
+		} else if org, id, ok := s.userOfTokenKey(string(ev.Kv.Key)); ok {
+			written = append(written, at{org, id, ev.Kv.ModRevision})
+		}
+	}
+	if len(written) == 0 {
+		return nil // the common case: no user or token written
+	}
+	copied := make(map[at]bool)
+	for _, ev := range events {
+		if _, ok := s.TokenDigestOfKey(ev.Kv.Key); ok && ev.Type == mvccpb.PUT {
+			if ref, err := decodeRef(ev.Kv.Value); err == nil && ref.Copy != nil {
+				copied[at{ref.Org, ref.User, ev.Kv.ModRevision}] = true
+			}
+		}
+	}
+	var out [][2]string
+	named := make(map[at]bool)
+	for _, u := range written {
+		key := at{u.org, u.id, 0}
+		if !copied[u] && !named[key] {
+			named[key] = true
+			out = append(out, [2]string{u.org, u.id})
+		}
+	}
+	return out
+}
+
+// Recopy rewrites the copies of a user's tokens from the user and the
+// records as stored now, in one transaction guarded as UpdateUser's, when
+// one of them is stale: a reference older than its record or the user, or
+// one without a copy. It reports whether it wrote; a user gone costs one
+// read.
+func (s *Store) Recopy(ctx context.Context, org, id string) (bool, error) {
+	if !ValidOrgID(org) || !ValidUserID(id) {
+		return false, &NotFoundError{"user " + id}
+	}
+	wrote := false
+	err := s.update(ctx, func(r *snapshot) ([]clientv3.Op, error) {
+		wrote = false
+		kv, err := r.get(s.userKey(org, id))
+		if err != nil || kv == nil {
+			return nil, err
+		}
+		var u User
+		if err := json.Unmarshal(kv.Value, &u); err != nil {
+			return nil, fmt.Errorf("decoding %s: %v", kv.Key, err)
+		}
+		records, err := r.list(s.userTokensPrefix(org, id))
+		if err != nil {
+			return nil, err
+		}
+		tokens, err := decodeAll[Token](records)
+		if err != nil {
+			return nil, err
+		}
+		keys := make([]string, len(tokens))
+		for i := range tokens {
+			keys[i] = s.tokenKeyHex(tokens[i].Hash)
+		}
+		refs, err := r.getAll(keys)
+		if err != nil {
+			return nil, err
+		}
+		var w writes
+		for i := range tokens {
+			if refs[i] == nil {
+				continue // not anyone's token: it verifies nowhere
+			}
+			if current(refs[i], records[i], kv) {
+				continue
+			}
+			s.rewriteToken(&w, &tokens[i], &u, false)
+		}
+		wrote = len(w.ops) > 0
+		return w.ops, w.err
+	})
+	return wrote, err
+}
+
+// current reports whether a token's reference holds a copy written at or
+// after the token's record and its user.
+func current(ref, record, user *mvccpb.KeyValue) bool {
+	if ref.ModRevision < record.ModRevision || ref.ModRevision < user.ModRevision {
+		return false
+	}
+	r, err := decodeRef(ref.Value)
+	return err == nil && r.Copy != nil
+}
