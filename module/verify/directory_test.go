@@ -215,6 +215,31 @@ func TestCopiesWrittenAloneAreRepaired(t *testing.T) {
 	if id := e.mustVerify(otherSecret); id.UserName != "renamed" {
 		t.Fatalf("the other user: %+v", id)
 	}
+
+	// A token record written alone (its expiry moved into the past) is
+	// repaired alike.
+	tokens, err := e.writer.ListTokens(e.ctx(), e.org, other.ID)
+	if err != nil || len(tokens) != 1 {
+		t.Fatalf("tokens: %v %v", tokens, err)
+	}
+	rec := tokens[0]
+	past := e.clock.now().Add(-time.Minute).UTC()
+	rec.ExpiresAt, rec.LastUsedAt = &past, nil
+	raw, _ = json.Marshal(rec)
+	if _, err := e.writer.Client().Put(e.ctx(), "/tg/usertokens/"+e.org+"/"+other.ID+"/"+rec.ID, string(raw)); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for e.v.Stats().CopiesRepaired < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the copies of a token record written alone were not repaired")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a counter, with a deadline
+	}
+	e.synced()
+	if _, err := e.v.Verify(e.ctx(), otherSecret); !errors.Is(err, ErrExpired) {
+		t.Fatalf("a token expired by an older gateway: %v", err)
+	}
 }
 
 // TestOlderGatewayRegisteredMovesTheStoreBack: a gateway that trusts
