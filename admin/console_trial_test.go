@@ -151,3 +151,85 @@ func TestConsoleTrial(t *testing.T) {
 	confirmTrial("trial-end")
 	s.waitFor("the refusal shows", `document.getElementById("trial-error").textContent.includes("not found")`)
 }
+
+// TestConsolePolicySuggestion: an account-level user is advised a policy
+// of exactly the routes it used. Try first creates the drafted policy and
+// proposes it, the user's own rights unchanged; Apply grants that policy
+// rather than making it twice, ending the trial of the same rights, and the
+// gateway then admits what the user did and refuses the rest.
+func TestConsolePolicySuggestion(t *testing.T) {
+	requireChromium(t)
+	e := startConsoleEnv(t)
+	w := e.consoleWorld()
+	userID, tok := e.programmatic(w.org, map[string]any{"level": "account", "account": w.production, "role": "editor",
+		"name": "report-fetcher", "description": "Fetches the billing reports"})
+	path := "/orgs/" + w.org + "/users/" + userID
+	e.syncCache()
+	e.sendN(tok, "GET", e.siteURL+"/api/reports/7?accountId="+w.production, 2, 200)
+	e.flushRequests()
+	policies := func() []string {
+		t.Helper()
+		var list struct{ Policies []struct{ ID, Name string } }
+		e.must(e.call("", "GET", "/orgs/"+w.org+"/policies", nil), 200).json(t, &list)
+		var ids []string
+		for _, p := range list.Policies {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
+	before := policies()
+
+	s := openConsole(t, e)
+	s.signIn(w.admin)
+	s.openAccountUsers(w.production, "Production")
+	s.do("opening the usage", chromedp.Click(chromedp.Search(`//tr[@data-user-id="`+userID+`"]//a[contains(@class, "usage-link")]`)))
+	s.waitUsageLoaded("report-fetcher")
+	draft := eval[string](s, "reading the drafted policy", `(document.querySelector('#advice-suggestions article[data-kind="policy"] pre.policy-draft') || {}).textContent || ""`)
+	if !strings.Contains(draft, `"/api/reports", "/api/reports/**"`) || !strings.Contains(draft, `"GET"`) {
+		t.Fatalf("the policy suggestion shows the draft %q, want GET on /api/reports and below", draft)
+	}
+
+	// Try first: the drafted policy is created and proposed; the user keeps
+	// its role.
+	s.do("trying the policy first", chromedp.Click(chromedp.Search(`//article[@data-kind="policy"]//button[contains(@class, "try-suggestion")]`)))
+	s.do("the confirmation opens", chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+	s.do("confirming", chromedp.Click(chromedp.ID("confirm-yes")))
+	s.waitFor("the trial shows", `!document.getElementById("trial-panel").hidden &&
+		document.getElementById("view-usage").getAttribute("aria-busy") === "false"`)
+	var u struct {
+		Role     string
+		Policies []string
+		Proposed *struct {
+			Role     string
+			Policies []string
+		}
+	}
+	e.must(e.call("", "GET", path, nil), 200).json(t, &u)
+	tried := slices.DeleteFunc(policies(), func(id string) bool { return slices.Contains(before, id) })
+	if u.Role != "editor" || u.Proposed == nil || u.Proposed.Role != "policy" || len(tried) != 1 || !slices.Equal(u.Proposed.Policies, tried) {
+		t.Fatalf("after Try first the user is %+v and the new policies %v, want an editor trying the one new policy", u, tried)
+	}
+	e.syncCache()
+	e.sendN(tok, "POST", e.siteURL+"/api/reports?accountId="+w.production, 1, 200) // still its own rights
+
+	// Apply: the policy tried is granted, not made twice; the gateway
+	// follows.
+	s.do("applying the policy", chromedp.Click(chromedp.Search(`//article[@data-kind="policy"]//button[contains(@class, "apply-suggestion")]`)))
+	s.do("the confirmation opens", chromedp.WaitVisible(chromedp.ID("confirm-dialog")))
+	if msg := s.text("confirm-message"); !strings.Contains(msg, tried[0]) || !strings.Contains(msg, "made from this draft before") ||
+		!strings.Contains(msg, "ends the trial") {
+		t.Errorf("the confirmation reads %q, want the policy tried named", msg)
+	}
+	s.do("confirming", chromedp.Click(chromedp.ID("confirm-yes")))
+	s.waitFor("the change is applied", `document.getElementById("status").textContent.includes("applied") &&
+		document.getElementById("view-usage").getAttribute("aria-busy") === "false"`)
+	u.Proposed = nil
+	e.must(e.call("", "GET", path, nil), 200).json(t, &u)
+	made := slices.DeleteFunc(policies(), func(id string) bool { return slices.Contains(before, id) })
+	if u.Role != "policy" || u.Proposed != nil || !slices.Equal(u.Policies, tried) || !slices.Equal(made, tried) {
+		t.Fatalf("after Apply the user is %+v and the new policies %v, want role policy with the one tried, %v", u, made, tried)
+	}
+	e.syncCache()
+	e.sendN(tok, "GET", e.siteURL+"/api/reports/9?accountId="+w.production, 1, 200)
+	gatewayRefuses(t, e, tok, "POST", "/api/reports?accountId="+w.production, 403, "role_forbidden")
+}

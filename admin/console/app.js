@@ -2251,6 +2251,22 @@ function jsonText(value) {
     (_, items) => `[${items.split(/,\s*\n\s*/).join(", ")}]`);
 }
 
+// sameRights reports whether two sets of rights (role, accounts, policies)
+// are the same.
+function sameRights(a, b) {
+  const key = (r) => JSON.stringify([r.role, [...(r.accounts || [])].sort(), [...(r.policies || [])].sort()]);
+  return key(a) === key(b);
+}
+
+// draftedBefore returns the organization's policy equal to a drafted one
+// (name, account and statements), if there is one.
+async function draftedBefore(draft) {
+  const { policies } = await call("GET", orgPath("/policies"));
+  const rules = (p) => JSON.stringify((p.statements || []).map((st) => [st.effect, st.methods, st.paths]));
+  return policies.find((p) => p.name === draft.name && (p.account || "") === (draft.account || "") &&
+    rules(p) === rules(draft)) || null;
+}
+
 // withPolicyID puts the new policy's ID where a patch says {new_policy_id}.
 function withPolicyID(value, id) {
   if (value === "{new_policy_id}") return id;
@@ -2273,36 +2289,51 @@ function trialOf(u, patch) {
 }
 
 // applySuggestion asks, then sends the suggestion as the API's own calls:
-// the policy draft first when there is one, then an ordinary PATCH of the
-// user — with trial, a PATCH of its proposed rights instead, not enforced.
-// A policy created for a PATCH that is refused is deleted again.
+// the policy draft first when there is one (unless made before), then an
+// ordinary PATCH of the user — with trial, a PATCH of its proposed rights
+// instead, not enforced. A policy created for a PATCH that is refused is
+// deleted again.
 async function applySuggestion(u, sg, opener, trial = false) {
   const label = SUGGESTION_LABELS[sg.kind] || sg.kind;
   const shown = trial ? trialOf(u, sg.patch) : sg.patch;
+  const errorRegion = $("advice-error");
+  clearError(errorRegion);
+  // A policy made from this draft before (by Try first) is granted again
+  // rather than made twice.
+  let made = null;
+  try {
+    if (sg.policy) made = await draftedBefore(sg.policy);
+  } catch (err) {
+    report(err, errorRegion, `Could not ${trial ? "try" : "apply"} "${label}": `);
+    return;
+  }
+  const first = !sg.policy ? "" : made ? `The policy "${made.name}" (${made.id}), made from this draft before, is granted: ` :
+    `A new policy, "${sg.policy.name}", is created, then `;
+  // Applying the very rights under trial commits the trial: it ends.
+  const ends = !trial && u.proposed &&
+    sameRights(trialOf(u, withPolicyID(sg.patch, made ? made.id : "{new_policy_id}")).proposed, u.proposed);
   const confirmed = await confirmAction(trial ? {
     title: `Try "${label}" on ${u.name} first?`,
-    message: (sg.policy ? `A new policy, "${sg.policy.name}", is created, then ` : "") +
-      `${u.name} gets rights under trial: ${JSON.stringify(shown)}` +
+    message: first + `${u.name} gets rights under trial: ${JSON.stringify(withPolicyID(shown, made ? made.id : "{new_policy_id}"))}` +
       (u.proposed ? `, in place of those it is trying` : "") +
       `. They are not enforced: every gateway keeps admitting by its own rights and counts the requests these would refuse.`,
     yes: "Try first",
   } : {
     title: `Apply "${label}" to ${u.name}?`,
-    message: (sg.policy ? `A new policy, "${sg.policy.name}", is created, then ` : "") +
-      `${u.name} is changed: ${JSON.stringify(sg.patch)}. It applies at once, on every gateway.`,
+    message: first + `${u.name} is changed: ${JSON.stringify(withPolicyID(sg.patch, made ? made.id : "{new_policy_id}"))}. ` +
+      `It applies at once, on every gateway` + (ends ? `, and ends the trial of these same rights.` : "."),
     yes: "Apply",
   }, opener, $("advice-title"));
   if (!confirmed) return;
-  const errorRegion = $("advice-error");
-  clearError(errorRegion);
   opener.disabled = true;
   let created = null;
   try {
     let patch = shown;
     if (sg.policy) {
-      created = await call("POST", orgPath("/policies"), sg.policy);
-      patch = withPolicyID(patch, created.id);
+      if (!made) created = await call("POST", orgPath("/policies"), sg.policy);
+      patch = withPolicyID(patch, (made || created).id);
     }
+    if (ends) patch = { ...patch, proposed: null };
     const updated = await call("PATCH", orgPath(`/users/${enc(u.id)}`), patch);
     if (trial) {
       say(`${label} under trial: ${updated.name} keeps its rights; the requests the trial would refuse are counted.`);
