@@ -192,15 +192,7 @@ func TestCopiesWrittenAloneAreRepaired(t *testing.T) {
 		t.Fatalf("%d repairs after changes written with their copies", n)
 	}
 
-	stored, err := e.writer.GetUser(e.ctx(), e.org, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored.Disabled = true
-	raw, _ := json.Marshal(stored)
-	if _, err := e.writer.Client().Put(e.ctx(), "/tg/users/"+e.org+"/"+u.ID, string(raw)); err != nil {
-		t.Fatal(err)
-	}
+	e.disableAlone(u.ID)
 	deadline := time.Now().Add(10 * time.Second)
 	for e.v.Stats().CopiesRepaired == 0 {
 		if time.Now().After(deadline) {
@@ -225,10 +217,7 @@ func TestCopiesWrittenAloneAreRepaired(t *testing.T) {
 	rec := tokens[0]
 	past := e.clock.now().Add(-time.Minute).UTC()
 	rec.ExpiresAt, rec.LastUsedAt = &past, nil
-	raw, _ = json.Marshal(rec)
-	if _, err := e.writer.Client().Put(e.ctx(), "/tg/usertokens/"+e.org+"/"+other.ID+"/"+rec.ID, string(raw)); err != nil {
-		t.Fatal(err)
-	}
+	e.writeAlone("/tg/usertokens/"+e.org+"/"+other.ID+"/"+rec.ID, rec)
 	deadline = time.Now().Add(10 * time.Second)
 	for e.v.Stats().CopiesRepaired < 2 {
 		if time.Now().After(deadline) {
@@ -286,15 +275,7 @@ func TestStartAfterAnOlderGatewayWroteUnwatched(t *testing.T) {
 	e.mustVerify(secret)
 	e.v.Close() // no gateway of this build watches from here
 
-	stored, err := e.writer.GetUser(e.ctx(), e.org, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored.Disabled = true
-	raw, _ := json.Marshal(stored)
-	if _, err := e.writer.Client().Put(e.ctx(), "/tg/users/"+e.org+"/"+u.ID, string(raw)); err != nil {
-		t.Fatal(err)
-	}
+	e.disableAlone(u.ID)
 
 	reader := store.New(e.srv.Client(), "/tg")
 	v, err := New(reader, Config{now: e.clock.now, LookupTimeout: 500 * time.Millisecond})
@@ -315,4 +296,29 @@ func TestStartAfterAnOlderGatewayWroteUnwatched(t *testing.T) {
 	if _, err := v.Verify(e.ctx(), secret); !errors.Is(err, ErrDisabled) {
 		t.Fatalf("after the sweep: %v, want disabled", err)
 	}
+}
+
+// writeAlone writes v under key as a gateway of an older version does:
+// fault injection, a raw etcd write, the copies under the digests left as
+// they were.
+func (e *env) writeAlone(key string, v any) {
+	e.t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.writer.Client().Put(e.ctx(), key, string(raw)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// disableAlone disables a user as a gateway of an older version does.
+func (e *env) disableAlone(id string) {
+	e.t.Helper()
+	stored, err := e.writer.GetUser(e.ctx(), e.org, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	stored.Disabled = true
+	e.writeAlone("/tg/users/"+e.org+"/"+id, stored)
 }
