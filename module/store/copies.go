@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokengate/tokengate/module/token"
 )
 
 // At schema 3 the key under a token's digest holds a copy of the token's
@@ -132,59 +136,152 @@ func (s *Store) noteSwept(began int64) {
 }
 
 // sweepPage is how many keys one read of a sweep returns: large, as etcd
-// 3.4 walks the rest of a range to count it for every page.
-const sweepPage = 10000
+// 3.4 walks the rest of a range to count it for every page. A variable for
+// tests.
+var sweepPage int64 = 10000
 
 // StaleUsers reads, at one revision, the revision every user, token record
 // and token reference was last written at, and returns the users that have
-// a token whose reference is older than the
-// token's record or than the user, by organization and ID. Tokens without
-// a reference are not anyone's: they verify nowhere.
+// a token whose reference is older than the token's record or than the
+// user, by organization and ID. Tokens without a reference are not
+// anyone's: they verify nowhere.
+//
+// It holds 16 bytes per token: the references' revisions, by the first 8
+// bytes of their digests (in the order etcd lists them). Users and records
+// are both listed in the order of their organization and user ID, so they
+// are read side by side, a page of each at a time.
 func (s *Store) StaleUsers(ctx context.Context) ([][2]string, error) {
 	var rev int64
-	refs := map[string]int64{} // digest → revision
+	var refs refRevisions
 	err := s.pages(ctx, s.TokenDigestsPrefix(), &rev, sweepPage, true, func(kv *mvccpb.KeyValue) error {
-		if digest, ok := s.TokenDigestOfKey(kv.Key); ok {
-			refs[hex.EncodeToString(digest[:])] = kv.ModRevision
+		if h, ok := s.TokenDigestOfKey(kv.Key); ok {
+			refs = append(refs, refRevision{binary.BigEndian.Uint64(h[:8]), kv.ModRevision})
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || len(refs) == 0 {
 		return nil, err
 	}
-	users := map[string]int64{} // "<org>/<user>" → revision
-	err = s.pages(ctx, s.usersRoot(), &rev, sweepPage, true, func(kv *mvccpb.KeyValue) error {
-		if org, id, ok := s.userOfKey(string(kv.Key)); ok {
-			users[org+"/"+id] = kv.ModRevision
+	users := s.cursor(ctx, s.usersRoot(), rev, true)
+	records := s.cursor(ctx, s.prefix+"/usertokens/", rev, false)
+	var (
+		stale    [][2]string
+		last     string // the last stale user's "<org>/<user>"
+		user     string // the user cursor's "<org>/<user>", "" before it
+		userRev  int64
+		finished bool
+	)
+	for {
+		kv, err := records.next()
+		if err != nil || kv == nil {
+			return stale, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var stale [][2]string
-	seen := map[string]bool{}
-	err = s.pages(ctx, s.prefix+"/usertokens/", &rev, sweepPage, false, func(kv *mvccpb.KeyValue) error {
+		org, id, ok := s.userOfTokenKey(string(kv.Key))
+		owner := org + "/" + id
+		if !ok || owner == last {
+			continue
+		}
+		// The user cursor moves up to the record's owner.
+		for !finished && user < owner {
+			ukv, err := users.next()
+			if err != nil {
+				return nil, err
+			}
+			if ukv == nil {
+				finished, userRev = true, 0
+				break
+			}
+			if o, u, ok := s.userOfKey(string(ukv.Key)); ok {
+				user, userRev = o+"/"+u, ukv.ModRevision
+			}
+		}
 		var t struct {
-			Org  string `json:"org"`
-			User string `json:"user"`
 			Hash string `json:"hash"`
 		}
 		if json.Unmarshal(kv.Value, &t) != nil {
-			return nil // a damaged record verifies nowhere
+			continue // a damaged record verifies nowhere
 		}
-		key := t.Org + "/" + t.User
-		ref, ok := refs[t.Hash]
-		if !ok || seen[key] {
-			return nil
+		digest, err := hex.DecodeString(t.Hash)
+		if err != nil || len(digest) != len(token.Hash{}) {
+			continue
 		}
-		if ref < kv.ModRevision || ref < users[key] {
-			seen[key] = true
-			stale = append(stale, [2]string{t.Org, t.User})
+		refRev, ok := refs.of(binary.BigEndian.Uint64(digest[:8]))
+		switch {
+		case !ok:
+			continue // no reference: not anyone's token
+		case refRev < kv.ModRevision, user == owner && refRev < userRev, refRev == ambiguous:
+			last = owner
+			stale = append(stale, [2]string{org, id})
 		}
-		return nil
-	})
-	return stale, err
+	}
+}
+
+// refRevision is the revision a token's reference was written at, by the
+// first 8 bytes of its digest.
+type refRevision struct {
+	prefix uint64
+	rev    int64
+}
+
+// refRevisions are in the order of their digests, as etcd lists the keys.
+type refRevisions []refRevision
+
+// ambiguous is the revision of references two digests share the first 8
+// bytes of: their users are recopied, as if stale.
+const ambiguous = -1
+
+// of returns the revision of the reference whose digest begins with
+// prefix.
+func (r refRevisions) of(prefix uint64) (int64, bool) {
+	i := sort.Search(len(r), func(i int) bool { return r[i].prefix >= prefix })
+	if i == len(r) || r[i].prefix != prefix {
+		return 0, false
+	}
+	if i+1 < len(r) && r[i+1].prefix == prefix {
+		return ambiguous, true
+	}
+	return r[i].rev, true
+}
+
+// keyCursor reads the keys under a prefix in order, a page at a time, at
+// one revision.
+type keyCursor struct {
+	s        *Store
+	ctx      context.Context
+	from     string
+	end      string
+	rev      int64
+	keysOnly bool
+	page     []*mvccpb.KeyValue
+	done     bool
+}
+
+func (s *Store) cursor(ctx context.Context, prefix string, rev int64, keysOnly bool) *keyCursor {
+	return &keyCursor{s: s, ctx: ctx, from: prefix, end: clientv3.GetPrefixRangeEnd(prefix), rev: rev, keysOnly: keysOnly}
+}
+
+// next returns the next key, nil after the last.
+func (c *keyCursor) next() (*mvccpb.KeyValue, error) {
+	for len(c.page) == 0 {
+		if c.done {
+			return nil, nil
+		}
+		opts := []clientv3.OpOption{clientv3.WithRange(c.end), clientv3.WithRev(c.rev), clientv3.WithLimit(sweepPage)}
+		if c.keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		resp, err := c.s.get(c.ctx, opRead, c.from, opts...)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		c.page, c.done = resp.Kvs, !resp.More || len(resp.Kvs) == 0
+		if len(resp.Kvs) > 0 {
+			c.from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+	}
+	kv := c.page[0]
+	c.page = c.page[1:]
+	return kv, nil
 }
 
 // recopyEach recopies the users named, and returns how many it rewrote.

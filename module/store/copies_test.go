@@ -452,12 +452,17 @@ func TestSweepFindsWhatNobodyWatched(t *testing.T) {
 		t.Fatal("a copy was trusted before the sweep")
 	}
 
-	stale, err := s.StaleUsers(ctx)
-	slices.SortFunc(stale, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
 	want := [][2]string{{f.org, disabled.ID}, {f.org, expired.ID}}
 	slices.SortFunc(want, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
-	if err != nil || !slices.Equal(stale, want) {
-		t.Fatalf("stale users %v %v, want %v (not %s nor %s)", stale, err, want, untouched.ID, tokenless.ID)
+	for _, page := range []int64{sweepPage, 1, 2} { // and read a key or two at a time
+		was := sweepPage
+		sweepPage = page
+		stale, err := s.StaleUsers(ctx)
+		sweepPage = was
+		slices.SortFunc(stale, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+		if err != nil || !slices.Equal(stale, want) {
+			t.Fatalf("pages of %d: stale users %v %v, want %v (not %s nor %s)", page, stale, err, want, untouched.ID, tokenless.ID)
+		}
 	}
 	if n, err := s.SweepCopies(ctx); n != 2 || err != nil {
 		t.Fatalf("swept %d %v, want 2", n, err)
@@ -500,5 +505,20 @@ func TestSweepReadAgainMeanwhileTrustsNothing(t *testing.T) {
 	s.noteSwept(began)
 	if s.CopiesTrusted() {
 		t.Fatal("trusted on a sweep that began before the last reading")
+	}
+}
+
+// TestRefRevisionsOf: a reference is found by its digest's first 8 bytes;
+// two digests sharing them make both ambiguous, which recopies their users.
+func TestRefRevisionsOf(t *testing.T) {
+	refs := refRevisions{{1, 10}, {5, 20}, {5, 21}, {9, 30}}
+	for _, c := range []struct {
+		prefix uint64
+		rev    int64
+		ok     bool
+	}{{1, 10, true}, {5, ambiguous, true}, {9, 30, true}, {0, 0, false}, {6, 0, false}, {10, 0, false}} {
+		if rev, ok := refs.of(c.prefix); rev != c.rev || ok != c.ok {
+			t.Errorf("of(%d) = %d %v, want %d %v", c.prefix, rev, ok, c.rev, c.ok)
+		}
 	}
 }
