@@ -97,6 +97,27 @@ func (s *Store) CopiesTrusted() bool {
 	return s.AtSchema() && s.swept.Load() == s.sweeps.Load()
 }
 
+// SetCopyGate makes lookups answer from the copy of a user's token only
+// while gate says so of the user, beside CopiesTrusted: a verifier allows
+// it while its watch is in sync and the user is not among those it saw
+// written without copies and has not repaired yet.
+func (s *Store) SetCopyGate(gate func(org, user string) bool) { s.copyGate.Store(&gate) }
+
+// copiesUsable reports whether a lookup may answer from the copy of one of
+// the user's tokens now.
+func (s *Store) copiesUsable(org, user string) bool {
+	if !s.CopiesTrusted() {
+		return false
+	}
+	gate := s.copyGate.Load()
+	return gate == nil || (*gate)(org, user)
+}
+
+// Resweep stops lookups trusting copies until a sweep that begins from now
+// on has ended: for a watch that saw more users written without their
+// copies than it can repair one by one.
+func (s *Store) Resweep() { s.sweeps.Add(1) }
+
 // SweepDue reports whether the store is at schema 3 and not swept since
 // the schema was last read: lookups read records and users until it is.
 func (s *Store) SweepDue() bool {
@@ -105,23 +126,25 @@ func (s *Store) SweepDue() bool {
 
 // SweepCopies rewrites the copies of every user one of whose tokens'
 // references is stale (StaleUsers), and from then on lets lookups trust
-// the copies, unless the schema was read again meanwhile. It returns how
-// many users it rewrote. On a store not at schema 3 it does nothing.
-func (s *Store) SweepCopies(ctx context.Context) (int, error) {
+// the copies, unless the schema was read again (or Resweep called)
+// meanwhile. It returns how many users it rewrote, and the revision it
+// looked at: whatever was written without copies up to it is repaired.
+// On a store not at schema 3 it does nothing.
+func (s *Store) SweepCopies(ctx context.Context) (int, int64, error) {
 	if !s.AtSchema() {
-		return 0, nil
+		return 0, 0, nil
 	}
 	began := s.sweeps.Load()
-	stale, err := s.StaleUsers(ctx)
+	stale, rev, err := s.StaleUsers(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	n, err := s.recopyEach(ctx, stale)
 	if err != nil {
-		return n, err
+		return n, 0, err
 	}
 	s.noteSwept(began)
-	return n, nil
+	return n, rev, nil
 }
 
 // noteSwept records that a sweep begun when the schema had been read
@@ -143,14 +166,14 @@ var sweepPage int64 = 10000
 // StaleUsers reads, at one revision, the revision every user, token record
 // and token reference was last written at, and returns the users that have
 // a token whose reference is older than the token's record or than the
-// user, by organization and ID. Tokens without a reference are not
+// user, by organization and ID, and the revision it read at. Tokens without a reference are not
 // anyone's: they verify nowhere.
 //
 // It holds 16 bytes per token: the references' revisions, by the first 8
 // bytes of their digests (in the order etcd lists them). Users and records
 // are both listed in the order of their organization and user ID, so they
 // are read side by side, a page of each at a time.
-func (s *Store) StaleUsers(ctx context.Context) ([][2]string, error) {
+func (s *Store) StaleUsers(ctx context.Context) ([][2]string, int64, error) {
 	var rev int64
 	var refs refRevisions
 	err := s.pages(ctx, s.TokenDigestsPrefix(), &rev, sweepPage, true, func(kv *mvccpb.KeyValue) error {
@@ -160,7 +183,7 @@ func (s *Store) StaleUsers(ctx context.Context) ([][2]string, error) {
 		return nil
 	})
 	if err != nil || len(refs) == 0 {
-		return nil, err
+		return nil, rev, err
 	}
 	users := s.cursor(ctx, s.usersRoot(), rev, true)
 	records := s.cursor(ctx, s.prefix+"/usertokens/", rev, false)
@@ -173,8 +196,11 @@ func (s *Store) StaleUsers(ctx context.Context) ([][2]string, error) {
 	)
 	for {
 		kv, err := records.next()
-		if err != nil || kv == nil {
-			return stale, err
+		if err != nil {
+			return nil, 0, err
+		}
+		if kv == nil {
+			return stale, rev, nil
 		}
 		org, id, ok := s.userOfTokenKey(string(kv.Key))
 		owner := org + "/" + id
@@ -185,7 +211,7 @@ func (s *Store) StaleUsers(ctx context.Context) ([][2]string, error) {
 		for !finished && user < owner {
 			ukv, err := users.next()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if ukv == nil {
 				finished, userRev = true, 0
@@ -296,51 +322,59 @@ func (s *Store) recopyEach(ctx context.Context, users [][2]string) (int, error) 
 	})
 }
 
+// WrittenAlone is a user, or one of its token records, written without
+// the copies under the user's tokens' digests, at Revision.
+type WrittenAlone struct {
+	Org, User string
+	Revision  int64
+}
+
 // StaleCopies returns, of the changes one watch response delivered, the
 // users written without their copies: a user, or one of its token records,
 // changed at a revision at which no copy of it was written. A gateway of
 // this build writes the two together, so such a change comes from an
-// older gateway, or is a user without tokens. Each is named by its org and
-// ID; Recopy repairs them. Nothing is returned on a store not at schema 3:
+// older gateway, or is a user without tokens; Recopy tells them apart and
+// repairs the first. Nothing is returned on a store not at schema 3:
 // lookups read the records there.
-func (s *Store) StaleCopies(events []*clientv3.Event) [][2]string {
+func (s *Store) StaleCopies(events []*clientv3.Event) []WrittenAlone {
 	if !s.AtSchema() {
 		return nil
 	}
-	type at struct {
-		org, id string
-		rev     int64
-	}
-	var written []at
+	var written []WrittenAlone
 	for _, ev := range events {
 		if ev.Type != mvccpb.PUT {
 			continue
 		}
 		if org, id, ok := s.userOfKey(string(ev.Kv.Key)); ok {
-			written = append(written, at{org, id, ev.Kv.ModRevision})
+			written = append(written, WrittenAlone{org, id, ev.Kv.ModRevision})
 		} else if org, id, ok := s.userOfTokenKey(string(ev.Kv.Key)); ok {
-			written = append(written, at{org, id, ev.Kv.ModRevision})
+			written = append(written, WrittenAlone{org, id, ev.Kv.ModRevision})
 		}
 	}
 	if len(written) == 0 {
 		return nil // the common case: no user or token written
 	}
-	copied := make(map[at]bool)
+	copied := make(map[WrittenAlone]bool)
 	for _, ev := range events {
 		if _, ok := s.TokenDigestOfKey(ev.Kv.Key); ok && ev.Type == mvccpb.PUT {
 			if ref, err := decodeRef(ev.Kv.Value); err == nil && ref.Copy != nil {
-				copied[at{ref.Org, ref.User, ev.Kv.ModRevision}] = true
+				copied[WrittenAlone{ref.Org, ref.User, ev.Kv.ModRevision}] = true
 			}
 		}
 	}
-	var out [][2]string
-	named := make(map[at]bool)
-	for _, u := range written {
-		key := at{u.org, u.id, 0}
-		if !copied[u] && !named[key] {
-			named[key] = true
-			out = append(out, [2]string{u.org, u.id})
+	// One per user, at the latest of its writes.
+	var out []WrittenAlone
+	at := make(map[[2]string]int)
+	for _, w := range written {
+		if copied[w] {
+			continue
 		}
+		if i, ok := at[[2]string{w.Org, w.User}]; ok {
+			out[i].Revision = max(out[i].Revision, w.Revision)
+			continue
+		}
+		at[[2]string{w.Org, w.User}] = len(out)
+		out = append(out, w)
 	}
 	return out
 }

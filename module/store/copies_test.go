@@ -357,7 +357,7 @@ func TestNoteChangeFollowsTheSchemaKey(t *testing.T) {
 			if s.CopiesTrusted() || !s.SweepDue() {
 				t.Fatalf("schema 3 before a sweep: trusted %v, due %v", s.CopiesTrusted(), s.SweepDue())
 			}
-			if _, err := s.SweepCopies(ctx); err != nil {
+			if _, _, err := s.SweepCopies(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -457,14 +457,14 @@ func TestSweepFindsWhatNobodyWatched(t *testing.T) {
 	for _, page := range []int64{sweepPage, 1, 2} { // and read a key or two at a time
 		was := sweepPage
 		sweepPage = page
-		stale, err := s.StaleUsers(ctx)
+		stale, _, err := s.StaleUsers(ctx)
 		sweepPage = was
 		slices.SortFunc(stale, func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
 		if err != nil || !slices.Equal(stale, want) {
 			t.Fatalf("pages of %d: stale users %v %v, want %v (not %s nor %s)", page, stale, err, want, untouched.ID, tokenless.ID)
 		}
 	}
-	if n, err := s.SweepCopies(ctx); n != 2 || err != nil {
+	if n, _, err := s.SweepCopies(ctx); n != 2 || err != nil {
 		t.Fatalf("swept %d %v, want 2", n, err)
 	}
 	if !s.CopiesTrusted() || s.SweepDue() {
@@ -481,7 +481,7 @@ func TestSweepFindsWhatNobodyWatched(t *testing.T) {
 	if err := s.ReadSchema(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.SweepCopies(ctx); n != 0 || err != nil {
+	if n, _, err := s.SweepCopies(ctx); n != 0 || err != nil {
 		t.Fatalf("a second sweep rewrote %d %v", n, err)
 	}
 }

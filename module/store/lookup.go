@@ -36,6 +36,9 @@ type Lookup struct {
 	// keys are DirectoryKeys, not in Keys.
 	FromDirectory bool
 	DirectoryKeys []string
+	// FromCopy: the token's record and its user came from the copy under
+	// the token's digest (schema 3), as its writer wrote them.
+	FromCopy bool
 }
 
 // LookupToken reads the token with the given digest, its user, and the
@@ -69,8 +72,8 @@ func (s *Store) lookupUser(ctx context.Context, h token.Hash) (*Lookup, error) {
 	// The record's and the user's keys stay among the verdict's: a write
 	// to either rewrites the copy too, and the watch hears of both.
 	l.Keys = append(l.Keys, recordKey, userKey)
-	if c := ref.Copy; c != nil && s.CopiesTrusted() && c.Token.ID == ref.Token && c.User.ID == ref.User {
-		l.Token, l.User, l.Found = c.Token, c.User, true
+	if c := ref.Copy; c != nil && s.copiesUsable(ref.Org, ref.User) && c.Token.ID == ref.Token && c.User.ID == ref.User {
+		l.Token, l.User, l.Found, l.FromCopy = c.Token, c.User, true, true
 		// Trusting the copy depends on the schema: a store moved back
 		// to version 2 makes the verdict news.
 		l.Keys = append(l.Keys, s.schemaKey())

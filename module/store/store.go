@@ -36,6 +36,9 @@ type Store struct {
 	// swept is the count as of the start of the last sweep that ended
 	// (SweepCopies). Copies are trusted only when the two agree.
 	sweeps, swept atomic.Int64
+	// copyGate, when set (SetCopyGate), must also allow a lookup to
+	// answer from a copy.
+	copyGate atomic.Pointer[func(org, user string) bool]
 }
 
 // New returns a store keeping its keys under prefix (e.g. "/tokengate").

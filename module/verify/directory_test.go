@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -321,4 +322,77 @@ func (e *env) disableAlone(id string) {
 	}
 	stored.Disabled = true
 	e.writeAlone("/tg/users/"+e.org+"/"+id, stored)
+}
+
+// TestSuspectReadsRecords: a user the watch saw written without copies is
+// judged from the records until its copies are repaired (the repair held
+// back, fault injection), not from the stale copy; once repaired, from
+// the copy again.
+func TestSuspectReadsRecords(t *testing.T) {
+	hold := make(chan struct{})
+	e := newEnvWith(t, Config{}, func(v *Verifier) { v.beforeRepair = func() { <-hold } })
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release) // before the verifier's Close, which waits for the repairer
+	if _, err := e.writer.CheckSchema(e.ctx(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := e.user(nil)
+	secret, nt2 := newToken(t, token.Programmatic) // a second token, never seen
+	nt2.Token.Org, nt2.Token.User = e.org, u.ID
+	if _, err := e.writer.CreateToken(e.ctx(), nt2, nil, operator); err != nil {
+		t.Fatal(err)
+	}
+	e.synced()
+	e.trustsCopies()
+
+	e.disableAlone(u.ID)
+	e.synced() // the watch has seen it: the user is a suspect
+	before := e.reader.Stats().CopyLookups
+	if _, err := e.v.Verify(e.ctx(), secret); !errors.Is(err, ErrDisabled) {
+		t.Fatalf("a token of a suspect, never seen: %v, want disabled", err)
+	}
+	if e.reader.Stats().CopyLookups != before {
+		t.Fatal("a suspect's token was judged from its copy")
+	}
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.v.suspects.has(e.org, u.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the suspect was not repaired")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a flag, with a deadline
+	}
+	e.v.identities.Clear()
+	before = e.reader.Stats().CopyLookups
+	if _, err := e.v.Verify(e.ctx(), secret); !errors.Is(err, ErrDisabled) || e.reader.Stats().CopyLookups != before+1 {
+		t.Fatalf("after the repair: %v, %d copy lookups", err, e.reader.Stats().CopyLookups-before)
+	}
+}
+
+// TestCopiesNeedAWatchInSync: a gateway whose watch was last known in sync
+// longer than max_stale ago (paused, or cut off from etcd) judges cold
+// tokens from the records, not from copies an older gateway may have left
+// stale meanwhile; in sync again, from the copies.
+func TestCopiesNeedAWatchInSync(t *testing.T) {
+	e := newEnv(t, Config{MaxStale: time.Minute})
+	if _, err := e.writer.CheckSchema(e.ctx(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, one := e.user(nil)
+	_, two := e.user(nil)
+	e.synced()
+	e.trustsCopies()
+	e.confirmedNow()
+	e.clock.advance(2 * time.Minute) // no news from etcd for longer than max_stale
+	before := e.reader.Stats()
+	e.mustVerify(one)
+	if after := e.reader.Stats(); after.CopyLookups != before.CopyLookups || after.RangeRPCs-before.RangeRPCs != 2 {
+		t.Fatalf("out of sync: %d copy lookups, %d requests; want the records read", after.CopyLookups-before.CopyLookups, after.RangeRPCs-before.RangeRPCs)
+	}
+	e.confirmedNow()
+	before = e.reader.Stats()
+	e.mustVerify(two)
+	if after := e.reader.Stats(); after.CopyLookups != before.CopyLookups+1 {
+		t.Fatal("in sync again, the copy is not read")
+	}
 }

@@ -2,25 +2,39 @@ package verify
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/module/store"
 )
 
 // On a store at schema 3 a cold lookup reads the copy of the token's user
 // under the token's digest. A gateway of this build writes a user and its
 // copies in one transaction; an older one that was paused or cut off from
-// etcd when the operator upgraded writes the user alone once it is back,
-// until a newer gateway sees it registered and moves the store back. Each
-// gateway's watch sees such a change — a user written at a revision with
-// no copy of it (store.StaleCopies) — and rewrites the user's copies at
-// once (store.Recopy), so a change made through the older gateway reaches
-// cold lookups as fast as any change reaches cached verdicts. Every
-// gateway repairs; the rewrites are guarded, so they agree. And every
-// gateway that trusts copies looks at the registrations every few
-// heartbeats: an older gateway registered moves the store back to 2.
+// etcd when the operator upgraded writes the user alone once it is back.
+// Four things keep such a write from being judged by a stale copy:
+//
+//   - Copies are read only while the watch is in sync within max_stale
+//     (the store's copy gate), as cached verdicts are served: a gateway
+//     paused or cut off reads records until its watch has caught up.
+//   - The watch sees the write — a user or token record written at a
+//     revision with no copy of it (store.StaleCopies) — and makes the user
+//     a suspect: its lookups read records until the user's copies are
+//     rewritten (store.Recopy, at once, in the background). A verdict read
+//     from a stale copy before the watch saw the write depends on the
+//     copy's key, which the repair rewrites: it is news then. Without a
+//     repair (too many suspects, or etcd failing), every verdict looked up
+//     so far is forgotten and copies wait for a sweep.
+//   - Each watch that starts sweeps the store before trusting copies
+//     (store.SweepCopies): what was written while no gateway of this build
+//     watched.
+//   - Every gateway on a store at 3 looks at the registrations every few
+//     heartbeats: an older gateway registered moves the store back to 2.
 
-// guardEvery is how many heartbeats apart a gateway that trusts copies
+// guardEvery is how many heartbeats apart a gateway on a store at schema 3
 // looks whether a gateway of an older version has registered
 // (store.GuardCopies), which moves the store back to schema 2.
 const guardEvery = 3
@@ -38,23 +52,101 @@ func (v *Verifier) guardCopies(ctx context.Context) {
 	}
 }
 
-// repairQueue bounds the users waiting for their copies to be rewritten;
-// beyond it the remedy is the registrations' check (guardCopies), which
-// moves the store back to schema 2 while the older gateway is registered,
-// and the operator's next upgrade, which rewrites every copy.
+// repairQueue bounds the users waiting for their copies to be rewritten,
+// and the suspects; beyond it every lookup reads records until a sweep
+// has ended (store.Resweep).
 const repairQueue = 1024
 
-// queueRepairs hands the users written without their copies to the
-// repairer.
-func (v *Verifier) queueRepairs(users [][2]string) {
-	for _, u := range users {
-		select {
-		case v.repairs <- u:
-		default:
-			v.log.Warn("too many users written without their copies to repair now: stop every gateway of an older version, then run tokengate store upgrade",
-				zap.String("org", u[0]), zap.String("user", u[1]))
+// suspects are the users seen written without their copies and not yet
+// repaired, by "<org>/<user>", with the revision of the latest such write.
+type suspects struct {
+	mu sync.Mutex
+	m  map[string]int64
+	n  atomic.Int64 // len(m), read without the lock
+}
+
+// add makes the user a suspect as of rev; false when there are too many.
+func (s *suspects) add(w store.WrittenAlone) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := w.Org + "/" + w.User
+	if _, ok := s.m[k]; !ok && len(s.m) >= repairQueue {
+		return false
+	}
+	if s.m == nil {
+		s.m = map[string]int64{}
+	}
+	s.m[k] = max(s.m[k], w.Revision)
+	s.n.Store(int64(len(s.m)))
+	return true
+}
+
+// has reports whether the user is a suspect.
+func (s *suspects) has(org, user string) bool {
+	if s.n.Load() == 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[org+"/"+user]
+	return ok
+}
+
+// clear forgets the user when no write after rev made it a suspect.
+func (s *suspects) clear(org, user string, rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := org + "/" + user; s.m[k] <= rev {
+		delete(s.m, k)
+		s.n.Store(int64(len(s.m)))
+	}
+}
+
+// clearUpTo forgets the suspects of writes at or before rev: a sweep that
+// looked at rev repaired them.
+func (s *suspects) clearUpTo(rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, r := range s.m {
+		if r <= rev {
+			delete(s.m, k)
 		}
 	}
+	s.n.Store(int64(len(s.m)))
+}
+
+// copyAllowed is the store's copy gate: the watch in sync within
+// max_stale, and the user no suspect.
+func (v *Verifier) copyAllowed(org, user string) bool {
+	return v.changes.newsWithin(v.cfg.now(), v.cfg.MaxStale) && !v.suspects.has(org, user)
+}
+
+// queueRepairs makes the users written without their copies suspects and
+// hands them to the repairer; when there are too many, every lookup reads
+// records until a sweep has repaired them all.
+func (v *Verifier) queueRepairs(written []store.WrittenAlone) {
+	for _, w := range written {
+		queued := false
+		if v.suspects.add(w) {
+			select {
+			case v.repairs <- w:
+				queued = true
+			default:
+			}
+		}
+		if !queued {
+			v.store.Resweep()
+			v.forgetLookups()
+			v.log.Warn("too many users written without their copies to repair one by one: copies are not read until a sweep has rewritten them; stop every gateway of an older version, then run tokengate store upgrade",
+				zap.String("org", w.Org), zap.String("user", w.User))
+		}
+	}
+}
+
+// forgetLookups makes every verdict looked up so far not current: one may
+// have been read from a copy written stale.
+func (v *Verifier) forgetLookups() {
+	v.changes.flush(v.lookedUpAt.Load() + 1)
 }
 
 // repairCopies rewrites the copies of the users queued, one at a time,
@@ -65,22 +157,36 @@ func (v *Verifier) repairCopies() {
 		select {
 		case <-v.ctx.Done():
 			return
-		case u := <-v.repairs:
+		case w := <-v.repairs:
+			if v.beforeRepair != nil {
+				v.beforeRepair()
+			}
 			ctx, cancel := context.WithTimeout(v.ctx, v.directoryLoadTimeout())
-			wrote, err := v.store.Recopy(ctx, u[0], u[1])
+			wrote, err := v.store.Recopy(ctx, w.Org, w.User)
 			cancel()
 			if err != nil {
 				if v.ctx.Err() == nil {
-					v.log.Warn("could not rewrite the copies of a user written by an older gateway", zap.String("org", u[0]),
-						zap.String("user", u[1]), zap.Error(err))
+					// The user stays a suspect (its lookups read records)
+					// until a sweep repairs it; verdicts read from its
+					// stale copies before the watch saw the write are
+					// forgotten, as no rewrite of them will tell.
+					v.store.Resweep()
+					v.forgetLookups()
+					v.log.Warn("could not rewrite the copies of a user written by an older gateway", zap.String("org", w.Org),
+						zap.String("user", w.User), zap.Error(err))
 				}
 				continue
 			}
-			if !wrote {
-				continue // current already: another gateway repaired it, or a user without tokens
+			if wrote {
+				// A verdict read from a stale copy before the watch saw
+				// the write depends on the copy's key, rewritten now: it
+				// is news.
+				v.changes.repairs.Add(1)
+				v.log.Info("copies of a user written by an older gateway rewritten", zap.String("org", w.Org), zap.String("user", w.User))
 			}
-			v.changes.repairs.Add(1)
-			v.log.Info("copies of a user written by an older gateway rewritten", zap.String("org", u[0]), zap.String("user", u[1]))
+			// Else current already: another gateway repaired it, or a user
+			// without tokens.
+			v.suspects.clear(w.Org, w.User, w.Revision)
 		}
 	}
 }
@@ -99,14 +205,18 @@ func (v *Verifier) sweepCopies() {
 		defer v.sweeping.Store(false)
 		ctx, cancel := context.WithTimeout(v.ctx, sweepFor)
 		defer cancel()
-		n, err := v.store.SweepCopies(ctx)
+		n, rev, err := v.store.SweepCopies(ctx)
 		switch {
-		case err != nil && v.ctx.Err() == nil:
-			v.log.Debug("copies not swept yet; cold lookups read records and users", zap.Error(err))
+		case err != nil:
+			if v.ctx.Err() == nil {
+				v.log.Debug("copies not swept yet; cold lookups read records and users", zap.Error(err))
+			}
+			return
 		case n > 0:
 			v.changes.repairs.Add(int64(n))
 			v.log.Warn("copies of users written by an older gateway while no gateway of this version watched rewritten",
 				zap.Int("users", n))
 		}
+		v.suspects.clearUpTo(rev)
 	})
 }

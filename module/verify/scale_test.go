@@ -135,7 +135,7 @@ func BenchmarkSweep(b *testing.B) {
 	}
 	for b.Loop() {
 		start, before := time.Now(), allocated()
-		stale, err := sc.st.StaleUsers(ctx)
+		stale, _, err := sc.st.StaleUsers(ctx)
 		if err != nil || len(stale) != 0 {
 			b.Fatalf("sweep: %d stale %v", len(stale), err)
 		}

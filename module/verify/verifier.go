@@ -168,9 +168,10 @@ type Verifier struct {
 	// beforeWatch runs before each watch starts (to hold the watch down);
 	// beforeFilterBuild before each build of the filter (with the build's
 	// context) and beforeFilterInstall between its read of etcd and putting
-	// it in place; set these through newWithHooks, before the builder
-	// starts.
+	// it in place; beforeRepair before each repair of a user's copies; set
+	// these through newWithHooks, before the builder starts.
 	afterLookup         func()
+	beforeRepair        func()
 	beforeWatch         func()
 	beforeWarm          func()
 	beforeFilterBuild   func(ctx context.Context)
@@ -185,9 +186,12 @@ type Verifier struct {
 	dirReloading atomic.Bool
 	// sweeping: a sweep of the copies is under way (sweepCopies).
 	sweeping atomic.Bool
-	// repairs are the users whose copies the watch found stale
-	// (repair.go).
-	repairs chan [2]string
+	// repairs are the users whose copies the watch found stale, and
+	// suspects those not yet repaired (repair.go).
+	repairs  chan store.WrittenAlone
+	suspects suspects
+	// lookedUpAt is the highest revision a lookup read at.
+	lookedUpAt atomic.Int64
 	// setsDropped counts cache inserts ristretto dropped.
 	setsDropped atomic.Int64
 
@@ -311,6 +315,9 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 		unknowns:   unknowns,
 	}
 	v.changes.init()
+	// A copy holds what its writer wrote; what an older gateway wrote
+	// without copies is known only to a watch in sync (repair.go).
+	s.SetCopyGate(v.copyAllowed)
 	v.filter.init()
 	v.requests = usage.NewCounter()
 	v.rollups.init()
@@ -321,7 +328,7 @@ func newWithHooks(s *store.Store, cfg Config, hooks func(v *Verifier)) (*Verifie
 		hooks(v)
 	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
-	v.repairs = make(chan [2]string, repairQueue)
+	v.repairs = make(chan store.WrittenAlone, repairQueue)
 	v.wg.Add(5)
 	go v.watch()
 	go v.recordUse()
@@ -616,34 +623,66 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 
 	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.LookupTimeout)
 	defer cancel()
-	var e *entry
 	// If the data changed while we read it (the watch already applied a
 	// newer revision of one of its keys), read again; give up caching after
-	// a few rounds of heavy churn and answer with the latest read.
-	for range 3 {
-		v.stats.lookups.Add(1)
-		// The directory holds at least what the watch had applied by now.
-		dirRev := v.changes.applied.Load()
-		l, err := v.store.LookupTokenIn(ctx, h, v.dir)
-		if err != nil {
-			if errors.Is(err, ErrUnavailable) {
-				return nil, err // the store says so already
-			}
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	// a few rounds of heavy churn and answer with the latest read. A copy
+	// whose user the watch saw written without copies meanwhile is never
+	// the answer: the next read goes to the records.
+	var e *entry
+	for round := 0; round < 4; round++ {
+		var suspect bool
+		var err error
+		if e, suspect, err = v.lookUpOnce(ctx, h, kind, lastUse); err != nil {
+			return nil, err
 		}
-		if v.afterLookup != nil {
-			v.afterLookup()
-		}
-		e = v.entryFrom(h, kind, l, dirRev)
-		if e.identity != nil {
-			e.identity.lastUse.Store(lastUse)
-		}
-		if v.changes.current(e) {
+		switch {
+		case suspect:
+			e = nil
+		case v.changes.current(e):
 			v.insert(key, e)
+			return e, nil
+		case round >= 2:
 			return e, nil
 		}
 	}
+	if e == nil {
+		return nil, fmt.Errorf("%w: the user's copies keep being written without them", ErrUnavailable)
+	}
 	return e, nil
+}
+
+// lookUpOnce reads the data behind digest h once; suspect says it came
+// from a copy of a user the watch saw written without copies.
+func (v *Verifier) lookUpOnce(ctx context.Context, h token.Hash, kind token.Kind, lastUse int64) (e *entry, suspect bool, err error) {
+	v.stats.lookups.Add(1)
+	// The directory holds at least what the watch had applied by now.
+	dirRev := v.changes.applied.Load()
+	l, err := v.store.LookupTokenIn(ctx, h, v.dir)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return nil, false, err // the store says so already
+		}
+		return nil, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	v.lookedUp(l.Revision)
+	if v.afterLookup != nil {
+		v.afterLookup()
+	}
+	e = v.entryFrom(h, kind, l, dirRev)
+	if e.identity != nil {
+		e.identity.lastUse.Store(lastUse)
+	}
+	return e, l.FromCopy && v.suspects.has(l.User.Org, l.User.ID), nil
+}
+
+// lookedUp notes that a lookup read at rev (forgetLookups).
+func (v *Verifier) lookedUp(rev int64) {
+	for {
+		at := v.lookedUpAt.Load()
+		if rev <= at || v.lookedUpAt.CompareAndSwap(at, rev) {
+			return
+		}
+	}
 }
 
 // entryFrom is the cache entry of a lookup of digest h, presented as a
