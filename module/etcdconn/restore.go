@@ -26,6 +26,10 @@ type RestoreConfig struct {
 	// Now gives the time in the name of the folder moved aside; tests set
 	// it. Default: time.Now.
 	Now func() time.Time
+	// KeepRevision restores the snapshot's revisions as they were, as
+	// etcd 3.4's `etcdctl snapshot restore` does (it cannot bump them):
+	// for tests of gateways that watched the store before.
+	KeepRevision bool
 }
 
 // embeddedName is the embedded etcd's member name.
@@ -86,7 +90,7 @@ func RestoreEmbedded(c RestoreConfig, logger *zap.Logger) (dataDir string, moved
 		return "", "", err
 	}
 
-	err = snapshot.NewV3(logger).Restore(snapshot.RestoreConfig{
+	restore := snapshot.RestoreConfig{
 		SnapshotPath:        c.Snapshot,
 		Name:                embeddedName,
 		OutputDataDir:       dataDir,
@@ -95,7 +99,11 @@ func RestoreEmbedded(c RestoreConfig, logger *zap.Logger) (dataDir string, moved
 		InitialClusterToken: "etcd-cluster",
 		RevisionBump:        restoreRevisionBump,
 		MarkCompacted:       true,
-	})
+	}
+	if c.KeepRevision {
+		restore.RevisionBump, restore.MarkCompacted = 0, false
+	}
+	err = snapshot.NewV3(logger).Restore(restore)
 	if err != nil {
 		os.RemoveAll(dataDir)
 		if movedAside != "" {

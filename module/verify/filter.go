@@ -140,6 +140,16 @@ func (f *digestFilter) restarted(rev int64) {
 	f.needFrom = rev
 }
 
+// reset forgets the filter: the store went back in time (wentBack), so
+// its revisions say nothing; it answers again once built anew.
+func (f *digestFilter) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.built, f.fuse, f.builtAt, f.keys, f.deletes = false, nil, 0, 0, 0
+	f.overlay = newOverlay(overlayRoom(0))
+	f.needFrom = math.MaxInt64
+}
+
 // lostHistory notes that the watch missed changes (compaction): the filter
 // may not answer until built after the watch starts again.
 func (f *digestFilter) lostHistory() {

@@ -61,7 +61,7 @@ func BenchmarkEntryMemory(b *testing.B) {
 				FromDirectory: true, DirectoryKeys: []string{"/tg/accounts/acme/act-00000001"},
 			}
 			l.User.Name = l.User.Name[:len(l.User.Name)-1] + string(rune('0'+i%10)) // a name of its own
-			entries[i] = v.entryFrom(token.Sum(secret), token.Programmatic, l, 100)
+			entries[i] = v.entryFrom(token.Sum(secret), token.Programmatic, l, readMark{applied: 100})
 		}
 		withEntries := heap()
 		b.ReportMetric(float64(empty-before)/n, "cache-fixed-B/entry")

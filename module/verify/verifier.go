@@ -192,6 +192,9 @@ type Verifier struct {
 	suspects suspects
 	// lookedUpAt is the highest revision a lookup read at.
 	lookedUpAt atomic.Int64
+	// wentBack: the heartbeat saw the cluster's revision below what the
+	// watch had applied; the watch starts afresh (startAfresh).
+	wentBack atomic.Bool
 	// setsDropped counts cache inserts ristretto dropped.
 	setsDropped atomic.Int64
 
@@ -214,6 +217,7 @@ type entry struct {
 	// rev): a change to them after dirRev is news.
 	dirRev int64
 	nDir   uint16
+	epoch  int64 // the change log's epoch as the read began
 }
 
 type counters struct {
@@ -656,7 +660,7 @@ func (v *Verifier) load(h token.Hash, kind token.Kind) (*entry, error) {
 func (v *Verifier) lookUpOnce(ctx context.Context, h token.Hash, kind token.Kind, lastUse int64) (e *entry, suspect bool, err error) {
 	v.stats.lookups.Add(1)
 	// The directory holds at least what the watch had applied by now.
-	dirRev := v.changes.applied.Load()
+	mark := v.changes.mark()
 	l, err := v.store.LookupTokenIn(ctx, h, v.dir)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -668,7 +672,7 @@ func (v *Verifier) lookUpOnce(ctx context.Context, h token.Hash, kind token.Kind
 	if v.afterLookup != nil {
 		v.afterLookup()
 	}
-	e = v.entryFrom(h, kind, l, dirRev)
+	e = v.entryFrom(h, kind, l, mark)
 	if e.identity != nil {
 		e.identity.lastUse.Store(lastUse)
 	}
@@ -686,9 +690,8 @@ func (v *Verifier) lookedUp(rev int64) {
 }
 
 // entryFrom is the cache entry of a lookup of digest h, presented as a
-// token of the given kind; dirRev is the revision the watch had applied
-// before the lookup began (what the directory held at least).
-func (v *Verifier) entryFrom(h token.Hash, kind token.Kind, l *store.Lookup, dirRev int64) *entry {
+// token of the given kind; mark is the change log as the lookup began.
+func (v *Verifier) entryFrom(h token.Hash, kind token.Kind, l *store.Lookup, mark readMark) *entry {
 	e := &entry{
 		hash:     h,
 		rev:      l.Revision,
@@ -696,11 +699,12 @@ func (v *Verifier) entryFrom(h token.Hash, kind token.Kind, l *store.Lookup, dir
 		filledAt: v.cfg.now(),
 		identity: identityFrom(l, kind),
 		deps:     v.changes.buckets(l.Keys),
+		epoch:    mark.epoch,
 	}
 	if l.FromDirectory {
-		// Its accounts and policies may be as old as dirRev: any change
-		// to them after that is news for the entry.
-		e.dirRev = min(dirRev, l.Revision)
+		// Its accounts and policies may be as old as what the watch had
+		// applied: any change to them after that is news for the entry.
+		e.dirRev = min(mark.applied, l.Revision)
 		e.nDir = uint16(min(len(l.DirectoryKeys), math.MaxUint16))
 		e.deps = append(e.deps, v.changes.buckets(l.DirectoryKeys[:e.nDir])...)
 	}

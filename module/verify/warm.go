@@ -99,9 +99,9 @@ func (v *Verifier) warm(ctx context.Context) {
 					return
 				}
 				chunk := uses[from:min(from+warmChunk, len(uses))]
-				dirRev := v.changes.applied.Load()
+				mark := v.changes.mark()
 				err := v.store.LookupUsed(ctx, chunk, v.dir, func(i int, h token.Hash, l *store.Lookup) {
-					if v.warmOne(h, l, dirRev, chunk[i].At) {
+					if v.warmOne(h, l, mark, chunk[i].At) {
 						loaded.Add(1)
 					}
 				})
@@ -135,7 +135,7 @@ func (v *Verifier) warm(ctx context.Context) {
 // the token meanwhile waits for it rather than reading etcd too, and a
 // lookup under way is not overtaken by an older read. It reports whether
 // the entry was cached.
-func (v *Verifier) warmOne(h token.Hash, l *store.Lookup, dirRev int64, usedAt time.Time) bool {
+func (v *Verifier) warmOne(h token.Hash, l *store.Lookup, mark readMark, usedAt time.Time) bool {
 	kind, ok := token.HintKind(l.Token.Hint)
 	if !ok {
 		return false
@@ -146,7 +146,7 @@ func (v *Verifier) warmOne(h token.Hash, l *store.Lookup, dirRev int64, usedAt t
 		if old, _ := v.identities.Get(key); v.currentFor(old, h) {
 			return old, nil
 		}
-		e := v.entryFrom(h, kind, l, dirRev)
+		e := v.entryFrom(h, kind, l, mark)
 		if !v.changes.current(e) {
 			return v.load(h, kind) // changed since: whoever waits reads afresh
 		}

@@ -37,7 +37,10 @@ type changeLog struct {
 	latest atomic.Int64
 
 	flushedAt atomic.Int64 // entries read before this revision are not current
-	applied   atomic.Int64 // changes up to this revision are applied
+	// epoch counts the times the log started afresh (reset): entries of
+	// an earlier epoch are never current.
+	epoch   atomic.Int64
+	applied atomic.Int64 // changes up to this revision are applied
 	// newsAt (unix nanoseconds) is the last moment the watch is known to
 	// have been in sync with the cluster: every change committed before
 	// then is applied. Only a linearizable read says what the cluster has
@@ -79,7 +82,7 @@ func (c *changeLog) buckets(keys []string) []uint32 {
 // current reports whether nothing the entry depends on changed after it was
 // read.
 func (c *changeLog) current(e *entry) bool {
-	if e.dirRev < c.flushedAt.Load() {
+	if e.dirRev < c.flushedAt.Load() || e.epoch != c.epoch.Load() {
 		return false
 	}
 	if e.dirRev >= c.latest.Load() {
@@ -127,6 +130,36 @@ func (c *changeLog) record(key string, rev int64) {
 	if b.Load() < rev {
 		b.Store(rev)
 	}
+}
+
+// readMark is what an entry keeps of the log as its read began.
+type readMark struct {
+	applied, epoch int64
+}
+
+// mark is the log as a read begins: what the watch had applied (what the
+// directory held at least), and the epoch.
+func (c *changeLog) mark() readMark {
+	return readMark{epoch: c.epoch.Load(), applied: c.applied.Load()}
+}
+
+// reset starts the log afresh, for a store whose revisions went back
+// (wentBack): every entry read so far is out of date, and no revision
+// recorded means anything.
+func (c *changeLog) reset() {
+	c.epoch.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.bucket {
+		c.bucket[i].Store(0)
+	}
+	c.latest.Store(0)
+	c.flushedAt.Store(0)
+	c.applied.Store(0)
+	c.newsAt.Store(0)
+	c.checkRev, c.checkAt = 0, 0
+	close(c.advance)
+	c.advance = make(chan struct{})
 }
 
 // flush makes every entry read before rev out of date.
@@ -247,6 +280,11 @@ func (v *Verifier) watch() {
 		if v.ctx.Err() != nil {
 			return
 		}
+		if v.wentBack.Swap(false) {
+			v.startAfresh()
+			next = 0
+			continue
+		}
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			v.log.Warn("watch history compacted; dropping the cache", zap.Int64("resume_revision", next))
 			metrics.WatchFlushes.Inc()
@@ -260,6 +298,18 @@ func (v *Verifier) watch() {
 		}
 		bo.Wait(v.ctx)
 	}
+}
+
+// startAfresh forgets everything revisions were compared with, for a
+// store whose revisions went back (the heartbeat's wentBack): the change
+// log, every verdict, the filter of issued tokens and the directory. The
+// watch then starts from scratch, as at the start.
+func (v *Verifier) startAfresh() {
+	v.changes.reset() // a new epoch: no cached verdict is current
+	v.filter.reset()
+	v.dir.Reset()
+	v.lookedUpAt.Store(0)
+	metrics.WatchFlushes.Inc()
 }
 
 // loadDirectory loads the directory at rev, the revision the watch starts
@@ -484,6 +534,16 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 				v.log.Debug("sync check failed", zap.Error(err))
 			}
 			continue
+		}
+		if applied := v.changes.applied.Load(); rev < applied {
+			// A linearizable read is never behind what a member's watch
+			// delivered: the cluster's revisions went back.
+			v.wentBack.Store(true)
+			v.log.Error("etcd's revision went back: the store was restored from a snapshot without a bumped revision, or another cluster answers; starting over, every verdict forgotten",
+				zap.Int64("revision", rev), zap.Int64("applied", applied))
+			cancel()
+			v.breakWatch()
+			return
 		}
 		v.changes.confirmed(rev, at)
 		if !v.dir.Ready() {
