@@ -47,6 +47,17 @@ func (a *AdminEndpoint) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.ContentLength != 0 { // no body, or an empty object: it takes no field
+		body, err := readBody(w, r)
+		if err == nil {
+			_, err = decodeObject(body, fields{})
+		}
+		if err != nil {
+			ae, _ := asAPIError(err)
+			writeError(w, ae)
+			return
+		}
+	}
 	res, err := api.store.Upgrade(r.Context())
 	if err != nil {
 		ae, _ := asAPIError(err)
