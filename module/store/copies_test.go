@@ -236,6 +236,7 @@ func TestLookupReadsOneKeyAtSchema3(t *testing.T) {
 // GuardCopies move the store back.
 func TestUpgradeWaitsForEveryGateway(t *testing.T) {
 	s, _ := newStore(t)
+	s.Writer = "tokengate v9.9.9"
 	ctx := ctxT(t)
 	v2, _ := json.Marshal(Schema{Version: 2, WrittenBy: "tokengate v0.2.0"})
 	if _, err := s.Client().Put(ctx, s.schemaKey(), string(v2)); err != nil {
@@ -292,6 +293,18 @@ func TestUpgradeWaitsForEveryGateway(t *testing.T) {
 		t.Fatalf("upgrade: %+v %v", res, err)
 	}
 	checkCopies(t, s, f.org, u.ID)
+	writtenBy := func() string {
+		t.Helper()
+		resp, err := s.Client().Get(ctx, s.schemaKey())
+		var sc Schema
+		if err != nil || len(resp.Kvs) != 1 || json.Unmarshal(resp.Kvs[0].Value, &sc) != nil {
+			t.Fatalf("schema key: %v %v", resp, err)
+		}
+		return sc.WrittenBy
+	}
+	if by := writtenBy(); by != "tokengate v9.9.9 (upgrade)" {
+		t.Errorf("the upgrade wrote written_by %q", by)
+	}
 	d := s.NewDirectory()
 	if err := d.Load(ctx, 0); err != nil {
 		t.Fatal(err)
@@ -312,6 +325,9 @@ func TestUpgradeWaitsForEveryGateway(t *testing.T) {
 	if err != nil || !res.Downgraded || res.Version != 2 || s.CopiesTrusted() {
 		t.Fatalf("an old gateway after the upgrade: %+v %v", res, err)
 	}
+	if by := writtenBy(); !strings.HasPrefix(by, "tokengate v9.9.9 (moved back") {
+		t.Errorf("the move back wrote written_by %q", by)
+	}
 }
 
 // TestUpgradeLosesToALateRegistration: the version is not written when a
@@ -328,7 +344,7 @@ func TestUpgradeLosesToALateRegistration(t *testing.T) {
 	if _, err := s.Client().Put(ctx, s.gatewaysPrefix()+"gw-late", ""); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.writeSchema(ctx, 3, put.Header.Revision, looked); err != nil || ok {
+	if ok, err := s.writeSchema(ctx, 3, put.Header.Revision, looked, "test"); err != nil || ok {
 		t.Fatalf("written despite a later registration: %v %v", ok, err)
 	}
 }

@@ -21,6 +21,9 @@ type Store struct {
 
 	// Now is the clock; tests may replace it before first use.
 	Now func() time.Time
+	// Writer names the tokengate writing ("tokengate v1.2.3"), for the
+	// schema key's written_by; set before first use. Default: "tokengate".
+	Writer string
 
 	accountIDs accountIndex
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -123,7 +124,7 @@ func (s *Store) Upgrade(ctx context.Context) (UpgradeResult, error) {
 			res.Holdouts = again.Holdouts
 			return res, &ConflictError{"gateways of an older version registered meanwhile: " + strings.Join(again.Holdouts, ", ") + "; stop them, then upgrade again"}
 		}
-		ok, err := s.writeSchema(ctx, SchemaVersion, schemaRev, rev)
+		ok, err := s.writeSchema(ctx, SchemaVersion, schemaRev, rev, "upgrade")
 		if err != nil {
 			return res, err
 		}
@@ -144,7 +145,7 @@ func (s *Store) GuardCopies(ctx context.Context) (UpgradeResult, error) {
 	if err != nil || res.Version != SchemaVersion || len(res.Holdouts) == 0 {
 		return res, err
 	}
-	ok, err := s.writeSchema(ctx, startVersion, schemaRev, 0)
+	ok, err := s.writeSchema(ctx, startVersion, schemaRev, 0, "moved back: a gateway of an older version registered")
 	if ok {
 		res.Version, res.Downgraded = startVersion, true
 		s.noteSchema(startVersion)
@@ -154,9 +155,9 @@ func (s *Store) GuardCopies(ctx context.Context) (UpgradeResult, error) {
 
 // writeSchema writes version v to the schema key if it is still at
 // revision schemaRev and, when since is not 0, no gateway has registered
-// after revision since.
-func (s *Store) writeSchema(ctx context.Context, v int, schemaRev, since int64) (bool, error) {
-	put, err := putJSON(s.schemaKey(), Schema{Version: v, WrittenBy: "tokengate upgrade", At: s.Now().UTC()})
+// after revision since; the key says which tokengate wrote it, and why.
+func (s *Store) writeSchema(ctx context.Context, v int, schemaRev, since int64, why string) (bool, error) {
+	put, err := putJSON(s.schemaKey(), Schema{Version: v, WrittenBy: cmp.Or(s.Writer, "tokengate") + " (" + why + ")", At: s.Now().UTC()})
 	if err != nil {
 		return false, err
 	}

@@ -354,7 +354,9 @@ func (a *App) open() (*Running, error) {
 		cfg := a.cacheConfig
 		cfg.Logger = longLived
 		cfg.StoreName = conn.Description
-		v, err := verify.New(store.New(conn.Client, conn.Prefix), cfg)
+		st := store.New(conn.Client, conn.Prefix)
+		st.Writer = "tokengate " + Version()
+		v, err := verify.New(st, cfg)
 		if err != nil {
 			return nil, err
 		}
