@@ -80,6 +80,11 @@ func (s *Store) Stats() Stats {
 // every change made here so far.
 func (s *Store) LastCommit() int64 { return s.lastCommit.Load() }
 
+// ForgetCommits forgets the revisions committed so far: for a store whose
+// revisions went back (restored from a snapshot without a bump), where
+// they will not be reached again soon.
+func (s *Store) ForgetCommits() { s.lastCommit.Store(0) }
+
 func (s *Store) noteCommit(rev int64) {
 	for {
 		cur := s.lastCommit.Load()

@@ -168,10 +168,13 @@ type Verifier struct {
 	// beforeWatch runs before each watch starts (to hold the watch down);
 	// beforeFilterBuild before each build of the filter (with the build's
 	// context) and beforeFilterInstall between its read of etcd and putting
-	// it in place; beforeRepair before each repair of a user's copies; set
-	// these through newWithHooks, before the builder starts.
+	// it in place; beforeRepair before each repair of a user's copies;
+	// afterSyncCheck between the heartbeat's read of the cluster's revision
+	// and its use; set these through newWithHooks, before the builder
+	// starts.
 	afterLookup         func()
 	beforeRepair        func()
+	afterSyncCheck      func()
 	beforeWatch         func()
 	beforeWarm          func()
 	beforeFilterBuild   func(ctx context.Context)

@@ -309,6 +309,7 @@ func (v *Verifier) startAfresh() {
 	v.filter.reset()
 	v.dir.Reset()
 	v.lookedUpAt.Store(0)
+	v.store.ForgetCommits() // else read-your-writes waits for revisions gone
 	metrics.WatchFlushes.Inc()
 }
 
@@ -527,6 +528,9 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, interval)
 		at := v.cfg.now()
+		// What the watch applied before the read was committed before
+		// it: a linearizable read is never behind it.
+		appliedBefore := v.changes.applied.Load()
 		rev, err := v.clusterRevision(rctx, client)
 		if err != nil {
 			cancel()
@@ -535,12 +539,14 @@ func (v *Verifier) heartbeat(ctx context.Context, client *clientv3.Client) {
 			}
 			continue
 		}
-		if applied := v.changes.applied.Load(); rev < applied {
-			// A linearizable read is never behind what a member's watch
-			// delivered: the cluster's revisions went back.
+		if v.afterSyncCheck != nil {
+			v.afterSyncCheck()
+		}
+		if rev < appliedBefore {
+			// The cluster's revisions went back.
 			v.wentBack.Store(true)
 			v.log.Error("etcd's revision went back: the store was restored from a snapshot without a bumped revision, or another cluster answers; starting over, every verdict forgotten",
-				zap.Int64("revision", rev), zap.Int64("applied", applied))
+				zap.Int64("revision", rev), zap.Int64("applied", appliedBefore))
 			cancel()
 			v.breakWatch()
 			return
