@@ -305,11 +305,11 @@ func (v *Verifier) watch() {
 // log, every verdict, the filter of issued tokens and the directory. The
 // watch then starts from scratch, as at the start.
 func (v *Verifier) startAfresh() {
-	v.changes.reset() // a new epoch: no cached verdict is current
+	v.store.ForgetCommits() // else read-your-writes waits for revisions gone
+	v.changes.reset()       // a new epoch: no cached verdict is current
 	v.filter.reset()
 	v.dir.Reset()
 	v.lookedUpAt.Store(0)
-	v.store.ForgetCommits() // else read-your-writes waits for revisions gone
 	metrics.WatchFlushes.Inc()
 }
 

@@ -63,7 +63,7 @@ func TestStoreWentBack(t *testing.T) {
 	}
 	_, fresh := e.user(nil)
 	deadline := time.Now().Add(20 * time.Second)
-	for e.v.changes.epoch.Load() == 0 {
+	for e.v.changes.epoch.Load() == 0 || e.v.changes.applied.Load() == 0 { // seen, and started over
 		if time.Now().After(deadline) {
 			t.Fatal("the gateway did not see the revision go back")
 		}
