@@ -12,7 +12,13 @@
 // whose keys changed after its revision is never served again, so neither a
 // revocation nor a fill racing with one can leave a stale identity in use.
 // When the watch cannot resume (history compacted), everything cached before
-// that point is dropped.
+// that point is dropped. When the store's revisions go back (restored from a
+// snapshot without a bump), the heartbeat sees a linearizable read behind
+// what the watch had applied, and the change log starts a new epoch: no
+// entry of an earlier one is current, and the watch starts from scratch.
+//
+// On a store at schema 3 a cold lookup reads the copy of the token's record
+// and user under its digest; repair.go says when copies are trusted.
 //
 // Tokens never issued are refused from memory (filter.go). Anyone can mint
 // well-formed tokens, the checksum being public; without help each would
