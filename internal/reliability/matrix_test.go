@@ -305,13 +305,15 @@ func (m *matrixRun) run(t *testing.T, fresh *etcdcluster.Cluster) map[string]mat
 			cell.status += fmt.Sprintf(", token %d %s", r.Status, r.Code)
 			// Caddy may start the site before the tokengate app: until
 			// the app's start fails and the process exits, the site
-			// answers 503. An instance that then exits did not serve.
-			if m.fault.usable && r.Status == http.StatusServiceUnavailable && exitsWithin(g, 5*time.Second) {
+			// answers 503, or the request fails as the process exits
+			// under it. An instance that then exits did not serve.
+			switch {
+			case r.Err != nil && exitsWithin(g, 5*time.Second),
+				m.fault.usable && r.Status == http.StatusServiceUnavailable && exitsWithin(g, 5*time.Second):
 				cell.status = "exited"
-			} else if m.fault.usable && r.Status != http.StatusOK {
+			case m.fault.usable && r.Status != http.StatusOK:
 				t.Errorf("start: a token under %s: %s", m.fault.name, r)
-			}
-			if !m.fault.usable && r.Status != http.StatusServiceUnavailable {
+			case !m.fault.usable && r.Status != http.StatusServiceUnavailable:
 				t.Errorf("start: a token under %s: %s, want 503", m.fault.name, r)
 			}
 		}
