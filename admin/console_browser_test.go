@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -206,10 +207,21 @@ func (s *session) click(label string) {
 	s.do("clicking "+label, chromedp.Click(chromedp.Search(`//button[normalize-space()=`+q+`] | //a[normalize-space()=`+q+`]`)))
 }
 
-// clickIn clicks the button starting with label in a table row.
+// clickIn clicks the button starting with label in a table row. Rows are
+// drawn again after every change, so the button is found and clicked in
+// one step in the page (focused first, as a click focuses it), never by a
+// node found in one step and clicked in the next, which a redraw between
+// the two would have replaced.
 func (s *session) clickIn(row, label string) {
 	s.t.Helper()
-	s.do("clicking "+label+" in "+row, chromedp.Click(chromedp.Search(row+`//button[starts-with(normalize-space(), `+jsXPathString(label)+`)]`)))
+	xpath := jsString(row + `//button[starts-with(normalize-space(), ` + jsXPathString(label) + `)]`)
+	s.waitFor("a "+label+" button in "+row, `(() => {
+		const b = document.evaluate(`+xpath+`, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+		if (!b || b.disabled || !b.offsetParent) return false;
+		b.focus();
+		b.click();
+		return true;
+	})()`)
 }
 
 // choose picks an option of a select as a user does, firing its change
@@ -347,8 +359,25 @@ func userRow(name string) string {
 // last used.
 func (s *session) rowCells(name string) []string {
 	s.t.Helper()
-	s.waitFor(name+" is listed", userRow(name))
-	return eval[[]string](s, "reading the row of "+name, `[...`+userRow(name)+`.cells].map(c => c.textContent)`)
+	return readRow[[]string](s, name, `[...r.cells].map(c => c.textContent)`)
+}
+
+// readRow evaluates expr on a user's row (as r) once it is listed, finding
+// and reading the row in one step of the page: the list is drawn again
+// after changes, and a redraw between two steps would leave nothing to read.
+func readRow[T any](s *session, name, expr string) T {
+	s.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		v := eval[*T](s, "reading the row of "+name, `(() => { const r = `+userRow(name)+`; return r ? (`+expr+`) : null; })()`)
+		if v != nil {
+			return *v
+		}
+		if time.Now().After(deadline) {
+			s.fail("reading the row of "+name, errors.New("not listed"))
+		}
+		time.Sleep(25 * time.Millisecond) // polling the page, with a deadline
+	}
 }
 
 // addUser fills in and submits the Add programmatic user dialog, and

@@ -263,12 +263,11 @@ func TestConsoleUserListUsage(t *testing.T) {
 		{"metrics-exporter", "0", false}, // created just now
 		{"terraform", "0", false},
 	} {
-		s.rowCells(c.name)
-		if got := eval[string](s, "reading the requests", userRow(c.name)+`.cells[6].innerText`); got != c.requests {
+		if got := readRow[string](s, c.name, `r.cells[6].innerText`); got != c.requests {
 			t.Errorf("%s: Requests (7 d) reads %q, want %q", c.name, got, c.requests)
 		}
-		badge := eval[bool](s, "reading the badge", userRow(c.name)+`.querySelector(".badge.dormant") !== null`)
-		if badge != c.dormant || eval[string](s, "reading the row", userRow(c.name)+`.dataset.dormant`) != fmt.Sprint(c.dormant) {
+		badge := readRow[bool](s, c.name, `r.querySelector(".badge.dormant") !== null`)
+		if badge != c.dormant || readRow[string](s, c.name, `r.dataset.dormant`) != fmt.Sprint(c.dormant) {
 			t.Errorf("%s: dormant badge %v, want %v", c.name, badge, c.dormant)
 		}
 	}
