@@ -185,8 +185,8 @@ func (s *Store) StaleUsers(ctx context.Context) ([][2]string, int64, error) {
 	if err != nil || len(refs) == 0 {
 		return nil, rev, err
 	}
-	users := s.cursor(ctx, s.usersRoot(), rev, true)
-	records := s.cursor(ctx, s.prefix+"/usertokens/", rev, false)
+	users := s.cursor(ctx, s.usersRoot(), rev, sweepPage, true)
+	records := s.cursor(ctx, s.userTokensRoot(), rev, sweepPage, false)
 	var (
 		stale    [][2]string
 		last     string // the last stale user's "<org>/<user>"
@@ -269,30 +269,39 @@ func (r refRevisions) of(prefix uint64) (int64, bool) {
 	return r[i].rev, true
 }
 
-// keyCursor reads the keys under a prefix in order, a page at a time, at
-// one revision.
+// keyCursor reads the keys under a prefix in order, limit to a request,
+// at one revision: the first page's when rev is 0. afterPage runs after
+// each page is read through.
 type keyCursor struct {
 	s        *Store
 	ctx      context.Context
 	from     string
 	end      string
 	rev      int64
+	limit    int64
 	keysOnly bool
 	page     []*mvccpb.KeyValue
+	fetched  bool // a page was read and not yet followed by afterPage
 	done     bool
 }
 
-func (s *Store) cursor(ctx context.Context, prefix string, rev int64, keysOnly bool) *keyCursor {
-	return &keyCursor{s: s, ctx: ctx, from: prefix, end: clientv3.GetPrefixRangeEnd(prefix), rev: rev, keysOnly: keysOnly}
+func (s *Store) cursor(ctx context.Context, prefix string, rev, limit int64, keysOnly bool) *keyCursor {
+	return &keyCursor{s: s, ctx: ctx, from: prefix, end: clientv3.GetPrefixRangeEnd(prefix), rev: rev, limit: limit, keysOnly: keysOnly}
 }
 
 // next returns the next key, nil after the last.
 func (c *keyCursor) next() (*mvccpb.KeyValue, error) {
 	for len(c.page) == 0 {
+		if c.fetched {
+			c.fetched = false
+			if afterPage != nil {
+				afterPage()
+			}
+		}
 		if c.done {
 			return nil, nil
 		}
-		opts := []clientv3.OpOption{clientv3.WithRange(c.end), clientv3.WithRev(c.rev), clientv3.WithLimit(sweepPage)}
+		opts := []clientv3.OpOption{clientv3.WithRange(c.end), clientv3.WithRev(c.rev), clientv3.WithLimit(c.limit)}
 		if c.keysOnly {
 			opts = append(opts, clientv3.WithKeysOnly())
 		}
@@ -300,7 +309,10 @@ func (c *keyCursor) next() (*mvccpb.KeyValue, error) {
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		c.page, c.done = resp.Kvs, !resp.More || len(resp.Kvs) == 0
+		if c.rev == 0 {
+			c.rev = resp.Header.Revision
+		}
+		c.page, c.fetched, c.done = resp.Kvs, true, !resp.More || len(resp.Kvs) == 0
 		if len(resp.Kvs) > 0 {
 			c.from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}

@@ -111,32 +111,16 @@ var afterPage func()
 // pages calls fn for every key under prefix at revision *rev, page keys to
 // a request; when *rev is 0, at the first page's revision, which it sets.
 func (s *Store) pages(ctx context.Context, prefix string, rev *int64, page int64, keysOnly bool, fn func(*mvccpb.KeyValue) error) error {
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	from := prefix
+	c := s.cursor(ctx, prefix, *rev, page, keysOnly)
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(*rev), clientv3.WithLimit(page)}
-		if keysOnly {
-			opts = append(opts, clientv3.WithKeysOnly())
+		kv, err := c.next()
+		*rev = c.rev
+		if err != nil || kv == nil {
+			return err
 		}
-		resp, err := s.get(ctx, opRead, from, opts...)
-		if err != nil {
-			return unavailable(err)
+		if err := fn(kv); err != nil {
+			return err
 		}
-		if *rev == 0 {
-			*rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			if err := fn(kv); err != nil {
-				return err
-			}
-		}
-		if afterPage != nil {
-			afterPage()
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
 

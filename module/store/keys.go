@@ -84,8 +84,9 @@ func (s *Store) tokenKey(h token.Hash) string {
 	return s.prefix + "/tokens/" + hex.EncodeToString(h[:])
 }
 func (s *Store) tokenKeyHex(hexHash string) string { return s.prefix + "/tokens/" + hexHash }
+func (s *Store) userTokensRoot() string            { return s.prefix + "/usertokens/" }
 func (s *Store) userTokensPrefix(org, user string) string {
-	return s.prefix + "/usertokens/" + org + "/" + user + "/"
+	return s.userTokensRoot() + org + "/" + user + "/"
 }
 func (s *Store) userTokenKey(org, user, tok string) string {
 	return s.userTokensPrefix(org, user) + tok
@@ -94,7 +95,7 @@ func (s *Store) userTokenKey(org, user, tok string) string {
 // userOfTokenKey is the organization and user of a token record's key; ok
 // is false for any other key.
 func (s *Store) userOfTokenKey(key string) (org, user string, ok bool) {
-	rest, ok := strings.CutPrefix(key, s.prefix+"/usertokens/")
+	rest, ok := strings.CutPrefix(key, s.userTokensRoot())
 	if !ok {
 		return "", "", false
 	}
