@@ -50,14 +50,7 @@ import (
 // etcd runs as its own process, so the heap measured is the gateway's.
 // Run it alone: go test -run X -bench Scale -benchtime 1x ./module/verify
 func BenchmarkScale(b *testing.B) {
-	largest := 1_000_000
-	if s := os.Getenv("TOKENGATE_SCALE_TOKENS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 10_000 {
-			b.Fatalf("TOKENGATE_SCALE_TOKENS=%q: want a number of at least 10000", s)
-		}
-		largest = n
-	}
+	largest := tokensFromEnv(b, "TOKENGATE_SCALE_TOKENS", 1_000_000, 10_000)
 	sizes := []int{largest}
 	for _, n := range []int{100_000, 10_000} {
 		if n < largest {
@@ -110,13 +103,7 @@ func BenchmarkColdEmbedded(b *testing.B) {
 // 50 tokens a user).
 // Run it alone: go test -run X -bench Sweep -benchtime 3x ./module/verify
 func BenchmarkSweep(b *testing.B) {
-	n := 100_000
-	if s := os.Getenv("TOKENGATE_SCALE_TOKENS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1000 {
-			b.Fatalf("TOKENGATE_SCALE_TOKENS=%q: want a number of at least 1000", s)
-		}
-	}
+	n := tokensFromEnv(b, "TOKENGATE_SCALE_TOKENS", 100_000, 1000)
 	sc := newScale(b)
 	sc.load(b, n)
 	v, err := New(sc.st, Config{CacheEntries: 100_000})
@@ -154,6 +141,21 @@ func BenchmarkSweep(b *testing.B) {
 	b.ReportMetric(float64(sweep)/float64(build), "sweep/filter")
 	b.ReportMetric(float64(sweepAlloc)/float64(turns*n), "sweep-alloc-B/token")
 	b.ReportMetric(float64(buildAlloc)/float64(turns*n), "filter-build-alloc-B/token")
+}
+
+// tokensFromEnv is the number of tokens the environment variable name
+// asks a benchmark for, def when unset, at least least.
+func tokensFromEnv(b *testing.B, name string, def, least int) int {
+	b.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < least {
+		b.Fatalf("%s=%q: want a number of at least %d", name, s, least)
+	}
+	return n
 }
 
 // scale holds the store and the tokens loaded so far, across sizes.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,13 +254,7 @@ func TestReadinessAfterWarming(t *testing.T) {
 //
 //	go test -run X -bench Warm -benchtime 3x ./module/verify
 func BenchmarkWarm(b *testing.B) {
-	n := 20_000
-	if s := os.Getenv("TOKENGATE_WARM_TOKENS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1 {
-			b.Fatalf("TOKENGATE_WARM_TOKENS=%q", s)
-		}
-	}
+	n := tokensFromEnv(b, "TOKENGATE_WARM_TOKENS", 20_000, 1)
 	st := newScale(b).st // one organization and account on a real etcd process
 	ctx := context.Background()
 	now := time.Now()
